@@ -1,0 +1,86 @@
+# rtun-monitor. `make` builds build/rtun-monitor; `make check` runs every test; `make demo` shows the lab.
+PREFIX ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= /etc/systemd/system
+BUILD ?= build
+
+CC ?= gcc
+PKGS := libsystemd libcurl libmicrohttpd inih jansson zlib
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-nonliteral
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DVERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDLIBS_ALL = $(PKG_LIBS)
+
+LIB_SRC := $(filter-out monitor/main.c,$(wildcard monitor/*.c probes/*.c exporters/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(BUILD)/obj/monitor/main.o
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+
+ASAN_BUILD := $(BUILD)/asan
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all check unit unit-asan integration lint deps demo install bench clean
+all: $(BUILD)/rtun-monitor
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/librtun.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/rtun-monitor: $(MAIN_OBJ) $(BUILD)/librtun.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/librtun.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/librtun.a $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+
+deps:
+	@bash tests/lab/install-deps.sh
+
+unit: $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $(BUILD)/tests/$$t; done
+
+# The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+unit-asan:
+	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CFLAGS="$(ASAN_FLAGS)" LDFLAGS="$(ASAN_FLAGS)" \
+		LDLIBS_ALL="$(PKG_LIBS) -fsanitize=address,undefined" unit
+
+integration: $(BUILD)/rtun-monitor
+	bash tests/integration/run.sh
+
+lint: $(BUILD)/rtun-monitor
+	bash tests/lint.sh
+
+check: deps
+	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory unit-asan
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory integration
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	bash tests/lab/demo.sh
+
+bench: deps
+	$(MAKE) --no-print-directory all
+	bash tests/bench/run.sh
+
+install: $(BUILD)/rtun-monitor
+	install -Dm755 $(BUILD)/rtun-monitor $(DESTDIR)$(PREFIX)/bin/rtun-monitor
+	for u in systemd/*.service systemd/*.timer; do install -Dm644 $$u $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
+	sed -i 's|/usr/local/bin/rtun-monitor|$(PREFIX)/bin/rtun-monitor|' $(DESTDIR)$(UNITDIR)/rtun-monitor*.service
+	install -Dm644 docs/rtun-monitor.conf.example $(DESTDIR)/etc/rtun-monitor/rtun-monitor.conf.example
+	install -Dm644 docs/rtun-monitor.1 $(DESTDIR)$(PREFIX)/share/man/man1/rtun-monitor.1
+	install -Dm644 docs/rtun-monitor.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/rtun-monitor.conf.5
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,314 @@
+/* Delivers alerts from the event loop: libcurl multi with its sockets and timer as sd-event sources
+ * (the shape of systemd's src/import/curl-util.c), one ordered queue and one request in flight per
+ * receiver, retries with backoff, Retry-After on 429, give-up after 1 h. */
+#include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "alert.h"
+
+#ifndef VERSION
+#define VERSION "0"
+#endif
+
+#define RETRY_CAP (5 * 60 * USEC_PER_SEC)
+#define RETRY_AFTER_DEFAULT (30 * USEC_PER_SEC)
+#define RETRY_AFTER_CAP (3600 * USEC_PER_SEC)
+#define RESPONSE_LOG_MAX 200
+
+typedef struct pending {
+        alert_event ev;
+        char *body;            /* the payload, built once */
+        unsigned attempts;     /* requests started so far */
+        usec_t first_try;      /* CLOCK_REALTIME when queued: the 1 h give-up counts from here */
+} pending;
+
+struct alert_sender {
+        sd_event *event;
+        const alert_receiver_config *rc;
+        alert_counters *counters;
+
+        CURLM *multi;
+        sd_event_source *curl_timer;
+        sd_event_source **ios;        /* one per socket curl watches, freed after curl_multi_cleanup */
+        size_t n_ios;
+
+        pending *queue[ALERT_QUEUE_MAX]; /* ring */
+        size_t head, n;
+
+        CURL *easy;                   /* the request in flight for queue head, or NULL */
+        struct curl_slist *headers;
+        char response[RESPONSE_LOG_MAX + 1];
+        size_t response_len;
+        char errbuf[CURL_ERROR_SIZE];
+
+        usec_t due;                   /* CLOCK_MONOTONIC when the head may be (re)sent */
+        sd_event_source *retry_timer;
+};
+
+usec_t alert_retry_delay(unsigned attempt, uint64_t random) {
+        if (attempt == 0)
+                return 0;
+        usec_t base = attempt > 20 ? RETRY_CAP : MIN(USEC_PER_SEC << (attempt - 1), RETRY_CAP);
+        usec_t span = base / 5; /* +-20% keeps receivers of a fleet from being hit in lockstep */
+        return MIN(base - span + random % (2 * span + 1), RETRY_CAP);
+}
+
+usec_t alert_retry_after(const char *value, usec_t now_realtime) {
+        usec_t d = RETRY_AFTER_DEFAULT;
+        if (value) {
+                value += strspn(value, " \t");
+                size_t digits = strspn(value, "0123456789");
+                if (digits > 0 && value[digits + strspn(value + digits, " \t\r\n")] == 0)
+                        d = digits > 6 ? RETRY_AFTER_CAP : strtoull(value, NULL, 10) * USEC_PER_SEC;
+                else {
+                        time_t t = curl_getdate(value, NULL);
+                        if (t >= 0)
+                                d = (usec_t) t * USEC_PER_SEC > now_realtime ?
+                                        (usec_t) t * USEC_PER_SEC - now_realtime : 0;
+                }
+        }
+        return MAX(MIN(d, RETRY_AFTER_CAP), USEC_PER_SEC);
+}
+
+static uint64_t random_u64(void) {
+        uint64_t r;
+        if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
+                r = now_usec(CLOCK_MONOTONIC) * 6364136223846793005ULL;
+        return r;
+}
+
+static unsigned event_index(tunnel_event e) {
+        return (unsigned) __builtin_ctz((unsigned) e);
+}
+
+static usec_t now_mono(alert_sender *s) {
+        usec_t t;
+        if (sd_event_now(s->event, CLOCK_MONOTONIC, &t) < 0)
+                t = now_usec(CLOCK_MONOTONIC);
+        return t;
+}
+
+static pending *pending_free(pending *p) {
+        if (!p)
+                return NULL;
+        alert_event_done(&p->ev);
+        free(p->body);
+        free(p);
+        return NULL;
+}
+
+static pending **at(alert_sender *s, size_t i) {
+        return &s->queue[(s->head + i) % ALERT_QUEUE_MAX];
+}
+
+static void pop(alert_sender *s) {
+        pending_free(*at(s, 0));
+        *at(s, 0) = NULL;
+        s->head = (s->head + 1) % ALERT_QUEUE_MAX;
+        s->n--;
+        s->due = 0; /* the next event has its own schedule */
+}
+
+static const char *event_name(const pending *p) {
+        return strna(tunnel_event_to_string(p->ev.event));
+}
+
+static void kick(alert_sender *s);
+
+/* ---- libcurl <-> sd-event glue ---- */
+
+static void io_forget(alert_sender *s, sd_event_source *io) {
+        for (size_t i = 0; i < s->n_ios; i++)
+                if (s->ios[i] == io) {
+                        s->ios[i] = s->ios[--s->n_ios];
+                        break;
+                }
+        sd_event_source_disable_unref(io);
+}
+
+static void process_done(alert_sender *s);
+
+static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        alert_sender *s = userdata;
+        int action = (revents & EPOLLIN ? CURL_CSELECT_IN : 0) | (revents & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                     (revents & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+        int running;
+        if (curl_multi_socket_action(s->multi, fd, action, &running) != CURLM_OK)
+                log_warning("Alert receiver %s: curl socket action failed.", s->rc->name);
+        process_done(s);
+        return 0;
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp) {
+        alert_sender *s = userdata;
+        sd_event_source *io = socketp;
+
+        if (what == CURL_POLL_REMOVE) {
+                if (io) {
+                        curl_multi_assign(s->multi, fd, NULL);
+                        io_forget(s, io);
+                }
+                return 0;
+        }
+        uint32_t events = (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? EPOLLIN : 0) |
+                          (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? EPOLLOUT : 0);
+        if (io) {
+                if (sd_event_source_set_io_events(io, events) < 0 ||
+                    sd_event_source_set_enabled(io, SD_EVENT_ON) < 0)
+                        return -1;
+                return 0;
+        }
+        sd_event_source **m = realloc(s->ios, (s->n_ios + 1) * sizeof *m);
+        if (!m)
+                return -1;
+        s->ios = m;
+        if (sd_event_add_io(s->event, &io, fd, events, on_io, s) < 0)
+                return -1;
+        (void) sd_event_source_set_description(io, "alert-curl-io");
+        s->ios[s->n_ios++] = io;
+        if (curl_multi_assign(s->multi, fd, io) != CURLM_OK) {
+                io_forget(s, io);
+                return -1;
+        }
+        return 0;
+}
+
+static int on_curl_timer(sd_event_source *src, usec_t usec, void *userdata) {
+        alert_sender *s = userdata;
+        int running;
+        if (curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+                log_warning("Alert receiver %s: curl timeout action failed.", s->rc->name);
+        process_done(s);
+        return 0;
+}
+
+/* timeout_ms: -1 disables the timer, 0 means as soon as possible. */
+static int on_curl_timer_set(CURLM *multi, long timeout_ms, void *userdata) {
+        alert_sender *s = userdata;
+        if (timeout_ms < 0)
+                return s->curl_timer && sd_event_source_set_enabled(s->curl_timer, SD_EVENT_OFF) < 0 ? -1 : 0;
+        usec_t t = now_mono(s) + (usec_t) timeout_ms * USEC_PER_MSEC;
+        if (!s->curl_timer) {
+                if (sd_event_add_time(s->event, &s->curl_timer, CLOCK_MONOTONIC, t, USEC_PER_MSEC,
+                                      on_curl_timer, s) < 0)
+                        return -1;
+                (void) sd_event_source_set_description(s->curl_timer, "alert-curl-timer");
+                return 0;
+        }
+        if (sd_event_source_set_time(s->curl_timer, t) < 0 ||
+            sd_event_source_set_enabled(s->curl_timer, SD_EVENT_ONESHOT) < 0)
+                return -1;
+        return 0;
+}
+
+/* ---- one request ---- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
+        alert_sender *s = userdata;
+        size_t n = size * nmemb, room = RESPONSE_LOG_MAX - s->response_len;
+        memcpy(s->response + s->response_len, data, MIN(n, room));
+        s->response_len += MIN(n, room);
+        s->response[s->response_len] = 0;
+        return n; /* the rest is read and dropped */
+}
+
+static int request_start(alert_sender *s, pending *p) {
+        CURL *c = curl_easy_init();
+        if (!c)
+                return -ENOMEM;
+        s->response_len = 0;
+        s->response[0] = s->errbuf[0] = 0;
+        if (curl_easy_setopt(c, CURLOPT_URL, s->rc->url) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_USERAGENT, "rtun-monitor/" VERSION) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->headers) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) strlen(p->body)) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, p->body) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_WRITEDATA, s) != CURLE_OK ||
+            curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf) != CURLE_OK ||
+            curl_multi_add_handle(s->multi, c) != CURLM_OK) {
+                curl_easy_cleanup(c);
+                return -EIO;
+        }
+        s->easy = c;
+        return 0;
+}
+
+static void give_up(alert_sender *s, const char *why) {
+        pending *p = *at(s, 0);
+        s->counters->failures++;
+        log_error("Alert %s for %s to receiver %s given up: %s", event_name(p), strna(p->ev.name),
+                  s->rc->name, why);
+        pop(s);
+}
+
+/* A failed attempt that may succeed later: wait `delay`, but try a last time at the 1 h mark. */
+static void retry_later(alert_sender *s, usec_t delay, const char *why) {
+        pending *p = *at(s, 0);
+        usec_t now_rt = now_usec(CLOCK_REALTIME), deadline = p->first_try + ALERT_GIVE_UP_USEC;
+        if (now_rt >= deadline)
+                return give_up(s, why);
+        delay = MIN(delay, deadline - now_rt);
+        s->due = now_mono(s) + delay;
+        if (p->attempts == 1)
+                log_warning("Alert %s for %s to receiver %s failed (%s), retrying in %.1fs.", event_name(p),
+                            strna(p->ev.name), s->rc->name, why, (double) delay / USEC_PER_SEC);
+        else
+                log_debug("Alert %s to receiver %s failed again (%s), attempt %u, retrying in %.1fs.",
+                          event_name(p), s->rc->name, why, p->attempts, (double) delay / USEC_PER_SEC);
+}
+
+static void request_done(alert_sender *s, CURLcode result) {
+        pending *p = *at(s, 0);
+        long code = 0;
+        char why[64 + CURL_ERROR_SIZE];
+
+        (void) curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+        struct curl_header *h = NULL;
+        const char *retry_after = NULL;
+        if (result == CURLE_OK && code == 429 &&
+            curl_easy_header(s->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+                retry_after = h->value;
+        usec_t wait_429 = alert_retry_after(retry_after, now_usec(CLOCK_REALTIME));
+
+        curl_multi_remove_handle(s->multi, s->easy);
+        curl_easy_cleanup(s->easy);
+        s->easy = NULL;
+
+        if (result != CURLE_OK) {
+                snprintf(why, sizeof why, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
+                if (IN_SET_PERMANENT(result))
+                        return give_up(s, why);
+                return retry_later(s, alert_retry_delay(p->attempts, random_u64()), why);
+        }
+        if (code >= 200 && code < 300) {
+                s->counters->delivered[event_index(p->ev.event)]++;
+                log_debug("Alert %s for %s delivered to receiver %s.", event_name(p), strna(p->ev.name),
+                          s->rc->name);
+                return pop(s);
+        }
+        if (code == 429) {
+                snprintf(why, sizeof why, "HTTP 429");
+                return retry_later(s, wait_429, why);
+        }
+        if (code >= 500) {
+                snprintf(why, sizeof why, "HTTP %ld", code);
+                return retry_later(s, alert_retry_delay(p->attempts, random_u64()), why);
+        }
+        /* Anything else (4xx, an unfollowed redirect) will not get better by repeating it. */
+        for (char *c = s->response; *c; c++)
+                if ((unsigned char) *c < ' ')
+                        *c = ' ';
+        snprintf(why, sizeof why, "HTTP %ld: %.*s", code, RESPONSE_LOG_MAX, s->response);
+        give_up(s, why);
+}

@@ -1,0 +1,445 @@
+/* Prometheus text exposition (0.0.4) of a monitor, rendered at scrape time into one growable buffer.
+ * Each tunnel's label set is escaped once per render and copied into every series: 1,000 tunnels
+ * render in well under the 2 ms budget without a malloc per series. */
+#include <math.h>
+
+#include "metrics.h"
+
+#ifndef VERSION
+#define VERSION "unknown"
+#endif
+
+typedef struct mbuf {
+        char *data;
+        size_t len, size;
+        bool oom;
+} mbuf;
+
+/* One tunnel's labels, escaped once: name="..",bastion="..",forward=".." with the prefix lengths. */
+typedef struct label_set {
+        size_t offset;          /* into render.labels */
+        size_t n_name;          /* name="..." */
+        size_t n_name_bastion;  /* name="...",bastion="..." */
+        size_t n_all;           /* name="...",bastion="...",forward="..." */
+} label_set;
+
+enum {
+        L_NAME = 0,
+        L_BASTION,
+        L_ALL,
+};
+
+typedef struct render {
+        mbuf out;
+        mbuf labels;
+        const monitor *m;
+        const tunnel **tunnels; /* sorted by name */
+        label_set *sets;
+        const alert_counters **alerts; /* sorted by receiver */
+        const char *metric;     /* family being written */
+        size_t metric_len;
+} render;
+
+static bool reserve(mbuf *b, size_t extra) {
+        if (b->oom)
+                return false;
+        if (b->len + extra + 1 <= b->size)
+                return true;
+        size_t n = MAX(b->size * 2, b->len + extra + 1);
+        char *d = realloc(b->data, n);
+        if (!d) {
+                b->oom = true;
+                return false;
+        }
+        b->data = d;
+        b->size = n;
+        return true;
+}
+
+static void put(mbuf *b, const char *s, size_t n) {
+        if (!reserve(b, n))
+                return;
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+}
+
+#define PUT_LIT(b, s) put((b), "" s "", sizeof(s) - 1)
+
+static void put_str(mbuf *b, const char *s) {
+        put(b, s, strlen(s));
+}
+
+static void put_char(mbuf *b, char c) {
+        if (!reserve(b, 1))
+                return;
+        b->data[b->len++] = c;
+}
+
+/* Label value escaping of the text format: backslash, double quote and newline. */
+static void put_escaped(mbuf *b, const char *s) {
+        size_t n = strlen(s);
+        if (!reserve(b, 2 * n))
+                return;
+        char *o = b->data + b->len;
+        for (; *s; s++)
+                switch (*s) {
+                case '\\':
+                        *o++ = '\\';
+                        *o++ = '\\';
+                        break;
+                case '"':
+                        *o++ = '\\';
+                        *o++ = '"';
+                        break;
+                case '\n':
+                        *o++ = '\\';
+                        *o++ = 'n';
+                        break;
+                default:
+                        *o++ = *s;
+                }
+        b->len = (size_t) (o - b->data);
+}
+
+static void put_label(mbuf *b, bool first, const char *key, const char *value) {
+        if (!first)
+                put_char(b, ',');
+        put_str(b, key);
+        PUT_LIT(b, "=\"");
+        put_escaped(b, strempty(value));
+        put_char(b, '"');
+}
+
+static void put_u64(mbuf *b, uint64_t v) {
+        char tmp[20];
+        size_t i = sizeof(tmp);
+        do {
+                tmp[--i] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        put(b, tmp + i, sizeof(tmp) - i);
+}
+
+/* Seconds from microseconds, exact: "12", "0.25", "1700000000.000001". */
+static void put_usec_seconds(mbuf *b, usec_t v) {
+        put_u64(b, v / USEC_PER_SEC);
+        unsigned frac = (unsigned) (v % USEC_PER_SEC);
+        if (frac == 0)
+                return;
+        char tmp[7] = { '.' };
+        for (int i = 6; i >= 1; i--) {
+                tmp[i] = (char) ('0' + frac % 10);
+                frac /= 10;
+        }
+        size_t n = 7;
+        while (tmp[n - 1] == '0')
+                n--;
+        put(b, tmp, n);
+}
+
+/* Seconds as a double, shown at microsecond resolution like every other seconds value. */
+static void put_seconds(mbuf *b, double d) {
+        if (isnan(d)) {
+                PUT_LIT(b, "NaN");
+                return;
+        }
+        if (isinf(d)) {
+                if (d > 0)
+                        PUT_LIT(b, "+Inf");
+                else
+                        PUT_LIT(b, "-Inf");
+                return;
+        }
+        if (d < 0) {
+                put_char(b, '-');
+                d = -d;
+        }
+        if (d >= 1e13) { /* beyond usec_t's exact range: rare enough for snprintf */
+                char tmp[32];
+                int n = snprintf(tmp, sizeof(tmp), "%.17g", d);
+                put(b, tmp, (size_t) n);
+                return;
+        }
+        put_usec_seconds(b, (usec_t) (d * 1e6 + 0.5));
+}
+
+static void family(render *r, const char *metric, const char *type, const char *help) {
+        r->metric = metric;
+        r->metric_len = strlen(metric);
+        PUT_LIT(&r->out, "# HELP ");
+        put(&r->out, metric, r->metric_len);
+        put_char(&r->out, ' ');
+        put_str(&r->out, help);
+        PUT_LIT(&r->out, "\n# TYPE ");
+        put(&r->out, metric, r->metric_len);
+        put_char(&r->out, ' ');
+        put_str(&r->out, type);
+        put_char(&r->out, '\n');
+}
+
+/* Starts a series of tunnel i with its label prefix; the caller may add labels, then ends it. */
+static void series(render *r, size_t i, int which) {
+        const label_set *s = &r->sets[i];
+        size_t n = which == L_NAME ? s->n_name : which == L_BASTION ? s->n_name_bastion : s->n_all;
+        put(&r->out, r->metric, r->metric_len);
+        put_char(&r->out, '{');
+        put(&r->out, r->labels.data + s->offset, n);
+}
+
+static void series_plain(render *r) {
+        put(&r->out, r->metric, r->metric_len);
+}
+
+static void end_u64(render *r, uint64_t v) {
+        PUT_LIT(&r->out, "} ");
+        put_u64(&r->out, v);
+        put_char(&r->out, '\n');
+}
+
+static void end_usec(render *r, usec_t v) {
+        PUT_LIT(&r->out, "} ");
+        put_usec_seconds(&r->out, v);
+        put_char(&r->out, '\n');
+}
+
+static void end_seconds(render *r, double v) {
+        PUT_LIT(&r->out, "} ");
+        put_seconds(&r->out, v);
+        put_char(&r->out, '\n');
+}
+
+static void plain_u64(render *r, uint64_t v) {
+        series_plain(r);
+        put_char(&r->out, ' ');
+        put_u64(&r->out, v);
+        put_char(&r->out, '\n');
+}
+
+static tunnel_state shown_state(const tunnel *t) {
+        tunnel_state s = t->probed ? t->last_verdict.state : TUNNEL_UNKNOWN;
+        return s >= 0 && s < _TUNNEL_STATE_MAX ? s : TUNNEL_UNKNOWN;
+}
+
+static int compare_tunnels(const void *a, const void *b) {
+        const tunnel *x = *(const tunnel *const *) a, *y = *(const tunnel *const *) b;
+        return strcmp(strempty(x->name), strempty(y->name));
+}
+
+static int compare_alerts(const void *a, const void *b) {
+        const alert_counters *x = *(const alert_counters *const *) a, *y = *(const alert_counters *const *) b;
+        return strcmp(strempty(x->receiver), strempty(y->receiver));
+}
+
+static int prepare(render *r, const monitor *m) {
+        size_t n = m->n_tunnels;
+
+        r->m = m;
+        r->tunnels = calloc(n + 1, sizeof(tunnel *));
+        r->sets = calloc(n + 1, sizeof(label_set));
+        r->alerts = calloc(m->n_alerts + 1, sizeof(alert_counters *));
+        if (!r->tunnels || !r->sets || !r->alerts)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                r->tunnels[i] = m->tunnels[i];
+        qsort(r->tunnels, n, sizeof(tunnel *), compare_tunnels);
+        for (size_t i = 0; i < m->n_alerts; i++)
+                r->alerts[i] = &m->alerts[i];
+        qsort(r->alerts, m->n_alerts, sizeof(alert_counters *), compare_alerts);
+
+        for (size_t i = 0; i < n; i++) {
+                const tunnel *t = r->tunnels[i];
+                label_set *s = &r->sets[i];
+                mbuf *b = &r->labels;
+
+                s->offset = b->len;
+                put_label(b, true, "name", t->name);
+                s->n_name = b->len - s->offset;
+                put_label(b, false, "bastion", t->resolved ? t->ssh.bastion : "");
+                s->n_name_bastion = b->len - s->offset;
+                put_label(b, false, "forward", t->resolved ? t->forward_label : "");
+                s->n_all = b->len - s->offset;
+        }
+        if (r->labels.oom)
+                return -ENOMEM;
+        /* Room for about 30 series per tunnel up front, so the output is rarely moved. */
+        return reserve(&r->out, 8192 + n * 30 * 32 + r->labels.len * 30) ? 0 : -ENOMEM;
+}
+
+static void render_tunnels(render *r) {
+        size_t n = r->m->n_tunnels;
+
+        family(r, "rtun_tunnel_up", "gauge", "1 if the last verdict says the forward works end to end.");
+        for (size_t i = 0; i < n; i++) {
+                series(r, i, L_ALL);
+                end_u64(r, shown_state(r->tunnels[i]) == TUNNEL_UP);
+        }
+
+        family(r, "rtun_tunnel_state", "gauge", "1 for the current state of the tunnel as rtun-monitor sees it.");
+        for (size_t i = 0; i < n; i++) {
+                tunnel_state cur = shown_state(r->tunnels[i]);
+                for (tunnel_state s = 0; s < _TUNNEL_STATE_MAX; s++) {
+                        series(r, i, L_BASTION);
+                        put_label(&r->out, false, "state", tunnel_state_to_string(s));
+                        end_u64(r, s == cur);
+                }
+        }
+
+        /* node_systemd_unit_state's five states; reloading is a kind of active. */
+        static const unit_active_state unit_states[] = {
+                UNIT_ACTIVE, UNIT_ACTIVATING, UNIT_DEACTIVATING, UNIT_INACTIVE, UNIT_FAILED,
+        };
+        family(r, "rtun_unit_state", "gauge", "systemd ActiveState of the tunnel unit.");
+        for (size_t i = 0; i < n; i++) {
+                unit_active_state cur = r->tunnels[i]->unit.active_state;
+                if (cur == UNIT_RELOADING)
+                        cur = UNIT_ACTIVE;
+                for (size_t k = 0; k < ELEMENTSOF(unit_states); k++) {
+                        series(r, i, L_NAME);
+                        put_label(&r->out, false, "state", unit_active_state_to_string(unit_states[k]));
+                        end_u64(r, unit_states[k] == cur);
+                }
+        }
+
+        family(r, "rtun_probe_duration_seconds", "gauge", "Duration of the last probe (0 before the first).");
+        for (size_t i = 0; i < n; i++) {
+                series(r, i, L_ALL);
+                end_usec(r, r->tunnels[i]->probed ? r->tunnels[i]->last_probe.duration : 0);
+        }
+
+        family(r, "rtun_probes_total", "counter", "Probes run.");
+        for (size_t i = 0; i < n; i++) {
+                series(r, i, L_ALL);
+                end_u64(r, r->tunnels[i]->probes_total);
+        }
+
+        /* Every reason pre-initialised to 0, so rate() and increase() see the first failure. */
+        family(r, "rtun_probe_failures_total", "counter", "Failed probes by reason.");
+        for (size_t i = 0; i < n; i++)
+                for (probe_status s = 0; s < _PROBE_STATUS_MAX; s++) {
+                        if (s == PROBE_OK)
+                                continue;
+                        series(r, i, L_ALL);
+                        put_label(&r->out, false, "reason", probe_status_to_string(s));
+                        end_u64(r, r->tunnels[i]->probe_failures[s]);
+                }
+
+        family(r, "rtun_last_success_timestamp_seconds", "gauge",
+               "Unix time of the last successful probe (0: never).");
+        for (size_t i = 0; i < n; i++) {
+                series(r, i, L_ALL);
+                end_usec(r, r->tunnels[i]->last_success_realtime);
+        }
+
+        family(r, "rtun_restarts_total", "counter", "Restarts of the unit done by rtun-monitor, by reason.");
+        for (size_t i = 0; i < n; i++)
+                for (restart_reason k = 0; k < _RESTART_REASON_MAX; k++) {
+                        series(r, i, L_NAME);
+                        put_label(&r->out, false, "reason", restart_reason_to_string(k));
+                        end_u64(r, r->tunnels[i]->restarts_total[k]);
+                }
+
+        family(r, "rtun_unit_restarts_total", "counter", "systemd's own restarts of the unit (NRestarts).");
+        for (size_t i = 0; i < n; i++) {
+                series(r, i, L_NAME);
+                end_u64(r, r->tunnels[i]->unit.n_restarts);
+        }
+}
+
+static void render_host(render *r) {
+        const monitor *m = r->m;
+
+        family(r, "rtun_alerts_total", "counter", "Alerts delivered, by receiver and event.");
+        for (size_t i = 0; i < m->n_alerts; i++)
+                for (unsigned k = 0; k < ELEMENTSOF(r->alerts[i]->delivered); k++) {
+                        series_plain(r);
+                        put_char(&r->out, '{');
+                        put_label(&r->out, true, "receiver", r->alerts[i]->receiver);
+                        put_label(&r->out, false, "event", tunnel_event_to_string((tunnel_event) (1u << k)));
+                        end_u64(r, r->alerts[i]->delivered[k]);
+                }
+
+        family(r, "rtun_alert_failures_total", "counter", "Alerts given up after retrying, by receiver.");
+        for (size_t i = 0; i < m->n_alerts; i++) {
+                series_plain(r);
+                put_char(&r->out, '{');
+                put_label(&r->out, true, "receiver", r->alerts[i]->receiver);
+                end_u64(r, r->alerts[i]->failures);
+        }
+
+        family(r, "rtun_tunnels", "gauge", "Tunnel units discovered.");
+        plain_u64(r, m->n_tunnels);
+
+        family(r, "rtun_round_duration_seconds", "gauge", "Duration of the last full round.");
+        series_plain(r);
+        put_char(&r->out, ' ');
+        put_usec_seconds(&r->out, m->round_duration);
+        put_char(&r->out, '\n');
+
+        family(r, "rtun_dbus_up", "gauge", "1 while the system bus connection works.");
+        plain_u64(r, m->dbus_up);
+
+        family(r, "rtun_build_info", "gauge", "Always 1; the version label says which rtun-monitor runs.");
+        series_plain(r);
+        put_char(&r->out, '{');
+        put_label(&r->out, true, "version", VERSION);
+        end_u64(r, 1);
+}
+
+/* The passive TCP view (NETLINK_SOCK_DIAG) of the ssh connection to the bastion, when known. */
+static void render_tcp(render *r) {
+        size_t n = r->m->n_tunnels;
+
+        family(r, "rtun_tcp_rtt_seconds", "gauge", "Smoothed RTT of the ssh connection to the bastion.");
+        for (size_t i = 0; i < n; i++)
+                if (r->tunnels[i]->tcp.valid) {
+                        series(r, i, L_BASTION);
+                        end_seconds(r, r->tunnels[i]->tcp.rtt_seconds);
+                }
+
+        family(r, "rtun_tcp_unacked_segments", "gauge", "Segments sent to the bastion and not acknowledged yet.");
+        for (size_t i = 0; i < n; i++)
+                if (r->tunnels[i]->tcp.valid) {
+                        series(r, i, L_BASTION);
+                        end_u64(r, r->tunnels[i]->tcp.unacked);
+                }
+
+        family(r, "rtun_tcp_retransmits_total", "counter", "Retransmitted segments on the ssh connection.");
+        for (size_t i = 0; i < n; i++)
+                if (r->tunnels[i]->tcp.valid) {
+                        series(r, i, L_BASTION);
+                        end_u64(r, r->tunnels[i]->tcp.retransmits_total);
+                }
+
+        family(r, "rtun_tcp_last_ack_age_seconds", "gauge", "Time since the bastion last acknowledged data.");
+        for (size_t i = 0; i < n; i++)
+                if (r->tunnels[i]->tcp.valid) {
+                        series(r, i, L_BASTION);
+                        end_seconds(r, r->tunnels[i]->tcp.last_ack_age_seconds);
+                }
+}
+
+int metrics_render(const monitor *m, char **ret, size_t *len) {
+        render r = {};
+        int k;
+
+        k = prepare(&r, m);
+        if (k >= 0) {
+                render_tunnels(&r);
+                render_host(&r);
+                render_tcp(&r);
+                k = r.out.oom ? -ENOMEM : 0;
+        }
+        free(r.tunnels);
+        free(r.sets);
+        free(r.alerts);
+        free(r.labels.data);
+        if (k < 0) {
+                free(r.out.data);
+                return k;
+        }
+        r.out.data[r.out.len] = 0; /* reserve() always leaves room for it */
+        *ret = r.out.data;
+        if (len)
+                *len = r.out.len;
+        return 0;
+}

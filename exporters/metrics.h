@@ -1,0 +1,10 @@
+/* Prometheus text exposition (format 0.0.4) of the monitor's state: the metrics of contract.md. */
+#pragma once
+
+#include "../monitor/monitor.h"
+
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Renders every family of the contract, always in the same order, series sorted by tunnel name (and
+ * receiver name), into one malloc'ed NUL-terminated buffer. Only reads m. -ENOMEM. */
+int metrics_render(const monitor *m, char **ret, size_t *len);

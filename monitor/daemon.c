@@ -1,0 +1,316 @@
+/* The daemon: one sd-event loop owns the bus, every probe, the HTTP server, alert delivery and signals.
+ * Each tunnel has its own probe timer, spread over monitor.interval; discovery runs every interval and
+ * whenever systemd says units changed. */
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "../exporters/http_server.h"
+#include "../exporters/metrics.h"
+#include "../exporters/textfile.h"
+#include "daemon.h"
+#include "log.h"
+#include "monitor.h"
+#include "oneshot.h"
+
+#define BUS_RETRY_MIN (1 * USEC_PER_SEC)
+#define BUS_RETRY_MAX (30 * USEC_PER_SEC)
+#define REFRESH_DEBOUNCE (200 * USEC_PER_MSEC)
+
+typedef struct daemon_ctx {
+        monitor *m;
+        const config *cfg;
+        sd_event_source *round_timer;
+        sd_event_source *refresh_soon;
+        sd_event_source *bus_retry;
+        usec_t bus_retry_delay;
+        sd_bus_slot *unit_signals[3];
+        http_server *http;
+        size_t last_down;
+        size_t last_n;
+        bool status_sent;
+} daemon_ctx;
+
+static daemon_ctx *ctx; /* the monitor's callbacks carry no userdata of their own */
+
+static void notify_status(daemon_ctx *d) {
+        size_t n = d->m->n_tunnels, down = monitor_count_down(d->m);
+        if (d->status_sent && n == d->last_n && down == d->last_down)
+                return;
+        sd_notifyf(false, "STATUS=%zu tunnels, %zu down%s", n, down, d->m->dbus_up ? "" : ", system bus lost");
+        d->last_n = n;
+        d->last_down = down;
+        d->status_sent = true;
+}
+
+static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void schedule_probe(daemon_ctx *d, tunnel *t, usec_t delay) {
+        if (t->next_probe) {
+                (void) sd_event_source_set_time_relative(t->next_probe, delay);
+                (void) sd_event_source_set_enabled(t->next_probe, SD_EVENT_ONESHOT);
+                return;
+        }
+        if (sd_event_add_time_relative(d->m->event, &t->next_probe, CLOCK_MONOTONIC, delay, 0, on_probe_timer,
+                                       t) < 0)
+                log_error("%s: failed to schedule probe", t->name);
+}
+
+static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        tunnel *t = userdata;
+        if (!t->running)
+                (void) monitor_probe(ctx->m, t);
+        return 0;
+}
+
+/* New tunnels get their first probe spread over one interval: no thundering herd. */
+static void schedule_new(daemon_ctx *d) {
+        monitor *m = d->m;
+        size_t n = m->n_tunnels, k = 0;
+        for (size_t i = 0; i < n; i++) {
+                tunnel *t = m->tunnels[i];
+                if (t->next_probe || t->running)
+                        continue;
+                usec_t spread = t->settings->interval * (k++) / (n ?: 1);
+                schedule_probe(d, t, spread);
+        }
+}
+
+static void write_textfile(daemon_ctx *d) {
+        if (!d->cfg->metrics_textfile)
+                return;
+        _cleanup_(freep) char *text = NULL;
+        size_t len;
+        if (metrics_render(d->m, &text, &len) >= 0)
+                (void) textfile_write(d->cfg->metrics_textfile, text, len);
+}
+
+static void heal_pending(daemon_ctx *d) {
+        monitor *m = d->m;
+        monitor_guard(m);
+        for (size_t i = 0; i < m->n_tunnels; i++)
+                (void) monitor_heal(m, m->tunnels[i]);
+}
+
+/* Before restarting anything with 2+ tunnels, probe all the others once more: if every one fails, the
+ * local network is the likely culprit and the all-down guard restarts none. */
+static void start_guard_sweep(daemon_ctx *d) {
+        monitor *m = d->m;
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                tunnel *t = m->tunnels[i];
+                if (t->guard_pending || t->last_verdict.action != HEAL_NONE)
+                        continue;
+                t->guard_pending = true;
+                m->guard_outstanding++;
+                if (!t->running)
+                        (void) monitor_probe(m, t);
+        }
+}
+
+static void on_probed(monitor *m, tunnel *t) {
+        daemon_ctx *d = ctx;
+
+        schedule_probe(d, t, t->settings->interval);
+        if (t->guard_pending) {
+                t->guard_pending = false;
+                if (m->guard_outstanding > 0)
+                        m->guard_outstanding--;
+        }
+        bool want = false;
+        for (size_t i = 0; i < m->n_tunnels; i++)
+                if (m->tunnels[i]->last_verdict.action != HEAL_NONE && !m->tunnels[i]->healing)
+                        want = true;
+        if (want && m->cfg->heal.all_down_guard && m->n_tunnels >= 2 && !m->dry_run) {
+                if (m->guard_outstanding == 0 && !t->guard_pending) {
+                        static bool sweeping;
+                        if (!sweeping) {
+                                sweeping = true;
+                                start_guard_sweep(d);
+                                sweeping = false;
+                        }
+                }
+                if (m->guard_outstanding > 0)
+                        goto out;
+        }
+        if (want)
+                heal_pending(d);
+        else
+                monitor_guard(m); /* notices the end of an all-down spell */
+out:
+        notify_status(d);
+}
+
+static void on_healed(monitor *m, tunnel *t) {
+        /* A restarted ssh needs a moment to connect; the grace keeps early failures from counting. */
+        schedule_probe(ctx, t, MIN(t->settings->interval, 1 * USEC_PER_SEC));
+        notify_status(ctx);
+}
+
+static int bus_connect(daemon_ctx *d);
+
+static int on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        daemon_ctx *d = userdata;
+        d->bus_retry = sd_event_source_disable_unref(d->bus_retry);
+        if (bus_connect(d) < 0) {
+                d->bus_retry_delay = MIN(d->bus_retry_delay * 2, BUS_RETRY_MAX);
+                (void) sd_event_add_time_relative(d->m->event, &d->bus_retry, CLOCK_MONOTONIC, d->bus_retry_delay, 0,
+                                                  on_bus_retry, d);
+        }
+        return 0;
+}
+
+static void bus_lost(daemon_ctx *d) {
+        if (d->bus_retry)
+                return;
+        log_warning("Lost the system bus; probing goes on, healing waits. Reconnecting.");
+        for (size_t i = 0; i < ELEMENTSOF(d->unit_signals); i++)
+                d->unit_signals[i] = sd_bus_slot_unref(d->unit_signals[i]);
+        monitor_disconnect_bus(d->m);
+        /* Jobs in flight are lost with the connection. */
+        for (size_t i = 0; i < d->m->n_tunnels; i++)
+                d->m->tunnels[i]->healing = false;
+        d->m->heals_running = 0;
+        d->bus_retry_delay = BUS_RETRY_MIN;
+        (void) sd_event_add_time_relative(d->m->event, &d->bus_retry, CLOCK_MONOTONIC, d->bus_retry_delay, 0,
+                                          on_bus_retry, d);
+        notify_status(d);
+}
+
+static int refresh(daemon_ctx *d) {
+        if (!d->m->bus)
+                return -ENOTCONN;
+        int r = monitor_refresh(d->m);
+        if (r < 0) {
+                bus_lost(d);
+                return r;
+        }
+        schedule_new(d);
+        notify_status(d);
+        return 0;
+}
+
+static int on_refresh_soon(sd_event_source *s, uint64_t usec, void *userdata) {
+        daemon_ctx *d = userdata;
+        d->refresh_soon = sd_event_source_disable_unref(d->refresh_soon);
+        (void) refresh(d);
+        return 0;
+}
+
+static int on_units_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        daemon_ctx *d = userdata;
+        if (!d->refresh_soon)
+                (void) sd_event_add_time_relative(d->m->event, &d->refresh_soon, CLOCK_MONOTONIC, REFRESH_DEBOUNCE, 0,
+                                                  on_refresh_soon, d);
+        return 0;
+}
+
+static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        bus_lost(userdata);
+        return 0;
+}
+
+static int bus_connect(daemon_ctx *d) {
+        int r = monitor_connect_bus(d->m);
+        if (r < 0)
+                return r;
+        sd_bus *bus = d->m->bus;
+        /* Units appearing, vanishing, daemon-reload: re-discover soon instead of waiting for the round. */
+        (void) sd_bus_match_signal_async(bus, &d->unit_signals[0], "org.freedesktop.systemd1",
+                                         "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "UnitNew",
+                                         on_units_changed, NULL, d);
+        (void) sd_bus_match_signal_async(bus, &d->unit_signals[1], "org.freedesktop.systemd1",
+                                         "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "Reloading",
+                                         on_units_changed, NULL, d);
+        (void) sd_bus_match_signal_async(bus, &d->unit_signals[2], "org.freedesktop.DBus.Local",
+                                         "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local", "Disconnected",
+                                         on_disconnected, NULL, d);
+        if (d->bus_retry_delay)
+                log_notice("Reconnected to the system bus.");
+        d->bus_retry_delay = 0;
+        return refresh(d);
+}
+
+static int on_round(sd_event_source *s, uint64_t usec, void *userdata) {
+        daemon_ctx *d = userdata;
+        usec_t start = now_usec(CLOCK_MONOTONIC);
+
+        if (d->m->bus && !sd_bus_is_open(d->m->bus))
+                bus_lost(d);
+        else
+                (void) refresh(d);
+        write_textfile(d);
+        d->m->round_duration = now_usec(CLOCK_MONOTONIC) - start;
+        d->m->last_round_end = now_usec(CLOCK_REALTIME);
+        (void) sd_event_source_set_time_relative(s, d->cfg->monitor.interval);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("Received %s, exiting.", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        sd_notify(false, "STOPPING=1");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+int daemon_run(const config *cfg, bool dry_run) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        daemon_ctx d = { .cfg = cfg };
+        int r, ret = RTUN_EXIT_FAILURE;
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        r = sd_event_default(&e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create event loop: %m"), RTUN_EXIT_FAILURE;
+        (void) sd_event_add_signal(e, NULL, SIGTERM, on_signal, NULL);
+        (void) sd_event_add_signal(e, NULL, SIGINT, on_signal, NULL);
+        (void) sd_event_set_watchdog(e, true);
+
+        if (monitor_new(cfg, dry_run, e, &d.m) < 0)
+                return RTUN_EXIT_FAILURE;
+        ctx = &d;
+        d.m->on_probed = on_probed;
+        d.m->on_healed = on_healed;
+
+        if (bus_connect(&d) < 0) {
+                ret = RTUN_EXIT_NO_BUS;
+                goto finish;
+        }
+        if (!isempty_str(cfg->metrics_listen)) {
+                r = http_server_start(e, cfg->metrics_listen, d.m, &d.http);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to serve metrics on %s: %m", cfg->metrics_listen);
+                        goto finish;
+                }
+        }
+        r = sd_event_add_time_relative(e, &d.round_timer, CLOCK_MONOTONIC, cfg->monitor.interval, 0, on_round, &d);
+        if (r < 0) {
+                log_error_errno(r, "Failed to add round timer: %m");
+                goto finish;
+        }
+        (void) sd_event_source_set_enabled(d.round_timer, SD_EVENT_ON);
+
+        log_info("Monitoring %zu tunnel%s (%s)%s.", d.m->n_tunnels, d.m->n_tunnels == 1 ? "" : "s",
+                 cfg->units[0], dry_run ? ", dry run" : "");
+        sd_notify(false, "READY=1");
+        notify_status(&d);
+
+        r = sd_event_loop(e);
+        ret = r < 0 ? RTUN_EXIT_FAILURE : RTUN_EXIT_OK;
+finish:
+        ctx = NULL;
+        d.http = http_server_free(d.http);
+        for (size_t i = 0; i < ELEMENTSOF(d.unit_signals); i++)
+                sd_bus_slot_unref(d.unit_signals[i]);
+        sd_event_source_disable_unref(d.round_timer);
+        sd_event_source_disable_unref(d.refresh_soon);
+        sd_event_source_disable_unref(d.bus_retry);
+        monitor_free(d.m); /* cancels probes: their ssh children are killed and reaped */
+        return ret;
+}

@@ -1,0 +1,270 @@
+/* decide(): one tunnel's verdict from (health, observation, policy, now). Pure: no I/O, no clock.
+ * Hysteresis as HAProxy's fall counter, grace as autossh's gate time, a restart budget per window as
+ * Monit's "N restarts within M cycles", doubling backoff between restarts of one unit. */
+#include <limits.h>
+
+#include "decide.h"
+
+static const char *const heal_action_table[_HEAL_ACTION_MAX] = {
+        [HEAL_NONE] = "none",
+        [HEAL_RESTART] = "restart",
+        [HEAL_RESET_AND_START] = "reset_and_start",
+};
+
+const char *heal_action_to_string(heal_action a) {
+        return a >= 0 && a < _HEAL_ACTION_MAX ? heal_action_table[a] : NULL;
+}
+
+void tunnel_health_init(tunnel_health *h) {
+        *h = (tunnel_health) {
+                .state = TUNNEL_UNKNOWN,
+                .last_failure = PROBE_OK,
+        };
+}
+
+/* Saturating arithmetic: grace/window/backoff may be USEC_INFINITY and now may be small. */
+static usec_t usec_add(usec_t a, usec_t b) {
+        return a > USEC_INFINITY - b ? USEC_INFINITY : a + b;
+}
+
+static usec_t usec_sub(usec_t a, usec_t b) {
+        return a > b ? a - b : 0;
+}
+
+static usec_t usec_double(usec_t a) {
+        return usec_add(a, a);
+}
+
+/* A history can only hold RESTART_HISTORY_MAX entries, so a larger budget could never be exhausted. */
+static unsigned restart_limit(const heal_policy *p) {
+        return MIN(p->max_restarts, (unsigned) RESTART_HISTORY_MAX);
+}
+
+/* heal.backoff_max below heal.backoff means "no growth", not a shorter first wait. */
+static usec_t backoff_cap(const heal_policy *p) {
+        return MAX(p->backoff, p->backoff_max);
+}
+
+/* Drops restarts older than the window: one at t still counts while now - t <= window. */
+static void restarts_prune(tunnel_health *h, const heal_policy *p, usec_t now) {
+        usec_t cutoff = usec_sub(now, p->window);
+        unsigned k = 0;
+
+        /* The history may come from a state file: never trust its length. */
+        h->n_restarts = MIN(h->n_restarts, (unsigned) RESTART_HISTORY_MAX);
+
+        for (unsigned i = 0; i < h->n_restarts; i++)
+                if (h->restarts[i] >= cutoff)
+                        h->restarts[k++] = h->restarts[i];
+        h->n_restarts = k;
+
+        if (h->n_restarts < restart_limit(p))
+                h->gave_up = false;
+
+        /* A realtime clock stepped back must not hold a restart off for longer than the longest wait. */
+        h->next_restart_at = MIN(h->next_restart_at, usec_add(now, backoff_cap(p)));
+}
+
+/* Applies heal.enabled, the restart budget and the backoff to a proposed action. */
+static void gate(verdict *v, tunnel_health *h, const heal_policy *p, usec_t now) {
+        if (v->action == HEAL_NONE)
+                return;
+
+        if (!p->enabled)
+                v->why = "healing disabled";
+        else if (h->n_restarts >= restart_limit(p)) {
+                v->state = TUNNEL_FAILED;
+                v->why = "restart budget exhausted";
+                if (!h->gave_up) {
+                        v->events |= EVENT_GAVE_UP;
+                        h->gave_up = true;
+                }
+        } else if (now < h->next_restart_at)
+                v->why = "backoff";
+        else
+                return;
+
+        v->action = HEAL_NONE;
+        v->restart_reason = NULL;
+}
+
+/* The one place where DOWN is announced: first time a tunnel is DOWN or FAILED, never repeated. */
+static verdict finish(verdict v, tunnel_health *h) {
+        if ((v.state == TUNNEL_DOWN || v.state == TUNNEL_FAILED) && !h->announced_down) {
+                v.events |= EVENT_DOWN;
+                h->announced_down = true;
+        }
+        h->state = v.state;
+        return v;
+}
+
+static verdict decide_success(tunnel_health *h, usec_t now) {
+        verdict v = {
+                .state = TUNNEL_UP,
+                .action = HEAL_NONE,
+                .reason = PROBE_OK,
+        };
+
+        h->consecutive_failures = 0;
+        h->last_failure = PROBE_OK;
+        h->last_success = now;
+        h->gave_up = false;
+        h->backoff = 0;
+        if (h->announced_down) {
+                v.events |= EVENT_RECOVERED;
+                h->announced_down = false;
+        }
+        h->state = TUNNEL_UP;
+        return v;
+}
+
+/* The unit runs but the probe failed: grace, then hysteresis, then a restart. */
+static verdict decide_active_failure(tunnel_health *h, const observation *o, const heal_policy *p, usec_t now) {
+        unsigned failures = MAX(p->failures, 1u);
+        verdict v = {
+                .action = HEAL_NONE,
+                .reason = o->status,
+        };
+
+        if (o->unit_started_at != 0 &&
+            now < usec_add(o->unit_started_at, p->grace) &&
+            h->last_success < o->unit_started_at) {
+                v.state = TUNNEL_STARTING;
+                v.why = "grace";
+                return v;
+        }
+
+        if (h->consecutive_failures < UINT_MAX)
+                h->consecutive_failures++;
+        h->last_failure = o->status;
+
+        if (h->consecutive_failures < failures) {
+                /* Not enough evidence yet: keep the previous verdict. */
+                v.state = h->state;
+                if (v.state == TUNNEL_UP)
+                        v.reason = PROBE_OK;
+                v.why = "failure counted, below monitor.failures";
+                return v;
+        }
+
+        v.state = TUNNEL_DOWN;
+        if (o->status == PROBE_PROHIBITED) {
+                v.why = "channel prohibited by the bastion: configuration, not restarted";
+                return v;
+        }
+
+        v.action = HEAL_RESTART;
+        v.restart_reason = o->status == PROBE_PROCESS_STOPPED ? "stopped" : "probe";
+        v.why = "tunnel down: restart";
+        return v;
+}
+
+verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, usec_t now) {
+        verdict v = {
+                .action = HEAL_NONE,
+        };
+
+        if (!o->probeable) {
+                v.state = TUNNEL_UNKNOWN;
+                v.reason = PROBE_ERROR;
+                v.why = "not a probeable ssh tunnel";
+                h->state = TUNNEL_UNKNOWN;
+                return v;
+        }
+
+        restarts_prune(h, p, now);
+
+        if (o->status == PROBE_OK)
+                return decide_success(h, now);
+
+        switch (o->active_state) {
+
+        case UNIT_ACTIVE:
+                v = decide_active_failure(h, o, p, now);
+                break;
+
+        case UNIT_INACTIVE:
+                /* Nobody but an administrator stops a unit that systemd would otherwise restart. */
+                v.state = TUNNEL_DOWN;
+                v.reason = PROBE_UNIT_DOWN;
+                v.why = "stopped by administrator, left alone";
+                h->last_failure = PROBE_UNIT_DOWN;
+                break;
+
+        case UNIT_FAILED:
+                /* systemd's own verdict is definitive: no hysteresis. */
+                v.state = TUNNEL_FAILED;
+                v.reason = PROBE_UNIT_DOWN;
+                v.action = HEAL_RESET_AND_START;
+                v.restart_reason = "failed";
+                v.why = o->start_limit_hit ? "start limit hit: reset and start" : "unit failed: reset and start";
+                h->last_failure = PROBE_UNIT_DOWN;
+                break;
+
+        default:
+                /* activating (e.g. auto-restart wait), deactivating, reloading, or a state newer than us:
+                 * systemd is busy with the unit, so a failed probe says nothing yet. */
+                v.state = TUNNEL_STARTING;
+                v.reason = o->status;
+                v.why = "unit is activating";
+                break;
+        }
+
+        gate(&v, h, p, now);
+        return finish(v, h);
+}
+
+unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
+        usec_t cap = backoff_cap(p), wait;
+
+        h->n_restarts = MIN(h->n_restarts, (unsigned) RESTART_HISTORY_MAX);
+        if (h->n_restarts == RESTART_HISTORY_MAX) {
+                memmove(h->restarts, h->restarts + 1, (RESTART_HISTORY_MAX - 1) * sizeof(h->restarts[0]));
+                h->n_restarts--;
+        }
+        h->restarts[h->n_restarts++] = now;
+
+        wait = MIN(h->backoff != 0 ? h->backoff : p->backoff, cap);
+        h->next_restart_at = usec_add(now, wait);
+        h->backoff = MIN(usec_double(wait), cap);
+
+        /* The new process gets a fresh count; grace (its new start time) protects its first probes. */
+        h->consecutive_failures = 0;
+        h->state = TUNNEL_STARTING;
+        return EVENT_RESTARTED;
+}
+
+/* Only a tunnel whose path failed hints at the network: an administrator-stopped unit (unit_down) says
+ * nothing about it, a prohibited channel proves the bastion answered, and FAILED (systemd gave up or
+ * our budget ran out), STARTING, UP and UNKNOWN are not "down" at all. Any of those breaks "all down". */
+static bool verdict_suggests_network_down(const verdict *v) {
+        return v->state == TUNNEL_DOWN &&
+                v->reason != PROBE_UNIT_DOWN &&
+                v->reason != PROBE_PROHIBITED;
+}
+
+unsigned decide_all_down(guard_state *g, verdict *v, size_t n, bool enabled) {
+        bool all_down = enabled && n >= 2;
+        unsigned events = 0;
+
+        for (size_t i = 0; all_down && i < n; i++)
+                if (!verdict_suggests_network_down(&v[i]))
+                        all_down = false;
+
+        if (all_down) {
+                for (size_t i = 0; i < n; i++) {
+                        v[i].action = HEAL_NONE;
+                        v[i].restart_reason = NULL;
+                        v[i].why = "all tunnels down: local network suspected";
+                }
+                if (!g->network_down) {
+                        events |= EVENT_NETWORK_DOWN;
+                        g->network_down = true;
+                }
+        } else if (g->network_down) {
+                events |= EVENT_NETWORK_UP;
+                g->network_down = false;
+        }
+
+        return events;
+}

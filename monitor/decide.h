@@ -1,0 +1,74 @@
+/* decide(): the pure heart of the monitor. (health so far, observation, policy, now) -> verdict.
+ * No I/O, no clock reads: every time is passed in (CLOCK_REALTIME usec, since it is persisted). */
+#pragma once
+
+#include "tunnel.h"
+
+typedef struct heal_policy {
+        unsigned failures;     /* consecutive failed probes before DOWN (>= 1) */
+        usec_t grace;          /* after a unit (re)start, failures do not count until this passes or a probe succeeds */
+        bool enabled;          /* heal.enabled */
+        usec_t backoff;        /* first wait before restarting the same unit again */
+        usec_t backoff_max;
+        unsigned max_restarts; /* within window */
+        usec_t window;
+} heal_policy;
+
+#define RESTART_HISTORY_MAX 64
+
+/* What the monitor remembers about one tunnel between probes (and, for `check`, between runs). */
+typedef struct tunnel_health {
+        tunnel_state state;            /* last verdict; TUNNEL_UNKNOWN initially */
+        unsigned consecutive_failures; /* counted failures since the last success */
+        probe_status last_failure;     /* PROBE_OK if none */
+        usec_t last_success;           /* 0: never */
+        usec_t restarts[RESTART_HISTORY_MAX]; /* times of our restarts, oldest first, pruned to heal.window */
+        unsigned n_restarts;
+        usec_t backoff;                /* wait after the next restart; 0: heal.backoff */
+        usec_t next_restart_at;        /* no restart before this */
+        bool announced_down;           /* EVENT_DOWN was raised and EVENT_RECOVERED not yet */
+        bool gave_up;                  /* EVENT_GAVE_UP was raised; cleared on recovery or when budget returns */
+} tunnel_health;
+
+void tunnel_health_init(tunnel_health *h);
+
+typedef struct observation {
+        bool probeable;              /* false: not an ssh unit or no -R forward: UNKNOWN, never acted on */
+        unit_active_state active_state;
+        bool start_limit_hit;        /* the unit's Result is "start-limit-hit" */
+        usec_t unit_started_at;      /* realtime of ExecMainStartTimestamp; 0 unknown */
+        probe_status status;         /* unit, process and end-to-end probe folded into one: PROBE_OK, ... */
+} observation;
+
+typedef enum heal_action {
+        HEAL_NONE,
+        HEAL_RESTART,          /* RestartUnit(name, "replace") */
+        HEAL_RESET_AND_START,  /* ResetFailedUnit + StartUnit: the unit is failed */
+        _HEAL_ACTION_MAX,
+} heal_action;
+
+typedef struct verdict {
+        tunnel_state state;
+        heal_action action;          /* what to do now; a dry run reports it and does nothing */
+        const char *restart_reason;  /* "probe", "failed" or "stopped" when action != NONE */
+        probe_status reason;         /* why it is not up; PROBE_OK when up */
+        unsigned events;             /* EVENT_DOWN, EVENT_RECOVERED, EVENT_GAVE_UP raised by this step */
+        const char *why;             /* short static text about the action or its absence, may be NULL */
+} verdict;
+
+/* Updates h and returns the verdict for one observation. */
+verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, usec_t now);
+
+/* Records that the restart decided above was done at now: history, backoff doubling, grace.
+ * Returns EVENT_RESTARTED. */
+unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now);
+
+/* Host-wide guard over one round's verdicts: with 2+ tunnels all DOWN at once (the local network is the
+ * likely cause), cancels every restart (why = "all tunnels down") and raises EVENT_NETWORK_DOWN once;
+ * raises EVENT_NETWORK_UP when that condition ends. Returns the events. */
+typedef struct guard_state {
+        bool network_down;
+} guard_state;
+unsigned decide_all_down(guard_state *g, verdict *v, size_t n, bool enabled);
+
+const char *heal_action_to_string(heal_action a);

@@ -1,0 +1,532 @@
+/* The monitor: its tunnels, the bus, and the steps of a round shared by check, status and daemon. */
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../exporters/alert.h"
+#include "../probes/probe.h"
+#include "../probes/probe_unit.h"
+#include "act.h"
+#include "log.h"
+#include "monitor.h"
+
+#define RESOLVE_TIMEOUT (5 * USEC_PER_SEC)
+#define ACT_TIMEOUT (90 * USEC_PER_SEC)
+
+static tunnel *tunnel_free(tunnel *t) {
+        if (!t)
+                return NULL;
+        probe_cancel(t->running);
+        sd_event_source_disable_unref(t->next_probe);
+        unit_info_done(&t->unit);
+        ssh_resolved_done(&t->ssh);
+        strv_free(t->resolved_for_argv);
+        free(t->resolve_error);
+        free(t->name);
+        free(t);
+        return NULL;
+}
+
+int monitor_new(const config *cfg, bool dry_run, sd_event *e, monitor **ret) {
+        monitor *m = calloc(1, sizeof *m);
+        if (!m)
+                return -ENOMEM;
+        m->cfg = cfg;
+        m->dry_run = dry_run;
+        m->event = sd_event_ref(e);
+        if (gethostname(m->host, sizeof m->host - 1) < 0)
+                snprintf(m->host, sizeof m->host, "localhost");
+
+        m->n_alerts = cfg->n_alerts;
+        m->alerts = calloc(cfg->n_alerts + 1, sizeof(alert_counters));
+        m->senders = calloc(cfg->n_alerts + 1, sizeof(alert_sender *));
+        if (!m->alerts || !m->senders) {
+                monitor_free(m);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < cfg->n_alerts; i++) {
+                m->alerts[i].receiver = strdup(cfg->alerts[i].name);
+                int r = alert_sender_new(e, &cfg->alerts[i], &m->alerts[i], &m->senders[i]);
+                if (r < 0 || !m->alerts[i].receiver) {
+                        monitor_free(m);
+                        return log_error_errno(r < 0 ? r : -ENOMEM, "Failed to set up alert receiver %s: %m",
+                                               cfg->alerts[i].name);
+                }
+        }
+        *ret = m;
+        return 0;
+}
+
+monitor *monitor_free(monitor *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < m->n_tunnels; i++)
+                tunnel_free(m->tunnels[i]);
+        free(m->tunnels);
+        for (size_t i = 0; i < m->n_alerts; i++) {
+                if (m->senders)
+                        alert_sender_free(m->senders[i]);
+                free(m->alerts[i].receiver);
+        }
+        free(m->senders);
+        free(m->alerts);
+        monitor_disconnect_bus(m);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+int monitor_connect_bus(monitor *m) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        sd_bus *bus = NULL;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        (void) sd_bus_set_method_call_timeout(bus, m->cfg->monitor.timeout);
+        r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0) {
+                sd_bus_unref(bus);
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        }
+        /* Subscribe() makes systemd send JobRemoved and unit signals to us. */
+        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "Subscribe", &error, NULL, NULL);
+        if (r < 0) {
+                sd_bus_flush_close_unref(bus);
+                return log_error_errno(r, "Failed to talk to systemd over the system bus: %s",
+                                       error.message ?: strerror(-r));
+        }
+        r = act_tracker_new(bus, m->event, &m->act);
+        if (r < 0) {
+                sd_bus_flush_close_unref(bus);
+                return log_error_errno(r, "Failed to watch systemd jobs: %m");
+        }
+        m->bus = bus;
+        m->dbus_up = true;
+        return 0;
+}
+
+void monitor_disconnect_bus(monitor *m) {
+        m->act = act_tracker_free(m->act);
+        if (m->bus) {
+                sd_bus_detach_event(m->bus);
+                m->bus = sd_bus_flush_close_unref(m->bus);
+        }
+        m->dbus_up = false;
+}
+
+tunnel *monitor_find(monitor *m, const char *name) {
+        for (size_t i = 0; i < m->n_tunnels; i++)
+                if (streq(m->tunnels[i]->name, name))
+                        return m->tunnels[i];
+        return NULL;
+}
+
+static bool strv_equal(char *const *a, char *const *b) {
+        size_t n = strv_length(a);
+        if (n != strv_length(b))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!streq(a[i], b[i]))
+                        return false;
+        return true;
+}
+
+static void set_resolve_error(tunnel *t, const char *msg) {
+        free(t->resolve_error);
+        t->resolve_error = strdup(msg);
+}
+
+/* ssh -G once per ExecStart: cached until the unit's command line changes. */
+static void tunnel_resolve(tunnel *t) {
+        char err[256] = "";
+        int r;
+
+        if (t->resolved_for_argv && strv_equal(t->resolved_for_argv, t->unit.exec_argv) &&
+            (t->resolved || t->resolve_error))
+                return;
+
+        ssh_resolved_done(&t->ssh);
+        t->resolved = false;
+        t->forward = NULL;
+        t->forward_label[0] = 0;
+        strv_free(t->resolved_for_argv);
+        t->resolved_for_argv = NULL;
+        for (char **a = t->unit.exec_argv; a && *a; a++)
+                if (strv_push(&t->resolved_for_argv, *a) < 0)
+                        break;
+
+        if (!streq_ptr(t->unit.load_state, "loaded")) {
+                snprintf(err, sizeof err, "unit not loaded (%s%s%s)", strna(t->unit.load_state),
+                         t->unit.load_error ? ": " : "", strempty(t->unit.load_error));
+                set_resolve_error(t, err);
+                return;
+        }
+        if (!t->unit.exec_path || !exec_is_ssh(t->unit.exec_path, t->unit.exec_argv)) {
+                set_resolve_error(t, "ExecStart is not an ssh command");
+                return;
+        }
+        r = ssh_resolve_exec(t->unit.exec_path, t->unit.exec_argv, RESOLVE_TIMEOUT, &t->ssh, err, sizeof err);
+        if (r < 0) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));
+                set_resolve_error(t, msg);
+                return;
+        }
+        const char *spec = t->tcfg ? t->tcfg->forward : NULL;
+        t->forward = ssh_resolved_find_forward(&t->ssh, spec);
+        if (!t->forward) {
+                char msg[300];
+                if (spec)
+                        snprintf(msg, sizeof msg, "no -R forward %s in ExecStart", spec);
+                else
+                        snprintf(msg, sizeof msg, "no -R forward in ExecStart");
+                set_resolve_error(t, msg);
+                return;
+        }
+        ssh_forward_format(t->forward, t->forward_label, sizeof t->forward_label);
+        free(t->resolve_error);
+        t->resolve_error = NULL;
+        t->resolved = true;
+}
+
+static int tunnel_new(monitor *m, unit_info *u, tunnel **ret) {
+        tunnel *t = calloc(1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        t->name = strdup(u->name);
+        if (!t->name) {
+                free(t);
+                return -ENOMEM;
+        }
+        t->settings = config_settings_for_unit(m->cfg, u->name);
+        t->tcfg = config_tunnel_for_unit(m->cfg, u->name);
+        tunnel_health_init(&t->health);
+        t->last_verdict = (verdict) { .state = TUNNEL_UNKNOWN, .reason = PROBE_OK };
+        *ret = t;
+        return 0;
+}
+
+int monitor_refresh(monitor *m) {
+        unit_info *units = NULL;
+        int n, r;
+
+        if (!m->bus)
+                return -ENOTCONN;
+        n = discover_units(m->bus, m->cfg->units, m->cfg->monitor.timeout, &units);
+        if (n < 0) {
+                m->dbus_up = false;
+                return n;
+        }
+        m->dbus_up = true;
+
+        for (size_t i = 0; i < m->n_tunnels; i++)
+                m->tunnels[i]->seen = false;
+
+        for (int i = 0; i < n; i++) {
+                unit_info *u = &units[i];
+                tunnel *t = monitor_find(m, u->name);
+                if (!t) {
+                        /* A unit that is merely referenced but not found is noise; one that failed to
+                         * load is worth a line. */
+                        if (streq_ptr(u->load_state, "not-found"))
+                                continue;
+                        r = tunnel_new(m, u, &t);
+                        if (r < 0)
+                                goto oom;
+                        tunnel **a = realloc(m->tunnels, (m->n_tunnels + 1) * sizeof(tunnel *));
+                        if (!a) {
+                                tunnel_free(t);
+                                goto oom;
+                        }
+                        m->tunnels = a;
+                        m->tunnels[m->n_tunnels++] = t;
+                        if (!streq_ptr(u->load_state, "loaded"))
+                                log_warning("%s: matches %s but failed to load: %s", u->name, m->cfg->units[0],
+                                            u->load_error ?: strna(u->load_state));
+                        else
+                                log_debug("%s: discovered", u->name);
+                }
+                unit_info_done(&t->unit);
+                t->unit = *u;
+                *u = (unit_info) {};
+                t->seen = true;
+                tunnel_resolve(t);
+        }
+        unit_info_free_array(units, (size_t) n);
+
+        /* Units gone since the last discovery lose their tunnel (and so their series). */
+        size_t k = 0;
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                if (m->tunnels[i]->seen) {
+                        m->tunnels[k++] = m->tunnels[i];
+                        continue;
+                }
+                if (m->tunnels[i]->running && m->probes_running > 0)
+                        m->probes_running--;
+                if (m->tunnels[i]->guard_pending && m->guard_outstanding > 0)
+                        m->guard_outstanding--;
+                log_info("%s: unit gone, no longer monitored", m->tunnels[i]->name);
+                tunnel_free(m->tunnels[i]);
+        }
+        m->n_tunnels = k;
+        return 0;
+oom:
+        unit_info_free_array(units, (size_t) n);
+        return log_oom();
+}
+
+heal_policy monitor_policy(const monitor *m, const tunnel *t) {
+        const monitor_settings *s = t->settings ?: &m->cfg->monitor;
+        const heal_settings *h = &m->cfg->heal;
+        return (heal_policy) {
+                .failures = s->failures,
+                .grace = s->grace,
+                .enabled = h->enabled,
+                .backoff = h->backoff,
+                .backoff_max = h->backoff_max,
+                .max_restarts = h->max_restarts,
+                .window = h->window,
+        };
+}
+
+static probe_kind pick_kind(const tunnel *t) {
+        probe_kind k = t->settings->probe;
+        if (k != PROBE_KIND_AUTO)
+                return k;
+        struct stat st;
+        if (t->ssh.control_path && stat(t->ssh.control_path, &st) >= 0 && S_ISSOCK(st.st_mode))
+                return PROBE_KIND_MUX;
+        return PROBE_KIND_SSH;
+}
+
+/* A verdict and its consequences: counters, the journal line on a transition, events. */
+static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
+        usec_t now = now_usec(CLOCK_REALTIME);
+        heal_policy p = monitor_policy(m, t);
+        tunnel_state old = t->last_verdict.state;
+
+        t->last_probe = *r;
+        t->probed = true;
+        t->probes_total++;
+        if (r->status == PROBE_OK)
+                t->last_success_realtime = now;
+        else {
+                t->probe_failures[r->status]++;
+                snprintf(t->reason_text, sizeof t->reason_text, "%s%s%s", probe_status_to_string(r->status),
+                         *r->detail ? ": " : "", r->detail);
+        }
+
+        observation o = {
+                .probeable = t->resolved,
+                .active_state = t->unit.active_state,
+                .start_limit_hit = streq_ptr(t->unit.result, "start-limit-hit"),
+                .unit_started_at = t->unit.started_at,
+                .status = r->status,
+        };
+        verdict v = decide(&t->health, &o, &p, now);
+        t->last_verdict = v;
+        if (v.state == TUNNEL_UP)
+                t->reason_text[0] = 0;
+        if (!t->resolved)
+                snprintf(t->reason_text, sizeof t->reason_text, "error: %s", strna(t->resolve_error));
+
+        if (v.state != old && !(old == TUNNEL_UNKNOWN && v.state == TUNNEL_UP && !t->health.announced_down))
+                log_full(v.state == TUNNEL_UP ? LOG_NOTICE : LOG_WARNING, "%s: %s -> %s (%s)%s%s", t->name,
+                         tunnel_state_to_string(old), tunnel_state_to_string(v.state),
+                         v.state == TUNNEL_UP ? "probe ok" : t->reason_text, v.why ? ", " : "", strempty(v.why));
+        else
+                log_debug("%s: %s, probe %s in %.3fs %s", t->name, tunnel_state_to_string(v.state),
+                          probe_status_to_string(r->status), (double) r->duration / USEC_PER_SEC, r->detail);
+        monitor_emit(m, t, v.events);
+}
+
+typedef struct probe_ctx {
+        monitor *m;
+        tunnel *t;
+} probe_ctx;
+
+static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
+        t->running = NULL;
+        if (m->probes_running > 0)
+                m->probes_running--;
+        tunnel_record(m, t, r);
+        if (m->on_probed)
+                m->on_probed(m, t);
+}
+
+static void on_probe_result(probe *p, const probe_result *r, void *userdata) {
+        probe_ctx *c = userdata;
+        monitor *m = c->m;
+        tunnel *t = c->t;
+        free(c);
+        probe_finished(m, t, r);
+}
+
+/* Results known without touching the network: unit not active, ssh stopped or a zombie. */
+static bool local_verdict(const tunnel *t, probe_result *r) {
+        *r = (probe_result) { .kind = PROBE_KIND_NONE };
+        if (!t->resolved) {
+                r->status = PROBE_ERROR;
+                snprintf(r->detail, sizeof r->detail, "%s", strna(t->resolve_error));
+                return true;
+        }
+        if (t->unit.active_state != UNIT_ACTIVE && t->unit.active_state != UNIT_RELOADING) {
+                r->status = PROBE_UNIT_DOWN;
+                snprintf(r->detail, sizeof r->detail, "unit is %s (%s)",
+                         strna(unit_active_state_to_string(t->unit.active_state)), strna(t->unit.sub_state));
+                return true;
+        }
+        if (t->unit.main_pid <= 0) {
+                r->status = PROBE_UNIT_DOWN;
+                snprintf(r->detail, sizeof r->detail, "unit has no main process");
+                return true;
+        }
+        r->status = probe_process_check(t->unit.main_pid, r->detail, sizeof r->detail);
+        return r->status != PROBE_OK;
+}
+
+int monitor_probe(monitor *m, tunnel *t) {
+        probe_result r;
+        int k;
+
+        if (t->running)
+                return -EBUSY;
+        m->probes_running++;
+        if (local_verdict(t, &r) || pick_kind(t) == PROBE_KIND_NONE) {
+                /* Still delivered through the loop, so callers see one shape of completion. */
+                probe_finished(m, t, &r);
+                return 0;
+        }
+
+        k = pick_kind(t);
+        probe_request req = {
+                .unit = t->name,
+                .kind = (probe_kind) k,
+                .ssh = &t->ssh,
+                .forward = t->forward,
+                .expect = t->settings->expect_compiled ? &t->settings->expect_re : NULL,
+                .send = t->tcfg ? t->tcfg->send : NULL,
+                .send_len = t->tcfg ? t->tcfg->send_len : 0,
+                .timeout = t->settings->timeout,
+        };
+        probe_ctx *c = malloc(sizeof *c);
+        if (!c) {
+                m->probes_running--;
+                return log_oom();
+        }
+        *c = (probe_ctx) { m, t };
+        /* probe_start copies the request; what it points to lives in t and the config. */
+        int ret = probe_start(m->event, &req, on_probe_result, c, &t->running);
+        if (ret < 0) {
+                free(c);
+                m->probes_running--;
+                return log_error_errno(ret, "%s: failed to start probe: %m", t->name);
+        }
+        return 0;
+}
+
+static void on_act_done(const char *unit, int result, const char *job_result, void *userdata) {
+        monitor *m = userdata;
+        tunnel *t = monitor_find(m, unit);
+
+        if (m->heals_running > 0)
+                m->heals_running--;
+        if (!t)
+                return; /* the unit vanished meanwhile */
+        t->healing = false;
+        if (result < 0) {
+                log_error("%s: restart failed (%s)", unit, job_result ?: strerror(-result));
+                t->last_verdict.why = "restart failed";
+        } else {
+                heal_policy p = monitor_policy(m, t);
+                restart_reason rr = restart_reason_from_string(t->last_verdict.restart_reason);
+                if (rr >= 0 && rr < _RESTART_REASON_MAX)
+                        t->restarts_total[rr]++;
+                t->last_verdict.state = TUNNEL_STARTING;
+                log_notice("%s: restarted (%s)", unit, strna(t->last_verdict.restart_reason));
+                monitor_emit(m, t, decide_restarted(&t->health, &p, now_usec(CLOCK_REALTIME)));
+        }
+        t->last_verdict.action = HEAL_NONE;
+        if (m->on_healed)
+                m->on_healed(m, t);
+}
+
+int monitor_heal(monitor *m, tunnel *t) {
+        verdict *v = &t->last_verdict;
+
+        if (v->action == HEAL_NONE || t->healing)
+                return 0;
+        if (m->dry_run) {
+                t->would_restart = true;
+                log_notice("%s: would restart (%s), dry run", t->name, strna(v->restart_reason));
+                v->action = HEAL_NONE;
+                return 0;
+        }
+        if (!m->act)
+                return log_error_errno(ENOTCONN, "%s: cannot restart, no bus connection", t->name);
+        int r = act_start(m->act, t->name, v->action, ACT_TIMEOUT, on_act_done, m);
+        if (r < 0)
+                return log_error_errno(r, "%s: failed to request restart: %m", t->name);
+        m->heals_running++;
+        t->healing = true;
+        return 1;
+}
+
+/* A tunnel counts as down for the guard when its unit runs but its last probe failed: the guard must act
+ * before hysteresis has declared every tunnel DOWN, or the first one would already be restarted. */
+void monitor_guard(monitor *m) {
+        _cleanup_(freep) verdict *v = calloc(m->n_tunnels + 1, sizeof(verdict));
+        if (!v)
+                return;
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                tunnel *t = m->tunnels[i];
+                v[i] = t->last_verdict;
+                if (t->probed && t->resolved && t->last_probe.status != PROBE_OK &&
+                    t->last_probe.status != PROBE_PROHIBITED)
+                        v[i].state = TUNNEL_DOWN;
+        }
+        unsigned events = decide_all_down(&m->guard, v, m->n_tunnels, m->cfg->heal.all_down_guard);
+        for (size_t i = 0; i < m->n_tunnels; i++)
+                if (v[i].action == HEAL_NONE && m->tunnels[i]->last_verdict.action != HEAL_NONE) {
+                        m->tunnels[i]->last_verdict.action = HEAL_NONE;
+                        m->tunnels[i]->last_verdict.why = v[i].why;
+                }
+        if (events & EVENT_NETWORK_DOWN)
+                log_warning("All %zu tunnels are down at once: local network suspected, restarting none.",
+                            m->n_tunnels);
+        if (events & EVENT_NETWORK_UP)
+                log_notice("Not every tunnel is down any more: healing resumes.");
+        monitor_emit(m, NULL, events);
+}
+
+void monitor_emit(monitor *m, tunnel *t, unsigned events) {
+        for (unsigned bit = 1; bit && bit <= (unsigned) _EVENT_ALL; bit <<= 1) {
+                if (!(events & bit))
+                        continue;
+                alert_event ev = {
+                        .event = (tunnel_event) bit,
+                        .name = t ? t->name : (char *) "",
+                        .bastion = t && t->resolved ? t->ssh.bastion : (char *) "",
+                        .forward = t ? t->forward_label : (char *) "",
+                        .reason = t ? t->reason_text : (char *) "",
+                        .host = m->host,
+                        .restarts = t ? t->health.n_restarts : 0,
+                        .timestamp = now_usec(CLOCK_REALTIME),
+                };
+                if (!t && bit == EVENT_NETWORK_DOWN)
+                        ev.reason = (char *) "every tunnel failed its probe at once";
+                log_info("%s%sevent %s", t ? t->name : "", t ? ": " : "", tunnel_event_to_string(bit));
+                for (size_t i = 0; i < m->n_alerts; i++)
+                        (void) alert_sender_enqueue(m->senders[i], &ev);
+        }
+}
+
+size_t monitor_count_down(const monitor *m) {
+        size_t n = 0;
+        for (size_t i = 0; i < m->n_tunnels; i++)
+                if (m->tunnels[i]->last_verdict.state != TUNNEL_UP)
+                        n++;
+        return n;
+}

@@ -1,0 +1,123 @@
+/* The monitor's in-memory state: one struct tunnel per discovered unit, owned by the round.
+ * Exporters (metrics, textfile, alerts) only read it. */
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "decide.h"
+#include "discover.h"
+#include "resolve.h"
+
+typedef enum restart_reason {
+        RESTART_REASON_PROBE,
+        RESTART_REASON_FAILED,
+        RESTART_REASON_STOPPED,
+        _RESTART_REASON_MAX,
+} restart_reason;
+
+/* Passive view of the ssh process's TCP connection to the bastion (NETLINK_SOCK_DIAG). */
+typedef struct tcp_view {
+        bool valid;
+        double rtt_seconds;
+        uint32_t unacked;
+        uint64_t retransmits_total;
+        double last_ack_age_seconds;
+} tcp_view;
+
+typedef struct tunnel {
+        char *name;                    /* unit name: the "name" label */
+        unit_info unit;                /* from the last discovery */
+        bool resolved;                 /* ssh and forward are valid */
+        char *resolve_error;           /* why not, for status and logs */
+        ssh_resolved ssh;
+        char **resolved_for_argv;      /* ExecStart argv the resolution was made from (cache key) */
+        const ssh_forward *forward;    /* points into ssh.forwards */
+        char forward_label[128];       /* "localhost:21022": the "forward" label */
+        const monitor_settings *settings; /* effective monitor.* for this unit (points into config) */
+        const tunnel_config *tcfg;     /* [tunnel "UNIT"] section or NULL */
+
+        tunnel_health health;          /* decide()'s memory */
+        verdict last_verdict;
+        probe_result last_probe;       /* last probe (kind, status, duration, detail) */
+        bool probed;                   /* at least one probe finished */
+        char reason_text[320];         /* the last non-ok reason, human form, for status/alerts */
+        bool would_restart;            /* dry run: a restart was decided but not done */
+
+        /* counters (monotonic over the process lifetime; check mode loads nothing of these) */
+        uint64_t probes_total;
+        uint64_t probe_failures[_PROBE_STATUS_MAX];
+        usec_t last_success_realtime;  /* 0: never */
+        uint64_t restarts_total[_RESTART_REASON_MAX];
+        tcp_view tcp;
+
+        /* loop bookkeeping (owned by the round) */
+        struct probe *running;
+        sd_event_source *next_probe;
+        unsigned attempts;             /* probes in this check run */
+        bool healing;                  /* a restart job is in flight */
+        bool guard_pending;            /* daemon: probed again before the all-down guard decides */
+        bool seen;                     /* found in the latest discovery */
+} tunnel;
+
+typedef struct alert_counters {
+        char *receiver;
+        uint64_t delivered[6];         /* by event bit index: down, recovered, restarted, gave_up, network_down, network_up */
+        uint64_t failures;
+} alert_counters;
+
+struct alert_sender;
+struct act_tracker;
+struct monitor;
+typedef void (*monitor_tunnel_cb)(struct monitor *m, tunnel *t);
+
+typedef struct monitor {
+        const config *cfg;
+        bool dry_run;
+        sd_event *event;
+        sd_bus *bus;
+        bool dbus_up;
+
+        tunnel **tunnels;
+        size_t n_tunnels;
+        guard_state guard;
+
+        usec_t round_duration;         /* of the last full round */
+        usec_t last_round_end;         /* realtime */
+        alert_counters *alerts;        /* one per configured receiver, same order as cfg->alerts */
+        size_t n_alerts;
+        struct alert_sender **senders; /* same order as cfg->alerts */
+        struct act_tracker *act;
+        char host[256];                /* this host's name, for alerts */
+
+        /* what the running mode (check, status, daemon) does when a probe or a restart finished */
+        monitor_tunnel_cb on_probed;
+        monitor_tunnel_cb on_healed;
+        size_t probes_running;
+        size_t heals_running;
+        size_t guard_outstanding;      /* daemon: guard sweep probes not finished yet */
+} monitor;
+
+int monitor_new(const config *cfg, bool dry_run, sd_event *e, monitor **ret);
+monitor *monitor_free(monitor *m);
+/* Opens the system bus (attached to the loop, Subscribe()d). -errno when unreachable. */
+int monitor_connect_bus(monitor *m);
+void monitor_disconnect_bus(monitor *m);
+/* Discovery + resolution: brings m->tunnels in line with the units systemd has now. */
+int monitor_refresh(monitor *m);
+/* Starts one probe of t (unit and process state first, then the end-to-end probe). m->on_probed is
+ * called when t->last_verdict holds the new verdict. */
+int monitor_probe(monitor *m, tunnel *t);
+/* Carries out t->last_verdict.action (or only reports it under --dry-run); m->on_healed afterwards. */
+int monitor_heal(monitor *m, tunnel *t);
+/* The all-down guard over every tunnel's last probe; cancels pending actions when it holds. */
+void monitor_guard(monitor *m);
+/* Alerts and journal for events of t (NULL for host-wide events). */
+void monitor_emit(monitor *m, tunnel *t, unsigned events);
+tunnel *monitor_find(monitor *m, const char *name);
+size_t monitor_count_down(const monitor *m);
+heal_policy monitor_policy(const monitor *m, const tunnel *t);
+
+const char *restart_reason_to_string(restart_reason r);
+restart_reason restart_reason_from_string(const char *s);

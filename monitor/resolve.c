@@ -1,0 +1,573 @@
+/* Resolution of a tunnel unit's ssh command line: OpenSSH's own `ssh -G`, parsed. */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "log.h"
+#include "resolve.h"
+
+#define SSH_G_OUTPUT_MAX ((size_t) 256 * 1024) /* ssh -G prints ~5 KiB; more means something is wrong */
+
+extern char **environ;
+
+_printf_(4, 5) static int set_err(char *err, size_t errlen, int r, const char *fmt, ...) {
+        if (err && errlen > 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+static bool strcaseeq(const char *a, const char *b) {
+        return strcasecmp(a, b) == 0;
+}
+
+static int free_and_strdup(char **p, const char *s) {
+        char *c = strdup(s);
+        if (!c)
+                return -ENOMEM;
+        free(*p);
+        *p = c;
+        return 0;
+}
+
+/* Strict: decimal digits only, no sign or blanks, 1..65535 (0 too when allow_zero). */
+static int parse_port(const char *s, size_t len, bool allow_zero, uint16_t *ret) {
+        char buf[8];
+        if (len == 0 || len >= sizeof(buf))
+                return -EINVAL;
+        for (size_t i = 0; i < len; i++)
+                if (s[i] < '0' || s[i] > '9')
+                        return -EINVAL;
+        memcpy(buf, s, len);
+        buf[len] = 0;
+
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(buf, &end, 10);
+        if (errno != 0 || *end != 0 || v > 65535 || (v == 0 && !allow_zero))
+                return -EINVAL;
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+static bool all_digits(const char *s) {
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (*s < '0' || *s > '9')
+                        return false;
+        return true;
+}
+
+void ssh_resolved_done(ssh_resolved *r) {
+        if (!r)
+                return;
+        free(r->hostname);
+        free(r->user);
+        strv_free(r->identity_files);
+        free(r->control_path);
+        free(r->control_master);
+        free(r->proxy_jump);
+        free(r->proxy_command);
+        free(r->host_key_alias);
+        free(r->user_known_hosts_file);
+        free(r->global_known_hosts_file);
+        free(r->strict_host_key_checking);
+        for (size_t i = 0; i < r->n_forwards; i++) {
+                free(r->forwards[i].listen_host);
+                free(r->forwards[i].target);
+        }
+        free(r->forwards);
+        free(r->bastion);
+        *r = (ssh_resolved) {};
+}
+
+/* The plain string keywords of ssh -G that we keep; "none" means unset for some. */
+static const struct {
+        const char *keyword;
+        size_t offset;
+        bool none_is_null;
+} string_keywords[] = {
+        { "hostname", offsetof(ssh_resolved, hostname), false },
+        { "user", offsetof(ssh_resolved, user), false },
+        { "controlpath", offsetof(ssh_resolved, control_path), true },
+        { "controlmaster", offsetof(ssh_resolved, control_master), false },
+        { "proxyjump", offsetof(ssh_resolved, proxy_jump), true },
+        { "proxycommand", offsetof(ssh_resolved, proxy_command), true },
+        { "hostkeyalias", offsetof(ssh_resolved, host_key_alias), false },
+        { "userknownhostsfile", offsetof(ssh_resolved, user_known_hosts_file), false },
+        { "globalknownhostsfile", offsetof(ssh_resolved, global_known_hosts_file), false },
+        { "stricthostkeychecking", offsetof(ssh_resolved, strict_host_key_checking), false },
+};
+
+/* "remoteforward LISTEN TARGET", LISTEN one of "[host]:port", "port", "/unix/path". */
+static int parse_remote_forward(const char *value, ssh_resolved *r, char *err, size_t errlen) {
+        size_t llen = strcspn(value, " \t");
+        const char *target = value + llen;
+        target += strspn(target, " \t");
+        if (llen == 0 || !*target)
+                return set_err(err, errlen, -EINVAL, "Malformed remoteforward line: \"%s\"", value);
+
+        _cleanup_(freep) char *listen = strndup(value, llen);
+        if (!listen)
+                return -ENOMEM;
+
+        const char *host, *port;
+        size_t hostlen;
+        if (listen[0] == '[') {
+                char *close = strchr(listen, ']');
+                if (!close || close[1] != ':')
+                        return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"",
+                                       listen);
+                host = listen + 1;
+                hostlen = (size_t) (close - host);
+                port = close + 2;
+        } else if (all_digits(listen)) {
+                host = "";
+                hostlen = 0;
+                port = listen;
+        } else if (strchr(listen, '/')) {
+                log_debug("Skipping remote forward from unix socket %s: not probeable.", listen);
+                return 0;
+        } else {
+                char *colon = strrchr(listen, ':'); /* lenient: an unbracketed "host:port" */
+                if (!colon)
+                        return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"",
+                                       listen);
+                host = listen;
+                hostlen = (size_t) (colon - listen);
+                port = colon + 1;
+        }
+
+        if (memchr(host, '[', hostlen) || memchr(host, ']', hostlen))
+                return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"", listen);
+
+        uint16_t p;
+        if (parse_port(port, strlen(port), /* allow_zero= */ true, &p) < 0)
+                return set_err(err, errlen, -EINVAL, "Bad port in remoteforward listen address \"%s\"", listen);
+        if (p == 0) {
+                /* Dynamic allocation: the bastion picks the port, we cannot know which one to probe. */
+                log_debug("Skipping remote forward %s with a dynamically allocated port.", listen);
+                return 0;
+        }
+
+        /* Omitted, empty or "*" bind address: the bastion listens on loopback at least. */
+        _cleanup_(freep) char *h = NULL;
+        if (hostlen == 0 || (hostlen == 1 && host[0] == '*'))
+                h = strdup("localhost");
+        else
+                h = strndup(host, hostlen);
+        _cleanup_(freep) char *t = strdup(target);
+        if (!h || !t)
+                return -ENOMEM;
+        size_t tl = strlen(t);
+        while (tl > 0 && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
+                t[--tl] = 0;
+
+        ssh_forward *m = realloc(r->forwards, (r->n_forwards + 1) * sizeof(ssh_forward));
+        if (!m)
+                return -ENOMEM;
+        r->forwards = m;
+        r->forwards[r->n_forwards++] = (ssh_forward) {
+                .listen_host = TAKE_PTR(h),
+                .listen_port = p,
+                .target = TAKE_PTR(t),
+        };
+        return 0;
+}
+
+static int parse_line(char *line, ssh_resolved *r, bool *seen_port, char *err, size_t errlen) {
+        size_t len = strlen(line);
+        while (len > 0 && strchr(" \t\r", line[len - 1]))
+                line[--len] = 0;
+        line += strspn(line, " \t");
+        if (!*line)
+                return 0;
+
+        char *value = line + strcspn(line, " \t");
+        if (*value) {
+                *value++ = 0;
+                value += strspn(value, " \t");
+        }
+        const char *keyword = line;
+        if (!*value)
+                return 0; /* ssh -G never prints a keyword without a value; nothing to keep */
+
+        if (strcaseeq(keyword, "port")) {
+                if (parse_port(value, strlen(value), /* allow_zero= */ false, &r->port) < 0)
+                        return set_err(err, errlen, -EINVAL, "Bad port \"%s\" in ssh -G output", value);
+                *seen_port = true;
+                return 0;
+        }
+        if (strcaseeq(keyword, "identityfile"))
+                return strv_push(&r->identity_files, value);
+        if (strcaseeq(keyword, "remoteforward"))
+                return parse_remote_forward(value, r, err, errlen);
+
+        for (size_t i = 0; i < ELEMENTSOF(string_keywords); i++) {
+                if (!strcaseeq(keyword, string_keywords[i].keyword))
+                        continue;
+                char **field = (char **) ((uint8_t *) r + string_keywords[i].offset);
+                if (string_keywords[i].none_is_null && strcaseeq(value, "none")) {
+                        free(*field);
+                        *field = NULL;
+                        return 0;
+                }
+                return free_and_strdup(field, value);
+        }
+        return 0; /* everything else (localforward, dynamicforward, ...) is not ours */
+}
+
+static int make_bastion(ssh_resolved *r) {
+        int n;
+        if (r->port == 22)
+                n = asprintf(&r->bastion, "%s", r->hostname);
+        else if (strchr(r->hostname, ':'))
+                n = asprintf(&r->bastion, "[%s]:%u", r->hostname, (unsigned) r->port);
+        else
+                n = asprintf(&r->bastion, "%s:%u", r->hostname, (unsigned) r->port);
+        if (n < 0) {
+                r->bastion = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int ssh_config_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen) {
+        _cleanup_(ssh_resolved_done) ssh_resolved r = {};
+        bool seen_port = false;
+        int k;
+
+        if (!text || !ret)
+                return set_err(err, errlen, -EINVAL, "No ssh -G output");
+
+        _cleanup_(freep) char *copy = strdup(text);
+        if (!copy)
+                return -ENOMEM;
+
+        for (char *line = copy, *next; line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                k = parse_line(line, &r, &seen_port, err, errlen);
+                if (k < 0)
+                        return k;
+        }
+
+        if (!r.hostname)
+                return set_err(err, errlen, -EINVAL, "ssh -G output has no hostname");
+        if (!seen_port)
+                r.port = 22;
+        k = make_bastion(&r);
+        if (k < 0)
+                return k;
+
+        *ret = r;
+        r = (ssh_resolved) {};
+        return 0;
+}
+
+static const char *base_name(const char *p) {
+        const char *s = strrchr(p, '/');
+        return s ? s + 1 : p;
+}
+
+bool exec_is_ssh(const char *path, char *const *argv) {
+        const char *binary = path && *path ? path : argv ? argv[0] : NULL;
+        return binary && streq(base_name(binary), "ssh");
+}
+
+/* ssh's getopt string (9.2); letters followed by ':' take an argument. */
+#define SSH_OPTSTRING "1246ab:c:e:fgi:kl:m:no:p:qstvxAB:CD:E:F:GI:J:KL:MNO:P:Q:R:S:TVw:W:XYy"
+
+/* -O is a control command to a master, -W a stdio forward that clears all forwards: neither a tunnel.
+ * ssh parses options before and after the destination, so scan both, skipping option arguments. */
+static int check_tunnel_argv(char *const *argv, char *err, size_t errlen) {
+        bool host_seen = false;
+
+        for (size_t i = 1; argv[i]; i++) {
+                const char *a = argv[i];
+                if (a[0] != '-' || a[1] == 0) {
+                        if (host_seen)
+                                break; /* the remote command starts here */
+                        host_seen = true;
+                        continue;
+                }
+                if (streq(a, "--")) {
+                        if (host_seen || !argv[i + 1])
+                                break;
+                        i++;
+                        host_seen = true;
+                        continue;
+                }
+                for (const char *p = a + 1; *p; p++) {
+                        if (*p == 'O')
+                                return set_err(err, errlen, -EINVAL, "ssh -O (control command) is not a tunnel");
+                        if (*p == 'W')
+                                return set_err(err, errlen, -EINVAL, "ssh -W (stdio forwarding) is not a tunnel");
+                        const char *o = *p != ':' ? strchr(SSH_OPTSTRING, *p) : NULL;
+                        if (o && o[1] == ':') {
+                                if (p[1] == 0 && argv[i + 1])
+                                        i++; /* the argument is the next word */
+                                break;
+                        }
+                }
+        }
+        return 0;
+}
+
+typedef struct buffer {
+        char *data;
+        size_t len;
+        bool eof;
+} buffer;
+
+static int buffer_read(int fd, buffer *b) {
+        char chunk[4096];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0)
+                return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+        if (n == 0) {
+                b->eof = true;
+                return 0;
+        }
+        if (b->len + (size_t) n > SSH_G_OUTPUT_MAX)
+                return -E2BIG;
+        char *m = realloc(b->data, b->len + (size_t) n + 1);
+        if (!m)
+                return -ENOMEM;
+        memcpy(m + b->len, chunk, (size_t) n);
+        b->data = m;
+        b->len += (size_t) n;
+        b->data[b->len] = 0;
+        return 0;
+}
+
+static int remaining_ms(usec_t deadline) {
+        if (deadline == USEC_INFINITY)
+                return -1;
+        usec_t n = now_usec(CLOCK_MONOTONIC);
+        if (n >= deadline)
+                return 0;
+        usec_t ms = (deadline - n + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+        return (int) MIN(ms, (usec_t) INT32_MAX);
+}
+
+static void kill_and_reap(pid_t pid) {
+        (void) kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+}
+
+static int spawn_ssh_g(const char *binary, char *const *argv, int out_fd, int err_fd, pid_t *ret) {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, dfl;
+        int k;
+
+        size_t n = strv_length(argv);
+        _cleanup_(freep) char **args = calloc(n + 2, sizeof(char *));
+        if (!args)
+                return -ENOMEM;
+        args[0] = (char *) binary;
+        args[1] = (char *) "-G";
+        for (size_t i = 1; i < n; i++)
+                args[i + 1] = argv[i];
+
+        k = posix_spawn_file_actions_init(&fa);
+        if (k != 0)
+                return -k;
+        k = posix_spawnattr_init(&attr);
+        if (k != 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                return -k;
+        }
+        /* The loop blocks SIGCHLD and friends; ssh must start with a clean mask and default handlers. */
+        sigemptyset(&none);
+        sigfillset(&dfl);
+        k = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        if (k == 0)
+                k = posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+        if (k == 0)
+                k = posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
+        if (k == 0)
+                k = posix_spawnattr_setsigmask(&attr, &none);
+        if (k == 0)
+                k = posix_spawnattr_setsigdefault(&attr, &dfl);
+        if (k == 0)
+                k = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        if (k == 0)
+                k = posix_spawn(ret, binary, &fa, &attr, args, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        return -k;
+}
+
+/* Reads both pipes to EOF and reaps the child, all before deadline. */
+static int collect(pid_t pid, int out_fd, int err_fd, usec_t deadline, buffer *out, buffer *errb, int *ret_status) {
+        int k;
+
+        while (!out->eof || !errb->eof) {
+                struct pollfd p[2] = {
+                        { .fd = out->eof ? -1 : out_fd, .events = POLLIN },
+                        { .fd = errb->eof ? -1 : err_fd, .events = POLLIN },
+                };
+                int ms = remaining_ms(deadline);
+                if (ms == 0)
+                        return -ETIMEDOUT;
+                k = poll(p, 2, ms);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -ETIMEDOUT;
+                if (p[0].revents && (k = buffer_read(out_fd, out)) < 0)
+                        return k;
+                if (p[1].revents && (k = buffer_read(err_fd, errb)) < 0)
+                        return k;
+        }
+
+        /* Both pipes closed: ssh is exiting; still bounded, in case something kept running. */
+        for (;;) {
+                pid_t w = waitpid(pid, ret_status, WNOHANG);
+                if (w == pid)
+                        return 0;
+                if (w < 0 && errno != EINTR)
+                        return -errno;
+                if (remaining_ms(deadline) == 0)
+                        return -ETIMEDOUT;
+                (void) nanosleep(&(struct timespec) { .tv_nsec = 2 * 1000 * 1000 }, NULL);
+        }
+}
+
+static void first_line(const char *s, char *buf, size_t size) {
+        s = strempty(s);
+        size_t n = strcspn(s, "\r\n");
+        snprintf(buf, size, "%.*s", (int) MIN(n, size), s);
+}
+
+int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_resolved *ret, char *err,
+                     size_t errlen) {
+        int k;
+
+        if (!argv || !argv[0] || !exec_is_ssh(path, argv))
+                return set_err(err, errlen, -EINVAL, "Not an ssh command: %s", strna(path ?: argv ? argv[0] : NULL));
+        const char *binary = path && *path ? path : argv[0];
+        if (binary[0] != '/')
+                return set_err(err, errlen, -EINVAL, "ssh binary path is not absolute: %s", binary);
+        if (access(binary, X_OK) < 0)
+                return set_err(err, errlen, -errno, "Cannot execute %s: %m", binary);
+        k = check_tunnel_argv(argv, err, errlen);
+        if (k < 0)
+                return k;
+
+        _cleanup_(closep) int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF;
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return set_err(err, errlen, -errno, "Failed to create pipe: %m");
+        out_r = fds[0], out_w = fds[1];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return set_err(err, errlen, -errno, "Failed to create pipe: %m");
+        err_r = fds[0], err_w = fds[1];
+
+        usec_t deadline = timeout == USEC_INFINITY ? USEC_INFINITY : now_usec(CLOCK_MONOTONIC) + timeout;
+        pid_t pid;
+        k = spawn_ssh_g(binary, argv, out_w, err_w, &pid);
+        if (k < 0)
+                return set_err(err, errlen, k, "Failed to run %s -G: %s", binary, strerror(-k));
+        /* Our copies of the write ends must go, or we never see EOF. */
+        (void) close(TAKE_FD(out_w));
+        (void) close(TAKE_FD(err_w));
+
+        buffer out = {}, errb = {};
+        int status = 0;
+        k = collect(pid, out_r, err_r, deadline, &out, &errb, &status);
+        if (k < 0) {
+                kill_and_reap(pid);
+                if (k == -ETIMEDOUT)
+                        set_err(err, errlen, k, "%s -G did not finish in time", binary);
+                else
+                        set_err(err, errlen, k, "Failed to read %s -G output: %s", binary, strerror(-k));
+                goto finish;
+        }
+
+        if (WIFSIGNALED(status)) {
+                k = set_err(err, errlen, -EINVAL, "%s -G killed by signal %d", binary, WTERMSIG(status));
+                goto finish;
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                char line[256];
+                first_line(errb.data, line, sizeof(line));
+                k = set_err(err, errlen, -EINVAL, "%s", *line ? line : "ssh -G failed");
+                goto finish;
+        }
+
+        k = ssh_config_parse(strempty(out.data), ret, err, errlen);
+finish:
+        free(out.data);
+        free(errb.data);
+        return k;
+}
+
+/* "ADDR:PORT", "[ADDR]:PORT" or "PORT" (any address). */
+static bool forward_matches(const ssh_forward *f, const char *spec) {
+        const char *host = NULL, *port = spec;
+        size_t hostlen = 0;
+
+        if (spec[0] == '[') {
+                const char *close = strchr(spec, ']');
+                if (!close || close[1] != ':')
+                        return false;
+                host = spec + 1;
+                hostlen = (size_t) (close - host);
+                port = close + 2;
+        } else {
+                const char *colon = strrchr(spec, ':');
+                if (colon) {
+                        host = spec;
+                        hostlen = (size_t) (colon - spec);
+                        port = colon + 1;
+                }
+        }
+
+        uint16_t p;
+        if (parse_port(port, strlen(port), false, &p) < 0 || p != f->listen_port)
+                return false;
+        if (!host)
+                return true;
+        return strlen(f->listen_host) == hostlen && strncasecmp(f->listen_host, host, hostlen) == 0;
+}
+
+const ssh_forward *ssh_resolved_find_forward(const ssh_resolved *r, const char *spec) {
+        if (!r || r->n_forwards == 0)
+                return NULL;
+        if (!spec)
+                return &r->forwards[0];
+        for (size_t i = 0; i < r->n_forwards; i++)
+                if (forward_matches(&r->forwards[i], spec))
+                        return &r->forwards[i];
+        return NULL;
+}
+
+char *ssh_forward_format(const ssh_forward *f, char *buf, size_t size) {
+        if (!buf || size == 0)
+                return buf;
+        if (!f) {
+                buf[0] = 0;
+                return buf;
+        }
+        const char *h = strempty(f->listen_host);
+        snprintf(buf, size, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned) f->listen_port);
+        return buf;
+}

@@ -1,0 +1,46 @@
+/* What a tunnel unit's ssh command line means, as OpenSSH itself resolves it (`ssh -G`). */
+#pragma once
+
+#include "macro.h"
+
+typedef struct ssh_forward {
+        char *listen_host;     /* bind address on the bastion; "localhost" when omitted */
+        uint16_t listen_port;
+        char *target;          /* "[localhost]:22" as printed by ssh -G, for display */
+} ssh_forward;
+
+typedef struct ssh_resolved {
+        char *hostname;        /* bastion, after HostName resolution of ssh_config */
+        uint16_t port;
+        char *user;
+        char **identity_files; /* strv, in order */
+        char *control_path;    /* NULL when none */
+        char *control_master;  /* "no", "auto", ... */
+        char *proxy_jump;      /* NULL when none */
+        char *proxy_command;   /* NULL when none */
+        char *host_key_alias;
+        char *user_known_hosts_file;   /* as printed (space-separated list) */
+        char *global_known_hosts_file;
+        char *strict_host_key_checking;
+        ssh_forward *forwards; /* every -R / RemoteForward with a listen port */
+        size_t n_forwards;
+        char *bastion;         /* display form: hostname, or "hostname:port" when port != 22 */
+} ssh_resolved;
+
+void ssh_resolved_done(ssh_resolved *r);
+
+/* Pure parser of `ssh -G` output. -EINVAL on malformed input, with a message in err (may be NULL). */
+int ssh_config_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen);
+
+/* Is this ExecStart an ssh client? (basename of path is "ssh") */
+bool exec_is_ssh(const char *path, char *const *argv);
+
+/* Runs `ssh -G` with the unit's own arguments (argv[0] replaced by the ssh binary at path), with a
+ * deadline, and parses. -ETIMEDOUT, -EINVAL (not ssh, ssh -G failed: err says why), -ENOENT. */
+int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_resolved *ret, char *err,
+                     size_t errlen);
+
+/* Picks the forward named "ADDR:PORT" (or "PORT"), or the first when spec is NULL. NULL if absent. */
+const ssh_forward *ssh_resolved_find_forward(const ssh_resolved *r, const char *spec);
+/* Formats "listen_host:port" ("[::1]:2323" for IPv6) into buf. */
+char *ssh_forward_format(const ssh_forward *f, char *buf, size_t size);

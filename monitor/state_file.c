@@ -1,0 +1,261 @@
+/* The state file of `check`: JSON so an operator can read it, written with write+fsync+rename. */
+#include <sys/stat.h>
+
+#include "../exporters/alert.h"
+#include "../exporters/textfile.h"
+#include "log.h"
+#include "state_file.h"
+
+#define STATE_VERSION 1
+
+const char *state_file_path(void) {
+        static char path[4096];
+        const char *dir = getenv("STATE_DIRECTORY");
+        if (isempty_str(dir))
+                dir = "/var/lib/rtun-monitor";
+        /* StateDirectory= may list several, colon-separated: the first is ours. */
+        size_t n = strcspn(dir, ":");
+        snprintf(path, sizeof path, "%.*s/state", (int) n, dir);
+        return path;
+}
+
+json_t *health_to_json(const tunnel_health *h) {
+        json_t *restarts = json_array();
+        if (!restarts)
+                return NULL;
+        for (unsigned i = 0; i < h->n_restarts && i < RESTART_HISTORY_MAX; i++)
+                json_array_append_new(restarts, json_integer((json_int_t) h->restarts[i]));
+        return json_pack("{s:s, s:I, s:s, s:I, s:o, s:I, s:I, s:b, s:b}",
+                         "state", tunnel_state_to_string(h->state),
+                         "consecutive_failures", (json_int_t) h->consecutive_failures,
+                         "last_failure", probe_status_to_string(h->last_failure),
+                         "last_success", (json_int_t) h->last_success,
+                         "restarts", restarts,
+                         "backoff", (json_int_t) h->backoff,
+                         "next_restart_at", (json_int_t) h->next_restart_at,
+                         "announced_down", h->announced_down,
+                         "gave_up", h->gave_up);
+}
+
+static int get_u64(json_t *o, const char *key, uint64_t *ret) {
+        json_t *v = json_object_get(o, key);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return -EINVAL;
+        *ret = (uint64_t) json_integer_value(v);
+        return 0;
+}
+
+int health_from_json(json_t *o, tunnel_health *ret) {
+        tunnel_health h;
+        uint64_t cf, ls, bo, nra;
+        json_t *restarts, *v;
+
+        if (!json_is_object(o))
+                return -EINVAL;
+        tunnel_health_init(&h);
+        if (get_u64(o, "consecutive_failures", &cf) < 0 || get_u64(o, "last_success", &ls) < 0 ||
+            get_u64(o, "backoff", &bo) < 0 || get_u64(o, "next_restart_at", &nra) < 0 || cf > 1000000)
+                return -EINVAL;
+        h.consecutive_failures = (unsigned) cf;
+        h.last_success = ls;
+        h.backoff = bo;
+        h.next_restart_at = nra;
+        h.state = tunnel_state_from_string(json_string_value(json_object_get(o, "state")));
+        h.last_failure = probe_status_from_string(json_string_value(json_object_get(o, "last_failure")));
+        if (h.state < 0 || h.last_failure < 0)
+                return -EINVAL;
+        v = json_object_get(o, "announced_down");
+        if (!json_is_boolean(v))
+                return -EINVAL;
+        h.announced_down = json_is_true(v);
+        v = json_object_get(o, "gave_up");
+        if (!json_is_boolean(v))
+                return -EINVAL;
+        h.gave_up = json_is_true(v);
+        restarts = json_object_get(o, "restarts");
+        if (!json_is_array(restarts) || json_array_size(restarts) > RESTART_HISTORY_MAX)
+                return -EINVAL;
+        size_t i;
+        json_array_foreach(restarts, i, v) {
+                if (!json_is_integer(v) || json_integer_value(v) < 0)
+                        return -EINVAL;
+                h.restarts[i] = (usec_t) json_integer_value(v);
+        }
+        h.n_restarts = (unsigned) json_array_size(restarts);
+        *ret = h;
+        return 0;
+}
+
+void saved_state_done(saved_state *s) {
+        if (!s)
+                return;
+        for (size_t i = 0; i < s->n_tunnels; i++)
+                free(s->tunnels[i].name);
+        free(s->tunnels);
+        json_decref(s->alerts);
+        *s = (saved_state) {};
+}
+
+const tunnel_health *saved_state_find(const saved_state *s, const char *name) {
+        for (size_t i = 0; i < s->n_tunnels; i++)
+                if (streq(s->tunnels[i].name, name))
+                        return &s->tunnels[i].health;
+        return NULL;
+}
+
+static int parse(json_t *root, saved_state *s) {
+        json_t *v = json_object_get(root, "version");
+        if (!json_is_integer(v) || json_integer_value(v) != STATE_VERSION)
+                return -EINVAL;
+        json_t *tunnels = json_object_get(root, "tunnels");
+        if (!json_is_object(tunnels))
+                return -EINVAL;
+        s->tunnels = calloc(json_object_size(tunnels) + 1, sizeof(saved_tunnel));
+        if (!s->tunnels)
+                return -ENOMEM;
+        const char *name;
+        json_object_foreach(tunnels, name, v) {
+                saved_tunnel *t = &s->tunnels[s->n_tunnels];
+                if (health_from_json(v, &t->health) < 0)
+                        return -EINVAL;
+                if (!(t->name = strdup(name)))
+                        return -ENOMEM;
+                s->n_tunnels++;
+        }
+        v = json_object_get(root, "network_down");
+        if (v && !json_is_boolean(v))
+                return -EINVAL;
+        s->guard.network_down = json_is_true(v);
+        v = json_object_get(root, "alerts");
+        if (v) {
+                if (!json_is_array(v))
+                        return -EINVAL;
+                s->alerts = json_incref(v);
+        }
+        return 0;
+}
+
+int saved_state_load(const char *path, saved_state *ret) {
+        json_error_t err;
+        saved_state s = {};
+
+        *ret = (saved_state) {};
+        json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+        if (!root) {
+                if (access(path, F_OK) < 0 && errno == ENOENT)
+                        return 0;
+                log_warning("%s:%d: corrupt state file (%s), starting afresh.", path, err.line, err.text);
+                return 0;
+        }
+        int r = parse(root, &s);
+        json_decref(root);
+        if (r == -ENOMEM) {
+                saved_state_done(&s);
+                return log_oom();
+        }
+        if (r < 0) {
+                log_warning("%s: state file has unexpected content, starting afresh.", path);
+                saved_state_done(&s);
+                return 0;
+        }
+        *ret = s;
+        return 0;
+}
+
+int saved_state_write(const char *path, const monitor *m, json_t *alerts) {
+        json_t *tunnels = json_object();
+        json_t *root = json_pack("{s:i, s:o, s:b}", "version", STATE_VERSION, "tunnels", tunnels,
+                                 "network_down", m->guard.network_down);
+        if (!root)
+                return log_oom();
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                json_t *h = health_to_json(&m->tunnels[i]->health);
+                if (!h || json_object_set_new(tunnels, m->tunnels[i]->name, h) < 0) {
+                        json_decref(root);
+                        return log_oom();
+                }
+        }
+        if (alerts && json_array_size(alerts) > 0)
+                json_object_set(root, "alerts", alerts);
+
+        char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+        json_decref(root);
+        if (!text)
+                return log_oom();
+
+        /* The directory may not exist outside systemd's StateDirectory=. */
+        _cleanup_(freep) char *dir = strdup(path);
+        if (dir && strrchr(dir, '/')) {
+                *strrchr(dir, '/') = 0;
+                if (*dir)
+                        (void) mkdir(dir, 0700);
+        }
+        size_t len = strlen(text);
+        text[len] = 0;
+        int r = textfile_write(path, text, len);
+        free(text);
+        return r;
+}
+
+typedef struct collect_ctx {
+        json_t *arr;
+        const char *receiver;
+} collect_ctx;
+
+static int collect_one(const alert_event *ev, unsigned attempts, usec_t first_try, void *userdata) {
+        collect_ctx *c = userdata;
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "receiver", c->receiver,
+                              "event", tunnel_event_to_string(ev->event), "name", strempty(ev->name), "bastion",
+                              strempty(ev->bastion), "forward", strempty(ev->forward), "reason",
+                              strempty(ev->reason), "host", strempty(ev->host), "restarts",
+                              (json_int_t) ev->restarts, "timestamp", (json_int_t) ev->timestamp, "attempts",
+                              (json_int_t) attempts, "first_try", (json_int_t) first_try);
+        if (!o || json_array_append_new(c->arr, o) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+int saved_alerts_collect(const monitor *m, json_t *arr) {
+        for (size_t i = 0; i < m->n_alerts; i++) {
+                collect_ctx c = { arr, m->cfg->alerts[i].name };
+                int r = alert_sender_foreach_pending(m->senders[i], collect_one, &c);
+                if (r < 0)
+                        return log_oom();
+        }
+        return 0;
+}
+
+void saved_alerts_restore(monitor *m, json_t *arr) {
+        size_t idx;
+        json_t *o;
+
+        json_array_foreach(arr, idx, o) {
+                const char *receiver = json_string_value(json_object_get(o, "receiver"));
+                tunnel_event ev = tunnel_event_from_string(json_string_value(json_object_get(o, "event")));
+                uint64_t restarts, ts, attempts, first_try;
+                if (!receiver || !ev || get_u64(o, "restarts", &restarts) < 0 || get_u64(o, "timestamp", &ts) < 0 ||
+                    get_u64(o, "attempts", &attempts) < 0 || get_u64(o, "first_try", &first_try) < 0) {
+                        log_warning("Skipping a malformed saved alert.");
+                        continue;
+                }
+                alert_event e = {
+                        .event = ev,
+                        .name = (char *) json_string_value(json_object_get(o, "name")),
+                        .bastion = (char *) json_string_value(json_object_get(o, "bastion")),
+                        .forward = (char *) json_string_value(json_object_get(o, "forward")),
+                        .reason = (char *) json_string_value(json_object_get(o, "reason")),
+                        .host = (char *) json_string_value(json_object_get(o, "host")),
+                        .restarts = (unsigned) restarts,
+                        .timestamp = ts,
+                };
+                bool found = false;
+                for (size_t i = 0; i < m->n_alerts; i++)
+                        if (streq(m->cfg->alerts[i].name, receiver)) {
+                                (void) alert_sender_restore(m->senders[i], &e, (unsigned) attempts, first_try);
+                                found = true;
+                        }
+                if (!found)
+                        log_warning("Dropping a saved %s alert for receiver %s, which is no longer configured.",
+                                    tunnel_event_to_string(ev), receiver);
+        }
+}

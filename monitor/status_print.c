@@ -1,0 +1,60 @@
+/* One line per tunnel: unit, bastion, forward, state, probe kind, duration, reason, restarts. */
+#include <jansson.h>
+
+#include "status_print.h"
+
+static const char *state_of(const tunnel *t) {
+        return tunnel_state_to_string(t->probed ? t->last_verdict.state : TUNNEL_UNKNOWN);
+}
+
+static const char *reason_of(const tunnel *t) {
+        if (t->would_restart)
+                return "would restart (dry run)";
+        return t->last_verdict.state == TUNNEL_UP ? "" : t->reason_text;
+}
+
+/* Restarts rtun-monitor made within heal.window (persisted across `check` runs). */
+static unsigned restarts_of(const tunnel *t) {
+        return t->health.n_restarts;
+}
+
+static void print_json(const monitor *m, FILE *f) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                const tunnel *t = m->tunnels[i];
+                json_array_append_new(
+                        list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:I}", "name", t->name, "bastion",
+                                        t->resolved ? t->ssh.bastion : "", "forward", t->forward_label, "state",
+                                        state_of(t), "probe", probe_kind_to_string(t->last_probe.kind),
+                                        "duration_seconds", (double) t->last_probe.duration / USEC_PER_SEC,
+                                        "reason", reason_of(t), "restarts", (json_int_t) restarts_of(t)));
+        }
+        json_t *root = json_pack("{s:o}", "tunnels", list);
+        json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', f);
+        json_decref(root);
+}
+
+void status_print(const monitor *m, bool json, FILE *f) {
+        if (json) {
+                print_json(m, f);
+                return;
+        }
+        int wn = 4, wb = 7, wf = 7;
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                const tunnel *t = m->tunnels[i];
+                wn = MAX(wn, (int) strlen(t->name));
+                wb = MAX(wb, t->resolved ? (int) strlen(t->ssh.bastion) : 1);
+                wf = MAX(wf, (int) strlen(t->forward_label));
+        }
+        fprintf(f, "%-*s  %-*s  %-*s  %-8s  %-5s  %8s  %8s  %s\n", wn, "UNIT", wb, "BASTION", wf, "FORWARD", "STATE",
+                "PROBE", "DURATION", "RESTARTS", "REASON");
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                const tunnel *t = m->tunnels[i];
+                fprintf(f, "%-*s  %-*s  %-*s  %-8s  %-5s  %7.3fs  %8u  %s\n", wn, t->name, wb,
+                        t->resolved ? t->ssh.bastion : "-", wf, *t->forward_label ? t->forward_label : "-",
+                        state_of(t), probe_kind_to_string(t->last_probe.kind),
+                        (double) t->last_probe.duration / USEC_PER_SEC, restarts_of(t), reason_of(t));
+        }
+        fprintf(f, "%zu tunnels, %zu not up\n", m->n_tunnels, monitor_count_down(m));
+}

@@ -1,0 +1,42 @@
+/* strv helpers and clocks: the handful of generic utilities every file uses. */
+#include <time.h>
+
+#include "macro.h"
+
+void strv_free(char **l) {
+        if (!l)
+                return;
+        for (char **i = l; *i; i++)
+                free(*i);
+        free(l);
+}
+
+size_t strv_length(char *const *l) {
+        size_t n = 0;
+        if (l)
+                while (l[n])
+                        n++;
+        return n;
+}
+
+int strv_push(char ***l, const char *s) {
+        size_t n = strv_length(*l);
+        char *c = strdup(s);
+        if (!c)
+                return -ENOMEM;
+        char **m = realloc(*l, (n + 2) * sizeof(char *));
+        if (!m) {
+                free(c);
+                return -ENOMEM;
+        }
+        m[n] = c;
+        m[n + 1] = NULL;
+        *l = m;
+        return 0;
+}
+
+usec_t now_usec(int clock_id) {
+        struct timespec ts;
+        clock_gettime(clock_id, &ts);
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / NSEC_PER_USEC;
+}

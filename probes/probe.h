@@ -1,0 +1,57 @@
+/* One small interface for every probe kind: start with a deadline, get exactly one callback, or cancel.
+ * A probe never calls D-Bus and never decides anything: it reports what it saw. */
+#pragma once
+
+#include <regex.h>
+#include <systemd/sd-event.h>
+
+#include "../monitor/resolve.h"
+#include "../monitor/tunnel.h"
+
+typedef struct probe_request {
+        const char *unit;             /* for logs and for reading the unit's journal */
+        probe_kind kind;              /* MUX, SSH or TCP (AUTO is resolved by the caller) */
+        const ssh_resolved *ssh;      /* bastion, identity, ControlPath */
+        const ssh_forward *forward;   /* the -R forward to probe: its listen address on the bastion */
+        const regex_t *expect;        /* NULL: an opened forward is enough */
+        const char *send;             /* sent first when non-NULL */
+        size_t send_len;
+        usec_t timeout;               /* deadline of the whole probe */
+        const char *ssh_binary;       /* "ssh" path for the ssh probe; NULL means "/usr/bin/ssh" */
+} probe_request;
+
+typedef struct probe probe;
+typedef void (*probe_done_t)(probe *p, const probe_result *r, void *userdata);
+
+/* Starts the probe on the loop. done is called exactly once (never from inside probe_start), unless the
+ * probe is cancelled first. The request's pointers must stay valid until then. */
+int probe_start(sd_event *e, const probe_request *req, probe_done_t done, void *userdata, probe **ret);
+/* Stops it (kills and reaps a child, closes sockets); no callback. Returns NULL. Accepts NULL. */
+probe *probe_cancel(probe *p);
+
+/* Kind-specific operations, implemented by probe_ssh.c, probe_tcp.c, probe_mux.c. */
+typedef struct probe_ops {
+        size_t size;                                   /* of the kind's state, allocated zeroed */
+        int (*start)(probe *p, void *state);           /* <0: failed to start (reported as PROBE_ERROR) */
+        void (*cancel)(probe *p, void *state);         /* release everything; called once, also after finish */
+} probe_ops;
+
+extern const probe_ops probe_ssh_ops;
+extern const probe_ops probe_tcp_ops;
+extern const probe_ops probe_mux_ops;
+
+/* For the kinds: */
+sd_event *probe_event(probe *p);
+const probe_request *probe_get_request(probe *p);
+/* Ends the probe with this result (once; later calls are ignored). Defers the callback to the loop. */
+void probe_finish(probe *p, probe_status status, const char *detail_fmt, ...) _printf_(3, 4);
+
+/* The answer matcher shared by all kinds: accumulate bytes, match monitor.expect. */
+typedef struct expect_buffer {
+        char data[4096];
+        size_t len;
+} expect_buffer;
+typedef enum expect_verdict { EXPECT_MORE, EXPECT_MATCH, EXPECT_FULL } expect_verdict;
+expect_verdict expect_feed(expect_buffer *b, const regex_t *re, const void *data, size_t n);
+/* Printable excerpt of what was received, for reasons like "bad answer: \"HTTP/1.1 400\"". */
+const char *expect_excerpt(const expect_buffer *b, char *buf, size_t size);

@@ -1,0 +1,614 @@
+# shellcheck shell=bash
+# The rtun-monitor lab: a real systemd (nspawn), real bastion sshds, real tunnels, real faults.
+# Source it:  . tests/lab/lab.sh; lab_init; lab_bastion_start bastion-a.test; ...
+# Every function prints a clear error on stderr and returns non-zero on failure; none calls exit.
+# All state lives in files under $LAB, so functions also work from subshells; see /work/shared/lab.md.
+
+LAB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LAB_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+LAB_PY=/usr/bin/python3                 # the distribution's python: the container has no /root/.pyenv
+LAB_BOOT_TIMEOUT=${LAB_BOOT_TIMEOUT:-60}
+LAB_TUNNEL_TIMEOUT=${LAB_TUNNEL_TIMEOUT:-20}
+LAB_RESTART_SEC=${LAB_RESTART_SEC:-1}
+
+lab__err() { echo "lab: ERROR: $*" >&2; }
+lab__log() { [[ -n ${LAB_QUIET:-} ]] || echo "lab: $*" >&2; }
+lab__need() { [[ -n ${LAB:-} && -d $LAB ]] || { lab__err "${1:-lab}: no lab (call lab_init first)"; return 1; }; }
+lab__now() { date +%s.%N; }
+lab__since() { awk -v a="$1" -v b="$(lab__now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# reverse-ssh@NAME.service for a bastion name, the name itself for a unit name.
+lab__unit() {
+        case $1 in
+        *.service | *.timer | *.socket | *.target) echo "$1" ;;
+        *) echo "reverse-ssh@$1.service" ;;
+        esac
+}
+# The bastion of a reverse-ssh@ unit (or the argument itself when it is a bastion name).
+lab__bastion_of() {
+        local u=$1
+        u=${u%.service}
+        echo "${u#reverse-ssh@}"
+}
+
+# A pid that still runs (not gone, not a zombie waiting for a parent that is not us).
+lab__alive() {
+        local st
+        [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null || return 1
+        st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+        [[ $st != Z && $st != X ]]
+}
+
+# Every descendant of a pid (children first walked breadth-first), from one ps snapshot.
+lab__descendants() {
+        ps -e -o pid=,ppid= | awk -v root="$1" '
+                { parent[$1] = $2; pids[NR] = $1 }
+                END {
+                        want[root] = 1; changed = 1
+                        while (changed) {
+                                changed = 0
+                                for (i in pids) { p = pids[i]; if (!(p in want) && (parent[p] in want)) { want[p] = 1; changed = 1 } }
+                        }
+                        for (p in want) if (p != root) print p
+                }'
+}
+
+# Kill a pid and its descendants (sshd sessions outlive their listener), wait up to $2 s, then SIGKILL.
+lab__kill_tree() {
+        local pid=$1 wait=${2:-5} kids p i
+        lab__alive "$pid" || return 0
+        kids=$(lab__descendants "$pid")
+        kill -TERM "$pid" $kids 2>/dev/null
+        for ((i = 0; i < wait * 10; i++)); do
+                lab__alive "$pid" || break
+                sleep 0.1
+        done
+        for p in "$pid" $kids; do
+                lab__alive "$p" && kill -KILL "$p" 2>/dev/null
+        done
+        for ((i = 0; i < 20; i++)); do
+                lab__alive "$pid" || return 0
+                sleep 0.1
+        done
+        lab__err "pid $pid did not die"
+        return 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Ports: from a high range outside the kernel's ephemeral range, not bound by anyone, not reserved by
+# another lab (every lab lists its ports in /tmp/rtunlab.*/ports; /tmp itself is the lock).
+lab_port_alloc() {
+        lab__need lab_port_alloc || return 1
+        local lo hi elo ehi p tries fd
+        read -r elo ehi </proc/sys/net/ipv4/ip_local_port_range
+        if ((ehi < 64000)); then lo=$((ehi + 1)) hi=65000; else lo=20000 hi=$((elo - 1)); fi
+        exec {fd}</tmp
+        flock -w 10 "$fd" || { exec {fd}<&-; lab__err "lab_port_alloc: cannot lock /tmp"; return 1; }
+        for ((tries = 0; tries < 200; tries++)); do
+                p=$((lo + SRANDOM % (hi - lo + 1)))
+                cat /tmp/rtunlab.*/ports 2>/dev/null | grep -qx "$p" && continue
+                [[ -z $(ss -Htan "( sport = :$p or dport = :$p )" 2>/dev/null) ]] || continue
+                echo "$p" >>"$LAB/ports"
+                exec {fd}<&-
+                echo "$p"
+                return 0
+        done
+        exec {fd}<&-
+        lab__err "lab_port_alloc: no free port in $lo-$hi after 200 tries"
+        return 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# lab_init: LAB dir, keys, target port, tunnel user, /run/sshd; installs `trap lab_cleanup EXIT`
+# unless LAB_NO_TRAP=1 (then the caller must call lab_cleanup itself).
+lab_init() {
+        local cmd id run
+        for cmd in systemd-nspawn nsenter nft ssh ssh-keygen ss flock useradd; do
+                command -v "$cmd" >/dev/null || { lab__err "lab_init: $cmd not found (run tests/lab/install-deps.sh)"; return 1; }
+        done
+        [[ -x /usr/sbin/sshd ]] || { lab__err "lab_init: /usr/sbin/sshd missing (apt-get install openssh-server)"; return 1; }
+        [[ -x $LAB_PY ]] || { lab__err "lab_init: $LAB_PY missing"; return 1; }
+        [[ $(id -u) == 0 ]] || { lab__err "lab_init: must run as root"; return 1; }
+        if [[ -n ${LAB:-} && -d $LAB ]]; then lab__err "lab_init: a lab is already up at $LAB"; return 1; fi
+
+        # RUN is lower-case alphanumeric: valid in a machine name, an nft table name and a path.
+        for _ in 1 2 3 4 5; do
+                run=$(tr -dc 'a-z0-9' </dev/urandom | head -c 8)
+                mkdir -m 0755 "/tmp/rtunlab.$run" 2>/dev/null && break
+                run=
+        done
+        [[ -n $run ]] || { lab__err "lab_init: cannot create /tmp/rtunlab.*"; return 1; }
+        export LAB=/tmp/rtunlab.$run LAB_RUN=$run
+        export LAB_MACHINE=rtunlab-$run LAB_NFT_TABLE=rtunlab_$run
+        if [[ ${LAB_NO_TRAP:-0} != 1 ]]; then
+                trap lab_cleanup EXIT
+                trap 'exit 130' INT
+                trap 'exit 143' TERM
+        fi
+        : >"$LAB/ports"
+        mkdir -p "$LAB/keys" "$LAB/bastions" "$LAB/target" "$LAB/run" || return 1
+        chmod 0700 "$LAB/keys"
+
+        ssh-keygen -q -t ed25519 -N '' -C "rtunlab-$run-client" -f "$LAB/keys/client" &&
+                ssh-keygen -q -t ed25519 -N '' -C "rtunlab-$run-target" -f "$LAB/keys/target_hostkey" ||
+                { lab__err "lab_init: ssh-keygen failed"; return 1; }
+
+        # sshd refuses a locked account: a new system account is locked ('!'), '*' is not.
+        if ! id reverse-ssh >/dev/null 2>&1; then
+                useradd -r -m reverse-ssh 2>/dev/null || id reverse-ssh >/dev/null 2>&1 ||
+                        { lab__err "lab_init: useradd reverse-ssh failed"; return 1; }
+        fi
+        [[ $(getent shadow reverse-ssh | cut -d: -f2) == '*' ]] || usermod -p '*' reverse-ssh ||
+                { lab__err "lab_init: usermod -p '*' reverse-ssh failed"; return 1; }
+        mkdir -p /run/sshd && chmod 0755 /run/sshd
+
+        LAB_TPORT=$(lab_port_alloc) || return 1
+        export LAB_TPORT
+        echo "$LAB_TPORT" >"$LAB/target/port"
+        lab__log "lab $LAB (machine $LAB_MACHINE), target port $LAB_TPORT"
+}
+
+# Register a command to run at lab_cleanup, before the teardown (last registered runs first).
+lab_on_cleanup() {
+        lab__need lab_on_cleanup || return 1
+        printf '%s\n' "$*" >>"$LAB/cleanup_hooks"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# lab_banner PORT [TIMEOUT=3]: prints the first line answered on 127.0.0.1:PORT.
+# Exit 0 with the line; 2 timeout, 3 refused, 4 closed without a line, 1 other error (reason on stderr).
+lab_banner() {
+        "$LAB_PY" - "$1" "${2:-3}" <<'EOF'
+import socket, sys, time
+port, limit = int(sys.argv[1]), float(sys.argv[2])
+end = time.monotonic() + limit
+try:
+    s = socket.create_connection(("127.0.0.1", port), timeout=limit)
+    buf = b""
+    while b"\n" not in buf:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise socket.timeout()
+        s.settimeout(left)
+        d = s.recv(512)
+        if not d:
+            break
+        buf += d
+    line = buf.split(b"\n")[0].rstrip(b"\r").decode(errors="replace")
+    if not line:
+        print(f"lab_banner: 127.0.0.1:{port}: closed without a line", file=sys.stderr)
+        sys.exit(4)
+    print(line)
+except socket.timeout:
+    print(f"lab_banner: 127.0.0.1:{port}: timeout after {limit:g}s", file=sys.stderr)
+    sys.exit(2)
+except ConnectionRefusedError:
+    print(f"lab_banner: 127.0.0.1:{port}: connection refused", file=sys.stderr)
+    sys.exit(3)
+except OSError as e:
+    print(f"lab_banner: 127.0.0.1:{port}: {e}", file=sys.stderr)
+    sys.exit(1)
+EOF
+}
+
+# lab_wait_banner PORT TIMEOUT: waits until PORT answers "SSH-..."; prints it.
+lab_wait_banner() {
+        local port=$1 timeout=${2:-10} start line
+        start=$(lab__now)
+        while :; do
+                line=$(lab_banner "$port" 1 2>/dev/null) && [[ $line == SSH-* ]] && { echo "$line"; return 0; }
+                awk -v s="$start" -v t="$timeout" -v n="$(lab__now)" 'BEGIN { exit !(n - s < t) }' || break
+                sleep 0.1
+        done
+        lab__err "port $port gave no SSH banner within ${timeout}s"
+        return 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# sshd on the host's loopback, as lab.md: no system config, our own host key, pid file and log.
+lab__sshd() {
+        local dir=$1 port=$2 hostkey=$3
+        shift 3
+        /usr/sbin/sshd -D -f /dev/null -o ListenAddress="127.0.0.1:$port" -o HostKey="$hostkey" \
+                -o PidFile="$dir/sshd.pid" -o StrictModes=no -o PasswordAuthentication=no \
+                -o KbdInteractiveAuthentication=no -o UsePAM=no -o LogLevel=VERBOSE -E "$dir/sshd.log" "$@" \
+                </dev/null >>"$dir/sshd.log" 2>&1 &
+        echo $! >"$dir/pid"
+        if ! lab_wait_banner "$port" 10 >/dev/null; then
+                lab__err "sshd on 127.0.0.1:$port did not come up; its log:"
+                tail -n 20 "$dir/sshd.log" >&2
+                return 1
+        fi
+}
+
+# The bastion's authorized_keys: ONE line for the client key (sshd uses the first line that matches a
+# key, so every forward of the key must sit on that line). Ports listed in $dir/authorized with "noopen"
+# get permitlisten only: a probe channel to them is "administratively prohibited".
+lab__write_authorized_keys() {
+        local dir=$1 opts="restrict,port-forwarding" port flag opens=0
+        while read -r port flag; do
+                [[ -n $port ]] || continue
+                opts+=",permitlisten=\"localhost:$port\""
+                [[ $flag == noopen ]] && continue
+                opts+=",permitopen=\"localhost:$port\""
+                opens=$((opens + 1))
+        done <"$dir/authorized"
+        # No permitopen at all would allow any open: keep one that matches nothing (port 1).
+        ((opens)) || opts+=',permitopen="localhost:1"'
+        echo "$opts $(cat "$LAB/keys/client.pub")" >"$dir/authorized_keys.new" &&
+                chmod 0644 "$dir/authorized_keys.new" && mv -f "$dir/authorized_keys.new" "$dir/authorized_keys"
+}
+
+# lab_bastion_authorize NAME PORT [noopen]: allow the client key to listen on PORT (and open it, unless
+# noopen). sshd reads the file at each login: a running tunnel keeps its old rights until restarted.
+lab_bastion_authorize() {
+        lab__need lab_bastion_authorize || return 1
+        local name=$1 port=$2 flag=${3:-open} dir
+        [[ -n $name && $port =~ ^[0-9]+$ ]] || { lab__err "usage: lab_bastion_authorize NAME PORT [noopen]"; return 1; }
+        [[ $flag == open || $flag == noopen ]] || { lab__err "lab_bastion_authorize: bad flag '$flag'"; return 1; }
+        dir=$LAB/bastions/$name
+        mkdir -p "$dir" || return 1
+        touch "$dir/authorized"
+        grep -v "^$port " "$dir/authorized" >"$dir/authorized.new"
+        echo "$port $flag" >>"$dir/authorized.new"
+        mv -f "$dir/authorized.new" "$dir/authorized"
+        lab__write_authorized_keys "$dir"
+}
+
+lab_bastion_port() {
+        cat "$LAB/bastions/$1/port" 2>/dev/null || { lab__err "no bastion '$1'"; return 1; }
+}
+
+# lab_bastion_start NAME: a bastion sshd on 127.0.0.1:PORT (port kept across stop/start).
+# ClientAliveInterval 2 x 2: a bastion frees a dead tunnel's listener within about 6 s.
+lab_bastion_start() {
+        lab__need lab_bastion_start || return 1
+        local name=$1 dir port
+        [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ ]] || { lab__err "lab_bastion_start: bad bastion name '$name'"; return 1; }
+        dir=$LAB/bastions/$name
+        mkdir -p "$dir" || return 1
+        if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "bastion $name already running"; return 1; fi
+        if [[ ! -f $dir/port ]]; then
+                port=$(lab_port_alloc) || return 1
+                echo "$port" >"$dir/port"
+                ssh-keygen -q -t ed25519 -N '' -C "rtunlab-$LAB_RUN-$name" -f "$dir/hostkey" ||
+                        { lab__err "ssh-keygen for bastion $name failed"; return 1; }
+        fi
+        port=$(cat "$dir/port")
+        touch "$dir/authorized"
+        lab__write_authorized_keys "$dir" || return 1
+        lab__sshd "$dir" "$port" "$dir/hostkey" -o AuthorizedKeysFile="$dir/authorized_keys" \
+                -o AllowUsers=reverse-ssh -o ClientAliveInterval=2 -o ClientAliveCountMax=2 || return 1
+        lab__log "bastion $name on 127.0.0.1:$port (pid $(cat "$dir/pid"))"
+        # A container that is already up learns the new Host entry.
+        [[ -f $LAB/run/pid1 ]] && lab__write_ssh_config
+        return 0
+}
+
+# lab_bastion_stop NAME: the listener and every session it forked (so tunnels really lose the bastion).
+lab_bastion_stop() {
+        lab__need lab_bastion_stop || return 1
+        local dir=$LAB/bastions/$1 pid
+        [[ -d $dir ]] || { lab__err "no bastion '$1'"; return 1; }
+        pid=$(cat "$dir/pid" 2>/dev/null)
+        lab__kill_tree "$pid" 5 || return 1
+        rm -f "$dir/pid"
+        lab__log "bastion $1 stopped"
+}
+
+# lab_target_start: the host's own sshd (what each tunnel forwards to) on 127.0.0.1:$LAB_TPORT.
+lab_target_start() {
+        lab__need lab_target_start || return 1
+        local dir=$LAB/target
+        if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "target already running"; return 1; fi
+        lab__sshd "$dir" "$LAB_TPORT" "$LAB/keys/target_hostkey" -o AuthorizedKeysFile=none -o AllowUsers=nobody-rtunlab ||
+                return 1
+        lab__log "target sshd on 127.0.0.1:$LAB_TPORT (pid $(cat "$dir/pid"))"
+}
+lab_target_stop() {
+        lab__need lab_target_stop || return 1
+        lab__kill_tree "$(cat "$LAB/target/pid" 2>/dev/null)" 5 && rm -f "$LAB/target/pid"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# The container. Its own cgroup (so two labs' nspawns don't share /payload), a preset that enables
+# nothing (so no ssh.socket, prometheus, ... of the host's packages starts on the shared network).
+lab__cgroup_dirs() {
+        if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+                echo "/sys/fs/cgroup/$LAB_MACHINE"
+        else
+                [[ -d /sys/fs/cgroup/systemd ]] && echo "/sys/fs/cgroup/systemd/$LAB_MACHINE"
+                [[ -d /sys/fs/cgroup/unified ]] && echo "/sys/fs/cgroup/unified/$LAB_MACHINE"
+        fi
+}
+
+lab_pid1() {
+        cat "$LAB/run/pid1" 2>/dev/null || { lab__err "container not running"; return 1; }
+}
+
+# lab_exec CMD...: runs CMD inside the container (all its namespaces), with a clean environment.
+lab_exec() {
+        local pid1
+        pid1=$(lab_pid1) || return 1
+        nsenter -t "$pid1" -a /usr/bin/env -i PATH="$LAB_PATH" HOME=/root LANG=C.UTF-8 SYSTEMD_PAGER= \
+                SYSTEMD_COLORS=0 "$@"
+}
+
+# lab_put PATH [MODE]: stdin becomes the file PATH inside the container.
+lab_put() {
+        local pid1 root
+        pid1=$(lab_pid1) || return 1
+        root=/proc/$pid1/root
+        mkdir -p "$root$(dirname "$1")" && cat >"$root$1" && chmod "${2:-0644}" "$root$1" ||
+                { lab__err "lab_put: cannot write $1 in the container"; return 1; }
+}
+
+lab__write_ssh_config() {
+        local d name
+        {
+                echo "# written by lab.sh: every lab bastion, on the host's loopback"
+                for d in "$LAB"/bastions/*/; do
+                        [[ -f $d/port ]] || continue
+                        name=$(basename "$d")
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "$(cat "$d/port")"
+                        printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
+                done
+        } | lab_put /etc/ssh/ssh_config
+}
+
+# lab_container_start: boots systemd as PID 1 of a container over the host's /usr (lab.md), waits for
+# it, writes /etc, installs systemd/reverse-ssh@.service with a drop-in for speed.
+lab_container_start() {
+        lab__need lab_container_start || return 1
+        local start np pid1="" i state cg unit=$LAB_SRC/systemd/reverse-ssh@.service
+        [[ -f $unit ]] || { lab__err "lab_container_start: $unit missing"; return 1; }
+        [[ ! -f $LAB/run/nspawn.pid ]] || { lab__err "container already started"; return 1; }
+        start=$(lab__now)
+        mkdir -p "$LAB/run/preset" && echo 'disable *' >"$LAB/run/preset/00-rtunlab.preset"
+        for cg in $(lab__cgroup_dirs); do mkdir -p "$cg" || lab__log "warning: cannot create cgroup $cg"; done
+        # shellcheck disable=SC2016
+        bash -c 'for cg in $1; do [[ -d $cg ]] && echo $$ >"$cg/cgroup.procs"; done; shift; exec "$@"' lab-nspawn \
+                "$(lab__cgroup_dirs | tr '\n' ' ')" \
+                systemd-nspawn --volatile=yes -D / -b --console=passive --register=no --keep-unit \
+                -M "$LAB_MACHINE" --bind="$LAB:/lab" --bind-ro="$LAB/run/preset:/etc/systemd/system-preset" \
+                systemd.firstboot=off </dev/null >"$LAB/run/nspawn.log" 2>&1 &
+        np=$!
+        echo "$np" >"$LAB/run/nspawn.pid"
+        # PID 1 of the container is the nspawn process's child, in another pid namespace.
+        for ((i = 0; i < 100; i++)); do
+                pid1=$(cat /proc/"$np"/task/*/children 2>/dev/null | tr -s ' \n' ' ' | awk '{ print $1 }')
+                [[ -n $pid1 && $(readlink "/proc/$pid1/ns/pid") != "$(readlink /proc/self/ns/pid)" ]] && break
+                pid1=""
+                lab__alive "$np" || break
+                sleep 0.05
+        done
+        if [[ -z $pid1 ]]; then
+                lab__err "lab_container_start: no container init under nspawn pid $np; its output:"
+                cat "$LAB/run/nspawn.log" >&2
+                return 1
+        fi
+        echo "$pid1" >"$LAB/run/pid1"
+        state=""
+        while :; do
+                state=$(lab_exec systemctl is-system-running 2>/dev/null)
+                [[ $state == running || $state == degraded ]] && break
+                if ! lab__alive "$np" || ! awk -v s="$start" -v t="$LAB_BOOT_TIMEOUT" -v n="$(lab__now)" 'BEGIN { exit !(n - s < t) }'; then
+                        lab__err "lab_container_start: container not up after ${LAB_BOOT_TIMEOUT}s (state '$state'); its output:"
+                        tail -n 60 "$LAB/run/nspawn.log" >&2
+                        lab_exec systemctl --failed --no-pager >&2 2>&1
+                        return 1
+                fi
+                sleep 0.1
+        done
+        [[ $state == degraded ]] && { lab__log "container degraded:"; lab_exec systemctl --failed --no-pager --no-legend >&2; }
+
+        printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$LAB_MACHINE" | lab_put /etc/hosts &&
+                printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n' | lab_put /etc/nsswitch.conf &&
+                lab__write_ssh_config &&
+                lab_put /etc/systemd/system/reverse-ssh@.service <"$unit" &&
+                printf '# lab: fast restarts, and no start limit (RestartSec=10 never hits it in production)\n[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nRestartSec=%s\n' \
+                        "$LAB_RESTART_SEC" | lab_put /etc/systemd/system/reverse-ssh@.service.d/50-rtunlab.conf &&
+                lab_exec mkdir -p /etc/reverse-ssh &&
+                lab_exec systemctl daemon-reload || { lab__err "lab_container_start: setting up /etc failed"; return 1; }
+        lab__log "container $LAB_MACHINE up: nspawn pid $np, init pid $pid1, $state, $(lab__since "$start") s"
+}
+
+lab_container_stop() {
+        lab__need lab_container_stop || return 1
+        local np pid1 i cg start
+        np=$(cat "$LAB/run/nspawn.pid" 2>/dev/null) || return 0
+        pid1=$(cat "$LAB/run/pid1" 2>/dev/null)
+        start=$(lab__now)
+        if lab__alive "$np"; then
+                kill -TERM "$np" 2>/dev/null
+                for ((i = 0; i < 150; i++)); do
+                        lab__alive "$np" || break
+                        sleep 0.1
+                done
+                if lab__alive "$np"; then
+                        lab__err "nspawn $np ignored SIGTERM for 15 s: SIGKILL (and its init $pid1)"
+                        kill -KILL "$np" 2>/dev/null
+                fi
+        fi
+        # Killing PID 1 of a pid namespace kills everything in it.
+        [[ -n $pid1 ]] && lab__alive "$pid1" && kill -KILL "$pid1" 2>/dev/null
+        for ((i = 0; i < 50; i++)); do
+                lab__alive "$np" || lab__alive "$pid1" || break
+                sleep 0.1
+        done
+        for cg in $(lab__cgroup_dirs); do
+                [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+                [[ -d $cg ]] && lab__err "cgroup $cg left behind"
+        done
+        rm -f "$LAB/run/nspawn.pid" "$LAB/run/pid1"
+        lab__log "container $LAB_MACHINE stopped in $(lab__since "$start") s"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# lab_tunnel_add BASTION REMOTE_PORT [LOCAL_PORT]: env file, authorize (if not yet), enable --now,
+# wait until 127.0.0.1:REMOTE_PORT (the bastion's listener, same loopback) answers the target's banner.
+lab_tunnel_add() {
+        lab__need lab_tunnel_add || return 1
+        local b=$1 rport=$2 lport=${3:-$LAB_TPORT} unit start
+        [[ -f $LAB/bastions/$b/port ]] || { lab__err "lab_tunnel_add: no bastion '$b'"; return 1; }
+        [[ $rport =~ ^[0-9]+$ ]] || { lab__err "usage: lab_tunnel_add BASTION REMOTE_PORT [LOCAL_PORT]"; return 1; }
+        unit=$(lab__unit "$b")
+        grep -q "^$rport " "$LAB/bastions/$b/authorized" 2>/dev/null || lab_bastion_authorize "$b" "$rport" || return 1
+        lab__write_ssh_config || return 1
+        printf 'REMOTE_PORT=%s\nLOCAL_PORT=%s\nSSH_USER=reverse-ssh\nKEY=/lab/keys/client\n' "$rport" "$lport" |
+                lab_put "/etc/reverse-ssh/$b.env" || return 1
+        start=$(lab__now)
+        lab_exec systemctl enable --now --quiet "$unit" || { lab__err "lab_tunnel_add: systemctl enable --now $unit failed"; return 1; }
+        if ! lab_wait_banner "$rport" "$LAB_TUNNEL_TIMEOUT" >/dev/null; then
+                lab__err "lab_tunnel_add: tunnel $unit does not forward 127.0.0.1:$rport; status and journal:"
+                lab_exec systemctl status --no-pager -n 30 "$unit" >&2
+                return 1
+        fi
+        lab__log "tunnel $unit: 127.0.0.1:$rport -> target :$lport up in $(lab__since "$start") s"
+}
+
+lab_unit_show() { lab_exec systemctl show -p "$2" --value "$(lab__unit "$1")"; }
+lab_unit_mainpid() { lab_unit_show "$1" MainPID; }
+lab_unit_nrestarts() { lab_unit_show "$1" NRestarts; }
+lab_unit_state() { lab_exec systemctl is-active "$(lab__unit "$1")"; }
+lab_unit_ctlpath() { echo "/run/reverse-ssh/$(lab__bastion_of "$(lab__unit "$1")")/ctl"; }
+lab_journal() { lab_exec journalctl --no-pager -o cat -u "$(lab__unit "$1")" "${@:2}"; }
+
+# Host pid of a container pid: the NSpid line of /proc/PID/status, in the container's pid namespace.
+lab_hostpid() {
+        local cpid=$1 pid1 ns f
+        pid1=$(lab_pid1) || return 1
+        ns=$(readlink "/proc/$pid1/ns/pid")
+        for f in /proc/[0-9]*/status; do
+                awk -v c="$cpid" '/^NSpid:/ { exit !($NF == c && NF > 2) }' "$f" 2>/dev/null || continue
+                [[ $(readlink "${f%/status}/ns/pid" 2>/dev/null) == "$ns" ]] || continue
+                f=${f#/proc/}
+                echo "${f%/status}"
+                return 0
+        done
+        lab__err "no host pid for container pid $cpid"
+        return 1
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Faults that leave a tunnel dead but running.
+lab__mainpid_or_fail() {
+        local pid
+        pid=$(lab_unit_mainpid "$1") && [[ $pid =~ ^[1-9][0-9]*$ ]] || { lab__err "$(lab__unit "$1") has no MainPID"; return 1; }
+        echo "$pid"
+}
+
+# lab_fault_stop UNIT: SIGSTOP the tunnel's ssh (systemd keeps saying active (running)).
+lab_fault_stop() {
+        local pid
+        pid=$(lab__mainpid_or_fail "$1") || return 1
+        lab_exec kill -STOP "$pid" || { lab__err "kill -STOP $pid failed"; return 1; }
+        echo "$(lab__unit "$1") $pid" >>"$LAB/run/stopped"
+        lab__log "fault: $(lab__unit "$1") ssh (container pid $pid) stopped"
+}
+
+# lab_fault_cont UNIT: SIGCONT what lab_fault_stop stopped (and the current MainPID).
+lab_fault_cont() {
+        local unit pid u p
+        unit=$(lab__unit "$1")
+        pid=$(lab_unit_mainpid "$unit")
+        while read -r u p; do [[ $u == "$unit" ]] && lab_exec kill -CONT "$p" 2>/dev/null; done <"$LAB/run/stopped" 2>/dev/null
+        [[ $pid =~ ^[1-9][0-9]*$ ]] && lab_exec kill -CONT "$pid"
+        lab__log "fault cleared: $unit continued"
+        return 0
+}
+
+# lab_tunnel_clientport UNIT: local port of the tunnel ssh's TCP connection to its bastion.
+lab_tunnel_clientport() {
+        local pid bport cport
+        pid=$(lab__mainpid_or_fail "$1") || return 1
+        bport=$(lab_bastion_port "$(lab__bastion_of "$(lab__unit "$1")")") || return 1
+        cport=$(lab_exec ss -Htnp state established "( dport = :$bport )" |
+                awk -v p="pid=$pid," 'index($0, p) { n = split($3, a, ":"); print a[n]; exit }')
+        [[ $cport =~ ^[0-9]+$ ]] || { lab__err "no TCP connection of pid $pid to bastion port $bport"; return 1; }
+        echo "$cport"
+}
+
+# lab_fault_halfopen UNIT: drop every packet of the tunnel's own TCP connection, both ways (a NAT
+# mapping that vanished). New connections still work. Table inet $LAB_NFT_TABLE, one per lab.
+lab_fault_halfopen() {
+        lab__need lab_fault_halfopen || return 1
+        local cport
+        cport=$(lab_tunnel_clientport "$1") || return 1
+        nft -f - <<EOF || { lab__err "nft failed"; return 1; }
+table inet $LAB_NFT_TABLE {
+        chain out {
+                type filter hook output priority 0; policy accept;
+                tcp sport $cport drop
+                tcp dport $cport drop
+        }
+}
+EOF
+        echo "$LAB_NFT_TABLE" >"$LAB/run/nft"
+        lab__log "fault: $(lab__unit "$1") connection (client port $cport) black-holed"
+}
+
+# lab_fault_clear: removes the lab's nft table (the half-open faults).
+lab_fault_clear() {
+        [[ -n ${LAB_NFT_TABLE:-} ]] || return 0
+        if nft list table inet "$LAB_NFT_TABLE" >/dev/null 2>&1; then
+                nft delete table inet "$LAB_NFT_TABLE" || { lab__err "nft delete table inet $LAB_NFT_TABLE failed"; return 1; }
+                lab__log "fault cleared: nft table $LAB_NFT_TABLE removed"
+        fi
+        rm -f "${LAB:-/nonexistent}/run/nft"
+        return 0
+}
+
+# lab_unit_fail_hard UNIT: gets UNIT into `failed` with Result=start-limit-hit, the state systemd
+# gives up in. How: a drop-in StartLimitBurst=1 (interval 1 h), SIGKILL the ssh, Restart=always then
+# asks for a second start within the interval, which the limit refuses. The drop-in is removed again
+# (daemon-reload keeps the failed state), so ResetFailedUnit + StartUnit heals the unit for real.
+lab_unit_fail_hard() {
+        local unit dropin i r
+        unit=$(lab__unit "$1")
+        dropin=/etc/systemd/system/$unit.d/90-rtunlab-failhard.conf
+        printf '[Unit]\nStartLimitIntervalSec=1h\nStartLimitBurst=1\n' | lab_put "$dropin" &&
+                lab_exec systemctl daemon-reload || return 1
+        # Starts so far may count already: reset the counter so the burst counts from this start.
+        lab_exec systemctl reset-failed "$unit" 2>/dev/null
+        lab_exec systemctl restart "$unit" || { lab__err "restart of $unit failed"; return 1; }
+        lab_exec systemctl kill --signal=KILL "$unit" || { lab__err "systemctl kill $unit failed"; return 1; }
+        for ((i = 0; i < 100; i++)); do
+                r=$(lab_unit_show "$unit" Result)
+                [[ $(lab_unit_state "$unit") == failed && $r == start-limit-hit ]] && break
+                sleep 0.1
+        done
+        lab_exec rm -f "$dropin" && lab_exec systemctl daemon-reload
+        if [[ $r != start-limit-hit ]]; then
+                lab__err "lab_unit_fail_hard: $unit is $(lab_unit_state "$unit") Result=$r, not failed/start-limit-hit"
+                return 1
+        fi
+        lab__log "fault: $unit failed (start-limit-hit)"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# lab_cleanup: hooks, container, sshds, nft table, LAB dir. Idempotent; safe from `trap ... EXIT`.
+# LAB_KEEP=1 keeps the LAB dir (logs) for a post-mortem; everything else still goes.
+lab_cleanup() {
+        local rc=$? d hook
+        [[ -n ${LAB:-} && -d $LAB ]] || return "$rc"
+        if [[ -f $LAB/cleanup_hooks ]]; then
+                while IFS= read -r hook; do
+                        [[ -n $hook ]] && eval "$hook"
+                done < <(tac "$LAB/cleanup_hooks")
+                rm -f "$LAB/cleanup_hooks"
+        fi
+        lab_container_stop
+        for d in "$LAB"/bastions/*/ "$LAB"/target/; do
+                [[ -f $d/pid ]] && { lab__kill_tree "$(cat "$d/pid")" 5; rm -f "$d/pid"; }
+        done
+        lab_fault_clear
+        if [[ ${LAB_KEEP:-0} == 1 ]]; then
+                rm -f "$LAB/ports"
+                lab__log "kept $LAB"
+        else
+                rm -rf "$LAB"
+        fi
+        unset LAB
+        return "$rc"
+}

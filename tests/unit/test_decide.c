@@ -1,0 +1,835 @@
+/* decide(): hysteresis, grace, backoff, budget, events and the all-down guard, driven step by step. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "../../monitor/decide.h"
+
+#define SEC USEC_PER_SEC
+#define MIN_ (60 * SEC)
+#define T0 ((usec_t) 1700000000 * SEC) /* a realistic realtime "now" */
+
+static heal_policy policy(void) {
+        return (heal_policy) {
+                .failures = 2,
+                .grace = 20 * SEC,
+                .enabled = true,
+                .backoff = 10 * SEC,
+                .backoff_max = 10 * MIN_,
+                .max_restarts = 5,
+                .window = 60 * MIN_,
+        };
+}
+
+static observation obs(unit_active_state a, probe_status s) {
+        return (observation) {
+                .probeable = true,
+                .active_state = a,
+                .status = s,
+        };
+}
+
+static observation active(probe_status s) {
+        return obs(UNIT_ACTIVE, s);
+}
+
+static tunnel_health health_up(usec_t last_success) {
+        tunnel_health h;
+        tunnel_health_init(&h);
+        h.state = TUNNEL_UP;
+        h.last_success = last_success;
+        return h;
+}
+
+static void test_strings_and_init(void **state) {
+        tunnel_health h;
+
+        assert_string_equal(heal_action_to_string(HEAL_NONE), "none");
+        assert_string_equal(heal_action_to_string(HEAL_RESTART), "restart");
+        assert_string_equal(heal_action_to_string(HEAL_RESET_AND_START), "reset_and_start");
+        assert_null(heal_action_to_string(_HEAL_ACTION_MAX));
+        assert_null(heal_action_to_string((heal_action) -1));
+
+        memset(&h, 0xff, sizeof(h));
+        tunnel_health_init(&h);
+        assert_int_equal(h.state, TUNNEL_UNKNOWN);
+        assert_int_equal(h.last_failure, PROBE_OK);
+        assert_int_equal(h.consecutive_failures, 0);
+        assert_int_equal(h.n_restarts, 0);
+        assert_int_equal(h.last_success, 0);
+        assert_int_equal(h.backoff, 0);
+        assert_int_equal(h.next_restart_at, 0);
+        assert_false(h.announced_down);
+        assert_false(h.gave_up);
+}
+
+static void test_not_probeable(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = active(PROBE_TIMEOUT);
+        verdict v;
+
+        o.probeable = false;
+        for (int i = 0; i < 5; i++) {
+                v = decide(&h, &o, &p, T0 + i * SEC);
+                assert_int_equal(v.state, TUNNEL_UNKNOWN);
+                assert_int_equal(v.reason, PROBE_ERROR);
+                assert_int_equal(v.action, HEAL_NONE);
+                assert_int_equal(v.events, 0);
+                assert_string_equal(v.why, "not a probeable ssh tunnel");
+        }
+        assert_int_equal(h.consecutive_failures, 0);
+        assert_int_equal(h.state, TUNNEL_UNKNOWN);
+}
+
+/* failures=N: N-1 failed probes keep the previous state, the Nth declares DOWN and restarts. */
+static void test_hysteresis(void **state) {
+        static const struct {
+                unsigned failures;
+                tunnel_state initial;
+        } table[] = {
+                { 1, TUNNEL_UP }, { 2, TUNNEL_UP }, { 3, TUNNEL_UP },
+                { 1, TUNNEL_UNKNOWN }, { 2, TUNNEL_UNKNOWN }, { 3, TUNNEL_UNKNOWN },
+                { 3, TUNNEL_STARTING },
+                { 0, TUNNEL_UP }, /* 0 is treated as 1 */
+        };
+
+        for (size_t t = 0; t < ELEMENTSOF(table); t++) {
+                heal_policy p = policy();
+                tunnel_health h = health_up(T0);
+                observation o = active(PROBE_TIMEOUT);
+                unsigned n = table[t].failures ?: 1;
+                verdict v;
+
+                p.failures = table[t].failures;
+                h.state = table[t].initial;
+                for (unsigned i = 1; i < n; i++) {
+                        v = decide(&h, &o, &p, T0 + i * SEC);
+                        assert_int_equal(v.state, table[t].initial);
+                        assert_int_equal(v.action, HEAL_NONE);
+                        assert_int_equal(v.events, 0);
+                        assert_int_equal(v.reason, table[t].initial == TUNNEL_UP ? PROBE_OK : PROBE_TIMEOUT);
+                        assert_int_equal(h.consecutive_failures, i);
+                        assert_int_equal(h.last_failure, PROBE_TIMEOUT);
+                }
+                v = decide(&h, &o, &p, T0 + n * SEC);
+                assert_int_equal(v.state, TUNNEL_DOWN);
+                assert_int_equal(v.reason, PROBE_TIMEOUT);
+                assert_int_equal(v.action, HEAL_RESTART);
+                assert_string_equal(v.restart_reason, "probe");
+                assert_int_equal(v.events, EVENT_DOWN);
+                assert_int_equal(h.state, TUNNEL_DOWN);
+                assert_true(h.announced_down);
+        }
+}
+
+static void test_success_resets_count(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation fail = active(PROBE_REFUSED), ok = active(PROBE_OK);
+        verdict v;
+
+        p.failures = 2;
+        v = decide(&h, &fail, &p, T0 + 1 * SEC);
+        assert_int_equal(v.state, TUNNEL_UP);
+        v = decide(&h, &ok, &p, T0 + 2 * SEC);
+        assert_int_equal(v.state, TUNNEL_UP);
+        assert_int_equal(v.events, 0);
+        assert_int_equal(h.consecutive_failures, 0);
+        assert_int_equal(h.last_failure, PROBE_OK);
+        assert_int_equal(h.last_success, T0 + 2 * SEC);
+        v = decide(&h, &fail, &p, T0 + 3 * SEC);
+        assert_int_equal(v.state, TUNNEL_UP);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_int_equal(h.consecutive_failures, 1);
+}
+
+static void test_grace_boundaries(void **state) {
+        static const struct {
+                usec_t started;      /* unit_started_at */
+                usec_t now;
+                usec_t last_success;
+                bool in_grace;
+        } table[] = {
+                { T0, T0, 0, true },
+                { T0, T0 + 20 * SEC - 1, 0, true },               /* last usec of grace */
+                { T0, T0 + 20 * SEC, 0, false },                  /* grace over exactly */
+                { T0, T0 + 5 * SEC, T0 - 1, true },               /* success before this start */
+                { T0, T0 + 5 * SEC, T0, false },                  /* success since this start */
+                { T0, T0 + 5 * SEC, T0 + 1 * SEC, false },
+                { 0, T0, 0, false },                              /* start time unknown: no grace */
+        };
+
+        for (size_t t = 0; t < ELEMENTSOF(table); t++) {
+                heal_policy p = policy();
+                tunnel_health h = health_up(table[t].last_success);
+                observation o = active(PROBE_TIMEOUT);
+                verdict v;
+
+                p.failures = 1;
+                o.unit_started_at = table[t].started;
+                v = decide(&h, &o, &p, table[t].now);
+                if (table[t].in_grace) {
+                        assert_int_equal(v.state, TUNNEL_STARTING);
+                        assert_int_equal(v.action, HEAL_NONE);
+                        assert_string_equal(v.why, "grace");
+                        assert_int_equal(v.events, 0);
+                        assert_int_equal(h.consecutive_failures, 0);
+                        assert_int_equal(h.state, TUNNEL_STARTING);
+                } else {
+                        assert_int_equal(v.state, TUNNEL_DOWN);
+                        assert_int_equal(v.action, HEAL_RESTART);
+                        assert_int_equal(h.consecutive_failures, 1);
+                }
+        }
+}
+
+/* A success inside grace ends it: the next failure counts at once. */
+static void test_success_inside_grace(void **state) {
+        heal_policy p = policy();
+        tunnel_health h;
+        observation o = active(PROBE_OK);
+        verdict v;
+
+        tunnel_health_init(&h);
+        p.failures = 1;
+        o.unit_started_at = T0;
+        v = decide(&h, &o, &p, T0 + 2 * SEC);
+        assert_int_equal(v.state, TUNNEL_UP);
+        assert_int_equal(v.events, 0); /* never announced down: nothing recovered */
+
+        o.status = PROBE_TIMEOUT;
+        v = decide(&h, &o, &p, T0 + 3 * SEC);
+        assert_int_equal(v.state, TUNNEL_DOWN);
+        assert_int_equal(v.action, HEAL_RESTART);
+        assert_int_equal(v.events, EVENT_DOWN);
+}
+
+static void test_activating(void **state) {
+        static const unit_active_state table[] = { UNIT_ACTIVATING, UNIT_DEACTIVATING, UNIT_RELOADING,
+                                                   _UNIT_ACTIVE_STATE_INVALID };
+
+        for (size_t t = 0; t < ELEMENTSOF(table); t++) {
+                heal_policy p = policy();
+                tunnel_health h = health_up(T0);
+                observation o = obs(table[t], PROBE_UNIT_DOWN);
+                verdict v;
+
+                p.failures = 1;
+                for (int i = 1; i <= 3; i++) {
+                        v = decide(&h, &o, &p, T0 + i * MIN_);
+                        assert_int_equal(v.state, TUNNEL_STARTING);
+                        assert_int_equal(v.action, HEAL_NONE);
+                        assert_int_equal(v.events, 0);
+                        assert_string_equal(v.why, "unit is activating");
+                        assert_int_equal(h.consecutive_failures, 0);
+                }
+        }
+}
+
+static void test_admin_stopped(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = obs(UNIT_INACTIVE, PROBE_UNIT_DOWN);
+        verdict v;
+
+        for (int i = 1; i <= 10; i++) {
+                v = decide(&h, &o, &p, T0 + i * MIN_);
+                assert_int_equal(v.state, TUNNEL_DOWN);
+                assert_int_equal(v.reason, PROBE_UNIT_DOWN);
+                assert_int_equal(v.action, HEAL_NONE);
+                assert_null(v.restart_reason);
+                assert_string_equal(v.why, "stopped by administrator, left alone");
+                assert_int_equal(v.events, i == 1 ? EVENT_DOWN : 0);
+        }
+        assert_int_equal(h.n_restarts, 0);
+}
+
+static void test_failed_unit(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = obs(UNIT_FAILED, PROBE_UNIT_DOWN);
+        verdict v;
+
+        p.failures = 3; /* no hysteresis for a failed unit */
+        v = decide(&h, &o, &p, T0 + SEC);
+        assert_int_equal(v.state, TUNNEL_FAILED);
+        assert_int_equal(v.reason, PROBE_UNIT_DOWN);
+        assert_int_equal(v.action, HEAL_RESET_AND_START);
+        assert_string_equal(v.restart_reason, "failed");
+        assert_int_equal(v.events, EVENT_DOWN);
+
+        assert_int_equal(decide_restarted(&h, &p, T0 + SEC), EVENT_RESTARTED);
+        assert_int_equal(h.state, TUNNEL_STARTING);
+
+        /* still failed inside the backoff: no action, no new event */
+        o.start_limit_hit = true;
+        v = decide(&h, &o, &p, T0 + 5 * SEC);
+        assert_int_equal(v.state, TUNNEL_FAILED);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_string_equal(v.why, "backoff");
+        assert_int_equal(v.events, 0);
+
+        v = decide(&h, &o, &p, T0 + 11 * SEC);
+        assert_int_equal(v.action, HEAL_RESET_AND_START);
+        assert_string_equal(v.why, "start limit hit: reset and start");
+}
+
+static void test_heal_disabled(void **state) {
+        static const struct {
+                unit_active_state a;
+                probe_status s;
+                tunnel_state expect;
+        } table[] = {
+                { UNIT_ACTIVE, PROBE_TIMEOUT, TUNNEL_DOWN },
+                { UNIT_ACTIVE, PROBE_PROCESS_STOPPED, TUNNEL_DOWN },
+                { UNIT_FAILED, PROBE_UNIT_DOWN, TUNNEL_FAILED },
+        };
+
+        for (size_t t = 0; t < ELEMENTSOF(table); t++) {
+                heal_policy p = policy();
+                tunnel_health h = health_up(T0);
+                observation o = obs(table[t].a, table[t].s);
+                verdict v;
+
+                p.enabled = false;
+                p.failures = 1;
+                v = decide(&h, &o, &p, T0 + SEC);
+                assert_int_equal(v.state, table[t].expect);
+                assert_int_equal(v.action, HEAL_NONE);
+                assert_null(v.restart_reason);
+                assert_string_equal(v.why, "healing disabled");
+                assert_int_equal(v.events, EVENT_DOWN);
+                assert_false(h.gave_up);
+        }
+}
+
+static void test_restart_reasons(void **state) {
+        static const struct {
+                probe_status s;
+                heal_action action;
+                const char *reason;
+        } table[] = {
+                { PROBE_TIMEOUT, HEAL_RESTART, "probe" },
+                { PROBE_REFUSED, HEAL_RESTART, "probe" },
+                { PROBE_BAD_RESPONSE, HEAL_RESTART, "probe" },
+                { PROBE_NO_MASTER, HEAL_RESTART, "probe" },
+                { PROBE_ERROR, HEAL_RESTART, "probe" },
+                { PROBE_UNIT_DOWN, HEAL_RESTART, "probe" },
+                { PROBE_PROCESS_STOPPED, HEAL_RESTART, "stopped" },
+                { PROBE_PROHIBITED, HEAL_NONE, NULL },
+        };
+
+        for (size_t t = 0; t < ELEMENTSOF(table); t++) {
+                heal_policy p = policy();
+                tunnel_health h = health_up(T0);
+                observation o = active(table[t].s);
+                verdict v;
+
+                p.failures = 1;
+                v = decide(&h, &o, &p, T0 + SEC);
+                assert_int_equal(v.state, TUNNEL_DOWN);
+                assert_int_equal(v.reason, table[t].s);
+                assert_int_equal(v.action, table[t].action);
+                assert_true(streq_ptr(v.restart_reason, table[t].reason));
+        }
+}
+
+static void test_prohibited_never_restarts(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = active(PROBE_PROHIBITED);
+        verdict v;
+
+        for (int i = 1; i <= 200; i++) {
+                v = decide(&h, &o, &p, T0 + i * MIN_);
+                assert_int_equal(v.action, HEAL_NONE);
+                assert_int_equal(v.events, i == 2 ? EVENT_DOWN : 0);
+                if (i >= 2) {
+                        assert_int_equal(v.state, TUNNEL_DOWN);
+                        assert_int_equal(v.reason, PROBE_PROHIBITED);
+                        assert_string_equal(v.why, "channel prohibited by the bastion: configuration, not restarted");
+                }
+        }
+        assert_int_equal(h.n_restarts, 0);
+        assert_false(h.gave_up);
+}
+
+/* Drives a dead tunnel with every proposed restart done: the waits must be 10s, 20s, 40s, capped. */
+static void test_backoff_doubling(void **state) {
+        static const usec_t waits[] = { 10 * SEC, 20 * SEC, 40 * SEC, 60 * SEC, 60 * SEC, 60 * SEC };
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = active(PROBE_TIMEOUT);
+        usec_t now = T0;
+        verdict v;
+
+        p.failures = 1;
+        p.grace = 0;
+        p.backoff_max = 60 * SEC;
+        p.max_restarts = 100;
+        v = decide(&h, &o, &p, now);
+        assert_int_equal(v.action, HEAL_RESTART);
+        for (size_t i = 0; i < ELEMENTSOF(waits); i++) {
+                assert_int_equal(decide_restarted(&h, &p, now), EVENT_RESTARTED);
+                assert_int_equal(h.next_restart_at, now + waits[i]);
+                assert_int_equal(h.consecutive_failures, 0);
+
+                v = decide(&h, &o, &p, now + waits[i] - 1);
+                assert_int_equal(v.state, TUNNEL_DOWN);
+                assert_int_equal(v.action, HEAL_NONE);
+                assert_string_equal(v.why, "backoff");
+                assert_int_equal(v.events, 0);
+
+                now += waits[i];
+                v = decide(&h, &o, &p, now);
+                assert_int_equal(v.action, HEAL_RESTART);
+                assert_int_equal(v.events, 0);
+        }
+        assert_int_equal(h.n_restarts, ELEMENTSOF(waits));
+}
+
+static void test_backoff_reset_on_success(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+
+        decide_restarted(&h, &p, T0);
+        decide_restarted(&h, &p, T0 + MIN_);
+        assert_int_equal(h.backoff, 40 * SEC);
+        observation ok = active(PROBE_OK);
+        decide(&h, &ok, &p, T0 + 2 * MIN_);
+        assert_int_equal(h.backoff, 0);
+        decide_restarted(&h, &p, T0 + 3 * MIN_);
+        assert_int_equal(h.next_restart_at, T0 + 3 * MIN_ + 10 * SEC);
+}
+
+/* backoff_max below backoff means no growth; backoff 0 means no waiting at all. */
+static void test_backoff_odd_policies(void **state) {
+        heal_policy p = policy();
+        tunnel_health h;
+
+        tunnel_health_init(&h);
+        p.backoff = 30 * SEC;
+        p.backoff_max = 0;
+        for (int i = 0; i < 3; i++) {
+                decide_restarted(&h, &p, T0 + i * MIN_);
+                assert_int_equal(h.next_restart_at, T0 + i * MIN_ + 30 * SEC);
+        }
+
+        tunnel_health_init(&h);
+        p.backoff = 0;
+        p.backoff_max = 10 * MIN_;
+        for (int i = 0; i < 3; i++) {
+                decide_restarted(&h, &p, T0 + i * MIN_);
+                assert_int_equal(h.next_restart_at, T0 + i * MIN_);
+        }
+}
+
+/* max_restarts=3 in 1h: the 4th is refused (FAILED, gave_up once) until the first restart is older
+ * than the window; at exactly restart + window it still counts. */
+static void test_budget(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = active(PROBE_TIMEOUT);
+        unsigned gave_up = 0;
+        verdict v;
+
+        p.failures = 1;
+        p.backoff = 0;
+        p.max_restarts = 3;
+        p.window = 60 * MIN_;
+
+        for (int i = 0; i < 3; i++) {
+                v = decide(&h, &o, &p, T0 + i * MIN_);
+                assert_int_equal(v.action, HEAL_RESTART);
+                assert_int_equal(v.events, i == 0 ? EVENT_DOWN : 0);
+                decide_restarted(&h, &p, T0 + i * MIN_);
+        }
+
+        for (usec_t now = T0 + 3 * MIN_; now <= T0 + 60 * MIN_; now += MIN_) {
+                v = decide(&h, &o, &p, now);
+                assert_int_equal(v.state, TUNNEL_FAILED);
+                assert_int_equal(v.action, HEAL_NONE);
+                assert_string_equal(v.why, "restart budget exhausted");
+                assert_int_equal(v.events & EVENT_DOWN, 0);
+                if (v.events & EVENT_GAVE_UP)
+                        gave_up++;
+                assert_true(h.gave_up);
+        }
+        assert_int_equal(gave_up, 1);
+
+        /* exact boundary: the restart at T0 still counts at T0 + window, is gone one usec later */
+        v = decide(&h, &o, &p, T0 + 60 * MIN_);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_int_equal(h.n_restarts, 3);
+        v = decide(&h, &o, &p, T0 + 60 * MIN_ + 1);
+        assert_int_equal(h.n_restarts, 2);
+        assert_false(h.gave_up);
+        assert_int_equal(v.state, TUNNEL_DOWN);
+        assert_int_equal(v.action, HEAL_RESTART);
+        assert_int_equal(v.events, 0);
+        decide_restarted(&h, &p, T0 + 60 * MIN_ + 1);
+
+        /* budget gone again: a second GAVE_UP, since the first was cleared */
+        v = decide(&h, &o, &p, T0 + 60 * MIN_ + 2);
+        assert_int_equal(v.state, TUNNEL_FAILED);
+        assert_int_equal(v.events, EVENT_GAVE_UP);
+
+        /* a success clears gave_up and recovers */
+        observation ok = active(PROBE_OK);
+        v = decide(&h, &ok, &p, T0 + 61 * MIN_);
+        assert_int_equal(v.state, TUNNEL_UP);
+        assert_int_equal(v.events, EVENT_RECOVERED);
+        assert_false(h.gave_up);
+}
+
+static void test_budget_zero_and_large(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = active(PROBE_TIMEOUT);
+        verdict v;
+
+        p.failures = 1;
+        p.max_restarts = 0;
+        v = decide(&h, &o, &p, T0);
+        assert_int_equal(v.state, TUNNEL_FAILED);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_int_equal(v.events, EVENT_DOWN | EVENT_GAVE_UP);
+
+        /* a budget beyond the history's capacity is capped by it, not unlimited */
+        h = health_up(T0);
+        p.max_restarts = 1000;
+        p.backoff = 0;
+        for (unsigned i = 0; i < RESTART_HISTORY_MAX; i++) {
+                v = decide(&h, &o, &p, T0 + i * SEC);
+                assert_int_equal(v.action, HEAL_RESTART);
+                decide_restarted(&h, &p, T0 + i * SEC);
+        }
+        assert_int_equal(h.n_restarts, RESTART_HISTORY_MAX);
+        v = decide(&h, &o, &p, T0 + RESTART_HISTORY_MAX * SEC);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_int_equal(v.events, EVENT_GAVE_UP);
+
+        /* a full history drops its oldest entry */
+        decide_restarted(&h, &p, T0 + 100 * SEC);
+        assert_int_equal(h.n_restarts, RESTART_HISTORY_MAX);
+        assert_int_equal(h.restarts[0], T0 + 1 * SEC);
+        assert_int_equal(h.restarts[RESTART_HISTORY_MAX - 1], T0 + 100 * SEC);
+
+        /* a corrupt length from a state file is clamped */
+        h.n_restarts = 1000;
+        v = decide(&h, &o, &p, T0 + 101 * SEC);
+        assert_int_equal(h.n_restarts, RESTART_HISTORY_MAX);
+}
+
+static void test_events_once(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation fail = active(PROBE_TIMEOUT), ok = active(PROBE_OK);
+        unsigned down = 0, recovered = 0;
+        verdict v;
+
+        p.enabled = false;
+        for (int cycle = 0; cycle < 3; cycle++) {
+                down = recovered = 0;
+                for (int i = 0; i < 10; i++) {
+                        v = decide(&h, &fail, &p, T0 + (cycle * 100 + i) * SEC);
+                        down += !!(v.events & EVENT_DOWN);
+                        assert_int_equal(v.events & ~EVENT_DOWN, 0);
+                }
+                for (int i = 10; i < 20; i++) {
+                        v = decide(&h, &ok, &p, T0 + (cycle * 100 + i) * SEC);
+                        recovered += !!(v.events & EVENT_RECOVERED);
+                        assert_int_equal(v.events & ~EVENT_RECOVERED, 0);
+                }
+                assert_int_equal(down, 1);
+                assert_int_equal(recovered, 1);
+        }
+
+        /* the very first verdict being DOWN alerts too */
+        tunnel_health_init(&h);
+        v = decide(&h, &fail, &p, T0);
+        v = decide(&h, &fail, &p, T0 + SEC);
+        assert_int_equal(v.state, TUNNEL_DOWN);
+        assert_int_equal(v.events, EVENT_DOWN);
+}
+
+/* The whole story of one dead tunnel: exactly DOWN, RESTARTED, RECOVERED, in that order. */
+static void test_restart_sequence(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = active(PROBE_TIMEOUT);
+        unsigned events[16], n = 0;
+        usec_t now = T0;
+        verdict v;
+
+        o.unit_started_at = T0 - 60 * MIN_;
+        for (int i = 0; i < 2; i++) {
+                now += 10 * SEC;
+                v = decide(&h, &o, &p, now);
+                if (v.events)
+                        events[n++] = v.events;
+        }
+        assert_int_equal(v.action, HEAL_RESTART);
+        events[n++] = decide_restarted(&h, &p, now);
+
+        /* the new process starts; its first probes fail inside grace */
+        o.unit_started_at = now + 1 * SEC;
+        for (int i = 0; i < 2; i++) {
+                now += 5 * SEC;
+                v = decide(&h, &o, &p, now);
+                assert_int_equal(v.state, TUNNEL_STARTING);
+                assert_int_equal(v.action, HEAL_NONE);
+                if (v.events)
+                        events[n++] = v.events;
+        }
+        o.status = PROBE_OK;
+        for (int i = 0; i < 3; i++) {
+                now += 10 * SEC;
+                v = decide(&h, &o, &p, now);
+                assert_int_equal(v.state, TUNNEL_UP);
+                if (v.events)
+                        events[n++] = v.events;
+        }
+
+        assert_int_equal(n, 3);
+        assert_int_equal(events[0], EVENT_DOWN);
+        assert_int_equal(events[1], EVENT_RESTARTED);
+        assert_int_equal(events[2], EVENT_RECOVERED);
+        assert_int_equal(h.n_restarts, 1);
+}
+
+/* USEC_INFINITY-sized policies and a tiny now must saturate, never wrap. */
+static void test_huge_values(void **state) {
+        heal_policy p = policy();
+        tunnel_health h;
+        observation o = active(PROBE_TIMEOUT);
+        verdict v;
+
+        /* infinite grace: failures never count after a start */
+        tunnel_health_init(&h);
+        p.grace = USEC_INFINITY;
+        p.failures = 1;
+        o.unit_started_at = USEC_INFINITY - 5;
+        v = decide(&h, &o, &p, USEC_INFINITY - 1);
+        assert_int_equal(v.state, TUNNEL_STARTING);
+        o.unit_started_at = T0;
+        v = decide(&h, &o, &p, T0 + 1000 * 24 * 60 * MIN_);
+        assert_int_equal(v.state, TUNNEL_STARTING);
+
+        /* infinite window with a small now: nothing pruned, no underflow */
+        tunnel_health_init(&h);
+        p = policy();
+        p.failures = 1;
+        p.window = USEC_INFINITY;
+        p.max_restarts = 2;
+        p.backoff = 0;
+        o = active(PROBE_TIMEOUT);
+        decide_restarted(&h, &p, 1);
+        decide_restarted(&h, &p, 2);
+        v = decide(&h, &o, &p, 3);
+        assert_int_equal(h.n_restarts, 2);
+        assert_int_equal(v.state, TUNNEL_FAILED);
+        assert_int_equal(v.events, EVENT_DOWN | EVENT_GAVE_UP);
+        v = decide(&h, &o, &p, USEC_INFINITY);
+        assert_int_equal(h.n_restarts, 2);
+
+        /* a window larger than now */
+        tunnel_health_init(&h);
+        p.window = 10 * SEC;
+        decide_restarted(&h, &p, 0);
+        decide(&h, &o, &p, 5 * SEC);
+        assert_int_equal(h.n_restarts, 1);
+        decide(&h, &o, &p, 10 * SEC);
+        assert_int_equal(h.n_restarts, 1);
+        decide(&h, &o, &p, 10 * SEC + 1);
+        assert_int_equal(h.n_restarts, 0);
+
+        /* backoff and its doubling saturate at USEC_INFINITY */
+        tunnel_health_init(&h);
+        p = policy();
+        p.failures = 1;
+        p.backoff = USEC_INFINITY / 2 + 7;
+        p.backoff_max = USEC_INFINITY;
+        decide_restarted(&h, &p, T0);
+        assert_int_equal(h.next_restart_at, T0 + USEC_INFINITY / 2 + 7);
+        assert_int_equal(h.backoff, USEC_INFINITY);
+        decide_restarted(&h, &p, T0 + SEC);
+        assert_int_equal(h.next_restart_at, USEC_INFINITY);
+        assert_int_equal(h.backoff, USEC_INFINITY);
+        v = decide(&h, &o, &p, USEC_INFINITY - 1);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_string_equal(v.why, "backoff");
+
+        /* a consecutive-failure counter at its limit stays there */
+        tunnel_health_init(&h);
+        p = policy();
+        h.consecutive_failures = UINT_MAX;
+        decide(&h, &o, &p, T0);
+        assert_int_equal(h.consecutive_failures, UINT_MAX);
+}
+
+/* A realtime clock stepped back by a day must not hold a restart off for a day. */
+static void test_clock_step_back(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = active(PROBE_TIMEOUT);
+        usec_t back = T0 - 24 * 60 * MIN_;
+        verdict v;
+
+        p.failures = 1;
+        decide_restarted(&h, &p, T0);
+        v = decide(&h, &o, &p, back);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_true(h.next_restart_at <= back + p.backoff_max);
+        v = decide(&h, &o, &p, back + p.backoff_max);
+        assert_int_equal(v.action, HEAL_RESTART);
+}
+
+static verdict vd(tunnel_state s, probe_status reason, heal_action a) {
+        return (verdict) {
+                .state = s,
+                .reason = reason,
+                .action = a,
+                .restart_reason = a == HEAL_NONE ? NULL : "probe",
+                .why = "orig",
+        };
+}
+
+#define DOWN_RESTART vd(TUNNEL_DOWN, PROBE_TIMEOUT, HEAL_RESTART)
+
+static void test_all_down(void **state) {
+        /* not static: the rows are built by vd() */
+        const struct {
+                const char *name;
+                bool enabled;
+                size_t n;
+                verdict v[3];
+                bool guarded;
+        } table[] = {
+                { "one tunnel", true, 1, { DOWN_RESTART }, false },
+                { "two down", true, 2, { DOWN_RESTART, vd(TUNNEL_DOWN, PROBE_NO_MASTER, HEAL_NONE) }, true },
+                { "three down", true, 3, { DOWN_RESTART, DOWN_RESTART, DOWN_RESTART }, true },
+                { "guard off", false, 2, { DOWN_RESTART, DOWN_RESTART }, false },
+                { "one up", true, 2, { DOWN_RESTART, vd(TUNNEL_UP, PROBE_OK, HEAL_NONE) }, false },
+                { "one unknown", true, 3,
+                  { DOWN_RESTART, vd(TUNNEL_UNKNOWN, PROBE_ERROR, HEAL_NONE), DOWN_RESTART }, false },
+                { "one failed", true, 2,
+                  { DOWN_RESTART, vd(TUNNEL_FAILED, PROBE_UNIT_DOWN, HEAL_RESET_AND_START) }, false },
+                { "one starting", true, 2,
+                  { DOWN_RESTART, vd(TUNNEL_STARTING, PROBE_TIMEOUT, HEAL_NONE) }, false },
+                { "one admin-stopped", true, 2,
+                  { DOWN_RESTART, vd(TUNNEL_DOWN, PROBE_UNIT_DOWN, HEAL_NONE) }, false },
+                { "one prohibited", true, 2,
+                  { DOWN_RESTART, vd(TUNNEL_DOWN, PROBE_PROHIBITED, HEAL_NONE) }, false },
+        };
+
+        for (size_t t = 0; t < ELEMENTSOF(table); t++) {
+                guard_state g = {};
+                verdict v[3];
+                unsigned events;
+
+                memcpy(v, table[t].v, sizeof(v));
+                events = decide_all_down(&g, v, table[t].n, table[t].enabled);
+                print_message("all_down: %s\n", table[t].name);
+                assert_int_equal(events, table[t].guarded ? EVENT_NETWORK_DOWN : 0);
+                assert_int_equal(g.network_down, table[t].guarded);
+                for (size_t i = 0; i < table[t].n; i++)
+                        if (table[t].guarded) {
+                                assert_int_equal(v[i].action, HEAL_NONE);
+                                assert_null(v[i].restart_reason);
+                                assert_string_equal(v[i].why, "all tunnels down: local network suspected");
+                                assert_int_equal(v[i].state, table[t].v[i].state);
+                        } else
+                                assert_memory_equal(&v[i], &table[t].v[i], sizeof(verdict));
+        }
+}
+
+/* NETWORK_DOWN once while it lasts, then NETWORK_UP once. */
+static void test_all_down_transitions(void **state) {
+        guard_state g = {};
+        unsigned down = 0;
+        verdict v[2];
+
+        for (int i = 0; i < 5; i++) {
+                v[0] = v[1] = DOWN_RESTART;
+                unsigned e = decide_all_down(&g, v, 2, true);
+                assert_int_equal(e & ~EVENT_NETWORK_DOWN, 0);
+                down += !!e;
+                assert_int_equal(v[0].action, HEAL_NONE);
+                assert_int_equal(v[1].action, HEAL_NONE);
+        }
+        assert_int_equal(down, 1);
+
+        v[0] = vd(TUNNEL_UP, PROBE_OK, HEAL_NONE);
+        v[1] = DOWN_RESTART;
+        assert_int_equal(decide_all_down(&g, v, 2, true), EVENT_NETWORK_UP);
+        assert_false(g.network_down);
+        assert_int_equal(v[1].action, HEAL_RESTART);
+        assert_int_equal(decide_all_down(&g, v, 2, true), 0);
+
+        /* turning the guard off while it holds ends the condition */
+        v[0] = v[1] = DOWN_RESTART;
+        assert_int_equal(decide_all_down(&g, v, 2, true), EVENT_NETWORK_DOWN);
+        assert_int_equal(decide_all_down(&g, v, 2, false), EVENT_NETWORK_UP);
+        assert_int_equal(decide_all_down(&g, v, 0, true), 0);
+}
+
+/* Through decide(): two tunnels lose the network together; nothing is restarted. */
+static void test_all_down_end_to_end(void **state) {
+        heal_policy p = policy();
+        tunnel_health h[2] = { health_up(T0), health_up(T0) };
+        observation fail = active(PROBE_TIMEOUT), ok = active(PROBE_OK);
+        guard_state g = {};
+        verdict v[2];
+        unsigned e;
+
+        for (int round = 1; round <= 4; round++) {
+                for (int i = 0; i < 2; i++)
+                        v[i] = decide(&h[i], &fail, &p, T0 + round * 10 * SEC);
+                e = decide_all_down(&g, v, 2, true);
+                assert_int_equal(v[0].action, HEAL_NONE);
+                assert_int_equal(v[1].action, HEAL_NONE);
+                assert_int_equal(e, round == 2 ? EVENT_NETWORK_DOWN : 0);
+        }
+        assert_int_equal(h[0].n_restarts, 0);
+        for (int i = 0; i < 2; i++) {
+                v[i] = decide(&h[i], &ok, &p, T0 + 50 * SEC);
+                assert_int_equal(v[i].events, EVENT_RECOVERED);
+        }
+        assert_int_equal(decide_all_down(&g, v, 2, true), EVENT_NETWORK_UP);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_strings_and_init),
+                cmocka_unit_test(test_not_probeable),
+                cmocka_unit_test(test_hysteresis),
+                cmocka_unit_test(test_success_resets_count),
+                cmocka_unit_test(test_grace_boundaries),
+                cmocka_unit_test(test_success_inside_grace),
+                cmocka_unit_test(test_activating),
+                cmocka_unit_test(test_admin_stopped),
+                cmocka_unit_test(test_failed_unit),
+                cmocka_unit_test(test_heal_disabled),
+                cmocka_unit_test(test_restart_reasons),
+                cmocka_unit_test(test_prohibited_never_restarts),
+                cmocka_unit_test(test_backoff_doubling),
+                cmocka_unit_test(test_backoff_reset_on_success),
+                cmocka_unit_test(test_backoff_odd_policies),
+                cmocka_unit_test(test_budget),
+                cmocka_unit_test(test_budget_zero_and_large),
+                cmocka_unit_test(test_events_once),
+                cmocka_unit_test(test_restart_sequence),
+                cmocka_unit_test(test_huge_values),
+                cmocka_unit_test(test_clock_step_back),
+                cmocka_unit_test(test_all_down),
+                cmocka_unit_test(test_all_down_transitions),
+                cmocka_unit_test(test_all_down_end_to_end),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
