@@ -256,8 +256,10 @@ static void give_up(alert_sender *s, const char *why) {
 static void retry_later(alert_sender *s, usec_t delay, const char *why) {
         pending *p = *at(s, 0);
         usec_t now_rt = now_usec(CLOCK_REALTIME), deadline = p->first_try + ALERT_GIVE_UP_USEC;
-        if (now_rt >= deadline)
-                return give_up(s, why);
+        if (now_rt >= deadline) {
+                give_up(s, why);
+                return;
+        }
         delay = MIN(delay, deadline - now_rt);
         s->due = now_mono(s) + delay;
         if (p->attempts == 1)
@@ -266,6 +268,11 @@ static void retry_later(alert_sender *s, usec_t delay, const char *why) {
         else
                 log_debug("Alert %s to receiver %s failed again (%s), attempt %u, retrying in %.1fs.",
                           event_name(p), s->rc->name, why, p->attempts, (double) delay / USEC_PER_SEC);
+}
+
+/* A URL curl cannot use is a configuration error: retrying for an hour would only hide it. */
+static bool curl_error_is_permanent(CURLcode r) {
+        return r == CURLE_URL_MALFORMAT || r == CURLE_UNSUPPORTED_PROTOCOL;
 }
 
 static void request_done(alert_sender *s, CURLcode result) {
@@ -287,28 +294,229 @@ static void request_done(alert_sender *s, CURLcode result) {
 
         if (result != CURLE_OK) {
                 snprintf(why, sizeof why, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
-                if (IN_SET_PERMANENT(result))
-                        return give_up(s, why);
-                return retry_later(s, alert_retry_delay(p->attempts, random_u64()), why);
-        }
-        if (code >= 200 && code < 300) {
+                if (curl_error_is_permanent(result))
+                        give_up(s, why);
+                else
+                        retry_later(s, alert_retry_delay(p->attempts, random_u64()), why);
+        } else if (code >= 200 && code < 300) {
                 s->counters->delivered[event_index(p->ev.event)]++;
                 log_debug("Alert %s for %s delivered to receiver %s.", event_name(p), strna(p->ev.name),
                           s->rc->name);
-                return pop(s);
-        }
-        if (code == 429) {
-                snprintf(why, sizeof why, "HTTP 429");
-                return retry_later(s, wait_429, why);
-        }
-        if (code >= 500) {
+                pop(s);
+        } else if (code == 429)
+                retry_later(s, wait_429, "HTTP 429");
+        else if (code >= 500) {
                 snprintf(why, sizeof why, "HTTP %ld", code);
-                return retry_later(s, alert_retry_delay(p->attempts, random_u64()), why);
+                retry_later(s, alert_retry_delay(p->attempts, random_u64()), why);
+        } else {
+                /* Anything else (4xx, an unfollowed redirect) will not get better by repeating it. */
+                for (char *c = s->response; *c; c++)
+                        if ((unsigned char) *c < ' ')
+                                *c = ' ';
+                snprintf(why, sizeof why, "HTTP %ld: %s", code, s->response);
+                give_up(s, why);
         }
-        /* Anything else (4xx, an unfollowed redirect) will not get better by repeating it. */
-        for (char *c = s->response; *c; c++)
-                if ((unsigned char) *c < ' ')
-                        *c = ' ';
-        snprintf(why, sizeof why, "HTTP %ld: %.*s", code, RESPONSE_LOG_MAX, s->response);
-        give_up(s, why);
+}
+
+static void process_done(alert_sender *s) {
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(s->multi, &left)))
+                if (msg->msg == CURLMSG_DONE && msg->easy_handle == s->easy)
+                        request_done(s, msg->data.result);
+        kick(s);
+}
+
+static int on_retry_timer(sd_event_source *src, usec_t usec, void *userdata) {
+        kick(userdata);
+        return 0;
+}
+
+static int arm_retry_timer(alert_sender *s) {
+        int r;
+        if (!s->retry_timer) {
+                r = sd_event_add_time(s->event, &s->retry_timer, CLOCK_MONOTONIC, s->due, 10 * USEC_PER_MSEC,
+                                      on_retry_timer, s);
+                if (r >= 0)
+                        (void) sd_event_source_set_description(s->retry_timer, "alert-retry");
+                return r;
+        }
+        r = sd_event_source_set_time(s->retry_timer, s->due);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s->retry_timer, SD_EVENT_ONESHOT);
+}
+
+/* Starts the head's request when it is due; otherwise makes sure the loop wakes up when it is. */
+static void kick(alert_sender *s) {
+        while (s->n > 0 && !s->easy) {
+                pending *p = *at(s, 0);
+                if (s->due > now_mono(s)) {
+                        int r = arm_retry_timer(s);
+                        if (r < 0)
+                                log_error_errno(r, "Alert receiver %s: failed to arm retry timer: %m", s->rc->name);
+                        return;
+                }
+                p->attempts++;
+                int r = request_start(s, p);
+                if (r >= 0)
+                        return;
+                log_warning_errno(r, "Alert receiver %s: failed to start request: %m", s->rc->name);
+                retry_later(s, alert_retry_delay(p->attempts, random_u64()), "request setup failed");
+        }
+}
+
+static int push(alert_sender *s, pending *p) {
+        if (s->n == ALERT_QUEUE_MAX) {
+                /* Drop the oldest event that is not in flight: the in-flight one keeps its slot at the head. */
+                pending **victim = at(s, s->easy ? 1 : 0);
+                s->counters->failures++;
+                log_warning("Alert queue of receiver %s full (%u), dropping the oldest alert: %s for %s.",
+                            s->rc->name, ALERT_QUEUE_MAX, event_name(*victim), strna((*victim)->ev.name));
+                pending_free(*victim);
+                if (s->easy)
+                        *victim = *at(s, 0);
+                else
+                        s->due = 0;
+                *at(s, 0) = NULL;
+                s->head = (s->head + 1) % ALERT_QUEUE_MAX;
+                s->n--;
+        }
+        *at(s, s->n) = p;
+        s->n++;
+        kick(s);
+        return 0;
+}
+
+static int pending_new(alert_sender *s, const alert_event *ev, pending **ret) {
+        _cleanup_(freep) pending *p = calloc(1, sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        int r = alert_event_copy(&p->ev, ev);
+        if (r < 0)
+                return r;
+        if (!p->ev.host) {
+                char host[256] = "";
+                (void) gethostname(host, sizeof host - 1);
+                p->ev.host = strdup(host);
+        }
+        if (p->ev.timestamp == 0)
+                p->ev.timestamp = now_usec(CLOCK_REALTIME);
+        r = p->ev.host ? alert_payload(s->rc->type, &p->ev, &p->body) : -ENOMEM;
+        if (r < 0) {
+                alert_event_done(&p->ev);
+                return r;
+        }
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int alert_sender_enqueue(alert_sender *s, const alert_event *ev) {
+        if (!(s->rc->events & ev->event))
+                return 0;
+        pending *p;
+        int r = pending_new(s, ev, &p);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build %s alert for receiver %s: %m",
+                                       strna(tunnel_event_to_string(ev->event)), s->rc->name);
+        p->first_try = now_usec(CLOCK_REALTIME);
+        push(s, p);
+        return 1;
+}
+
+int alert_sender_restore(alert_sender *s, const alert_event *ev, unsigned attempts, usec_t first_try) {
+        pending *p;
+        int r = pending_new(s, ev, &p);
+        if (r < 0)
+                return log_error_errno(r, "Failed to rebuild %s alert for receiver %s: %m",
+                                       strna(tunnel_event_to_string(ev->event)), s->rc->name);
+        p->attempts = attempts;
+        p->first_try = first_try ?: now_usec(CLOCK_REALTIME);
+        return push(s, p);
+}
+
+size_t alert_sender_pending(alert_sender *s) {
+        return s ? s->n : 0;
+}
+
+int alert_sender_foreach_pending(alert_sender *s,
+                                 int (*cb)(const alert_event *ev, unsigned attempts, usec_t first_try, void *userdata),
+                                 void *userdata) {
+        for (size_t i = 0; s && i < s->n; i++) {
+                const pending *p = *at(s, i);
+                int r = cb(&p->ev, p->attempts, p->first_try, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+bool alert_sender_idle(alert_sender *s) {
+        return !s || (!s->easy && (s->n == 0 || s->due > now_mono(s)));
+}
+
+usec_t alert_sender_next_due(alert_sender *s) {
+        if (!s || s->n == 0 || s->easy)
+                return USEC_INFINITY;
+        return MAX(s->due, now_mono(s));
+}
+
+int alert_sender_new(sd_event *e, const alert_receiver_config *rc, alert_counters *counters, alert_sender **ret) {
+        if (!e || !rc || !rc->url || !counters || !ret)
+                return -EINVAL;
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) /* refcounted; idempotent since 7.84 */
+                return -EIO;
+
+        _cleanup_(alert_sender_freep) alert_sender *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(e);
+        s->rc = rc;
+        s->counters = counters;
+
+        s->headers = curl_slist_append(NULL, "Content-Type: application/json");
+        if (s->headers) {
+                /* No "Expect: 100-continue" round trip for payloads over 1 KiB. */
+                struct curl_slist *l = curl_slist_append(s->headers, "Expect:");
+                if (!l)
+                        return -ENOMEM;
+                s->headers = l;
+        }
+        s->multi = curl_multi_init();
+        if (!s->headers || !s->multi)
+                return -ENOMEM;
+        if (curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
+            curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s) != CURLM_OK ||
+            curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer_set) != CURLM_OK ||
+            curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s) != CURLM_OK)
+                return -EIO;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+alert_sender *alert_sender_free(alert_sender *s) {
+        if (!s)
+                return NULL;
+        if (s->n > 0)
+                log_warning("Alert receiver %s: %zu alert(s) not delivered.", s->rc->name, s->n);
+        if (s->easy) {
+                curl_multi_remove_handle(s->multi, s->easy);
+                curl_easy_cleanup(s->easy);
+        }
+        while (s->n > 0)
+                pop(s);
+        /* curl may still report sockets as removed while cleaning up: the glue must stay valid until then. */
+        if (s->multi)
+                curl_multi_cleanup(s->multi);
+        while (s->n_ios > 0)
+                io_forget(s, s->ios[s->n_ios - 1]);
+        free(s->ios);
+        sd_event_source_disable_unref(s->curl_timer);
+        sd_event_source_disable_unref(s->retry_timer);
+        curl_slist_free_all(s->headers);
+        sd_event_unref(s->event);
+        free(s);
+        curl_global_cleanup();
+        return NULL;
 }

@@ -21,6 +21,8 @@ void unit_info_done(unit_info *u) {
         free(u->result);
         free(u->exec_path);
         strv_free(u->exec_argv);
+        strv_free(u->environment);
+        strv_free(u->environment_files);
         *u = (unit_info) { .active_state = _UNIT_ACTIVE_STATE_INVALID };
 }
 
@@ -132,6 +134,35 @@ static int read_property(sd_bus_message *m, const char *name, unit_info *u) {
                 if (r < 0)
                         return r;
                 u->started_at = v;
+        } else if (streq(name, "Environment")) {
+                r = PEEK("as");
+                if (r < 0)
+                        return r;
+                strv_free(u->environment);
+                u->environment = NULL;
+                r = sd_bus_message_read_strv(m, &u->environment);
+                if (r < 0)
+                        return r;
+        } else if (streq(name, "EnvironmentFiles")) {
+                const char *path;
+                int graceful;
+                r = PEEK("a(sb)");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_enter_container(m, 'a', "(sb)");
+                if (r < 0)
+                        return r;
+                while ((r = sd_bus_message_read(m, "(sb)", &path, &graceful)) > 0) {
+                        _cleanup_(freep) char *p = NULL;
+                        if (asprintf(&p, "%s%s", graceful ? "-" : "", path) < 0 ||
+                            strv_push(&u->environment_files, p) < 0)
+                                return -ENOMEM;
+                }
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
         } else if (streq(name, "ExecStart")) {
                 r = PEEK("a(sasbttttuii)");
                 if (r < 0)

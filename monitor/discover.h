@@ -17,7 +17,9 @@ typedef struct unit_info {
         uint32_t n_restarts;        /* systemd's own NRestarts */
         usec_t started_at;          /* ExecMainStartTimestamp (realtime usec), 0: never */
         char *exec_path;            /* ExecStart[0] path; NULL if the unit has no ExecStart */
-        char **exec_argv;           /* ExecStart[0] argv (strv) */
+        char **exec_argv;           /* ExecStart[0] argv (strv), "${VAR}" not yet expanded */
+        char **environment;         /* Environment= assignments (strv "KEY=VALUE") */
+        char **environment_files;   /* EnvironmentFile= paths; a leading '-' means "may be missing" */
 } unit_info;
 
 void unit_info_done(unit_info *u);

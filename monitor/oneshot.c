@@ -39,7 +39,6 @@ static void advance(oneshot *o);
 static bool needs_more(oneshot *o, const tunnel *t) {
         const verdict *v = &t->last_verdict;
         const monitor_settings *s = t->settings;
-        usec_t now = now_usec(CLOCK_REALTIME);
 
         if (!t->probed || t->running)
                 return !t->probed;

@@ -44,11 +44,10 @@ static int parse_port(const char *s, size_t len, bool allow_zero, uint16_t *ret)
         char buf[8];
         if (len == 0 || len >= sizeof(buf))
                 return -EINVAL;
-        for (size_t i = 0; i < len; i++)
-                if (s[i] < '0' || s[i] > '9')
-                        return -EINVAL;
         memcpy(buf, s, len);
         buf[len] = 0;
+        if (strspn(buf, "0123456789") != len)
+                return -EINVAL;
 
         char *end;
         errno = 0;
@@ -57,15 +56,6 @@ static int parse_port(const char *s, size_t len, bool allow_zero, uint16_t *ret)
                 return -EINVAL;
         *ret = (uint16_t) v;
         return 0;
-}
-
-static bool all_digits(const char *s) {
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (*s < '0' || *s > '9')
-                        return false;
-        return true;
 }
 
 void ssh_resolved_done(ssh_resolved *r) {
@@ -131,7 +121,7 @@ static int parse_remote_forward(const char *value, ssh_resolved *r, char *err, s
                 host = listen + 1;
                 hostlen = (size_t) (close - host);
                 port = close + 2;
-        } else if (all_digits(listen)) {
+        } else if (strspn(listen, "0123456789") == strlen(listen)) {
                 host = "";
                 hostlen = 0;
                 port = listen;
@@ -451,12 +441,6 @@ static int collect(pid_t pid, int out_fd, int err_fd, usec_t deadline, buffer *o
         }
 }
 
-static void first_line(const char *s, char *buf, size_t size) {
-        s = strempty(s);
-        size_t n = strcspn(s, "\r\n");
-        snprintf(buf, size, "%.*s", (int) MIN(n, size), s);
-}
-
 int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_resolved *ret, char *err,
                      size_t errlen) {
         int k;
@@ -507,9 +491,10 @@ int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_re
                 goto finish;
         }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                char line[256];
-                first_line(errb.data, line, sizeof(line));
-                k = set_err(err, errlen, -EINVAL, "%s", *line ? line : "ssh -G failed");
+                const char *e = strempty(errb.data);
+                int n = (int) MIN(strcspn(e, "\r\n"), (size_t) 512);
+                k = n > 0 ? set_err(err, errlen, -EINVAL, "%.*s", n, e)
+                          : set_err(err, errlen, -EINVAL, "%s -G failed with status %d", binary, WEXITSTATUS(status));
                 goto finish;
         }
 

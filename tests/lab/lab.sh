@@ -57,8 +57,18 @@ lab__descendants() {
 lab__kill_tree() {
         local pid=$1 wait=${2:-5} kids p i
         lab__alive "$pid" || return 0
+        # Descendants first, while their parents live to reap them: orphans become zombies under this
+        # machine's init, which does not reap.
         kids=$(lab__descendants "$pid")
-        kill -TERM "$pid" $kids 2>/dev/null
+        if [[ -n $kids ]]; then
+                kill -TERM $kids 2>/dev/null
+                for ((i = 0; i < 30; i++)); do
+                        for p in $kids; do kill -0 "$p" 2>/dev/null && break; done
+                        kill -0 "$p" 2>/dev/null || break
+                        sleep 0.1
+                done
+        fi
+        kill -TERM "$pid" 2>/dev/null
         for ((i = 0; i < wait * 10; i++)); do
                 lab__alive "$pid" || break
                 sleep 0.1
@@ -360,7 +370,7 @@ lab__write_ssh_config() {
 # it, writes /etc, installs systemd/reverse-ssh@.service with a drop-in for speed.
 lab_container_start() {
         lab__need lab_container_start || return 1
-        local start np pid1="" i state cg unit=$LAB_SRC/systemd/reverse-ssh@.service
+        local start np pid1="" ns i state cg unit=$LAB_SRC/systemd/reverse-ssh@.service
         [[ -f $unit ]] || { lab__err "lab_container_start: $unit missing"; return 1; }
         [[ ! -f $LAB/run/nspawn.pid ]] || { lab__err "container already started"; return 1; }
         start=$(lab__now)
@@ -377,7 +387,9 @@ lab_container_start() {
         # PID 1 of the container is the nspawn process's child, in another pid namespace.
         for ((i = 0; i < 100; i++)); do
                 pid1=$(cat /proc/"$np"/task/*/children 2>/dev/null | tr -s ' \n' ' ' | awk '{ print $1 }')
-                [[ -n $pid1 && $(readlink "/proc/$pid1/ns/pid") != "$(readlink /proc/self/ns/pid)" ]] && break
+                # nspawn's short-lived outer child comes first: wait for systemd in its own pid namespace.
+                [[ -n $pid1 && $(cat "/proc/$pid1/comm" 2>/dev/null) == systemd ]] &&
+                        ns=$(readlink "/proc/$pid1/ns/pid") && [[ $ns != "$(readlink /proc/self/ns/pid)" ]] && break
                 pid1=""
                 lab__alive "$np" || break
                 sleep 0.05
