@@ -60,9 +60,10 @@ usec_t alert_retry_after(const char *value, usec_t now_realtime) {
         if (value) {
                 value += strspn(value, " \t");
                 size_t digits = strspn(value, "0123456789");
-                if (digits > 0 && value[digits + strspn(value + digits, " \t\r\n")] == 0)
-                        d = digits > 6 ? RETRY_AFTER_CAP : strtoull(value, NULL, 10) * USEC_PER_SEC;
-                else {
+                if (digits > 0 && value[digits + strspn(value + digits, " \t\r\n")] == 0) {
+                        unsigned long long secs = strtoull(value, NULL, 10); /* ULLONG_MAX on overflow */
+                        d = secs > RETRY_AFTER_CAP / USEC_PER_SEC ? RETRY_AFTER_CAP : secs * USEC_PER_SEC;
+                } else {
                         time_t t = curl_getdate(value, NULL);
                         if (t >= 0)
                                 d = (usec_t) t * USEC_PER_SEC > now_realtime ?

@@ -54,28 +54,29 @@ lab__descendants() {
 }
 
 # Kill a pid and its descendants (sshd sessions outlive their listener), wait up to $2 s, then SIGKILL.
+# The parent is stopped first so it forks nothing new (a tunnel reconnects within a second), and
+# dies last, so its children are reaped (orphans linger as zombies under this machine's init).
 lab__kill_tree() {
         local pid=$1 wait=${2:-5} kids p i
         lab__alive "$pid" || return 0
-        # Descendants first, while their parents live to reap them: orphans become zombies under this
-        # machine's init, which does not reap.
+        kill -STOP "$pid" 2>/dev/null
         kids=$(lab__descendants "$pid")
         if [[ -n $kids ]]; then
                 kill -TERM $kids 2>/dev/null
                 for ((i = 0; i < 30; i++)); do
-                        for p in $kids; do kill -0 "$p" 2>/dev/null && break; done
-                        kill -0 "$p" 2>/dev/null || break
+                        for p in $kids; do lab__alive "$p" && break; done
+                        lab__alive "$p" || break
                         sleep 0.1
                 done
+                for p in $kids; do lab__alive "$p" && kill -KILL "$p" 2>/dev/null; done
         fi
         kill -TERM "$pid" 2>/dev/null
+        kill -CONT "$pid" 2>/dev/null
         for ((i = 0; i < wait * 10; i++)); do
-                lab__alive "$pid" || break
+                lab__alive "$pid" || return 0
                 sleep 0.1
         done
-        for p in "$pid" $kids; do
-                lab__alive "$p" && kill -KILL "$p" 2>/dev/null
-        done
+        kill -KILL "$pid" 2>/dev/null
         for ((i = 0; i < 20; i++)); do
                 lab__alive "$pid" || return 0
                 sleep 0.1
@@ -571,31 +572,44 @@ lab_fault_clear() {
         return 0
 }
 
-# lab_unit_fail_hard UNIT: gets UNIT into `failed` with Result=start-limit-hit, the state systemd
-# gives up in. How: a drop-in StartLimitBurst=1 (interval 1 h), SIGKILL the ssh, Restart=always then
-# asks for a second start within the interval, which the limit refuses. The drop-in is removed again
-# (daemon-reload keeps the failed state), so ResetFailedUnit + StartUnit heals the unit for real.
+# lab_unit_fail_hard UNIT [keep]: gets UNIT into `failed` because systemd gave up on it (start limit
+# hit, "Start request repeated too quickly" in its journal). What works on systemd 252: a drop-in
+# StartLimitBurst=1 (interval 1 h), reset-failed + restart (start #1), SIGKILL the ssh; Restart=always
+# asks for start #2, which the limit refuses. Note: Result= stays "signal" (systemd keeps the first
+# failure's result; only a start refused from a clean state shows "start-limit-hit").
+# Default: the drop-in is removed again (daemon-reload keeps the failed state; systemd does not restart
+# it on its own), so any later start works. With "keep" the limit stays: a plain StartUnit is refused,
+# only ResetFailedUnit + StartUnit heals it; lab_unit_fail_hard_clear UNIT removes the drop-in.
 lab_unit_fail_hard() {
-        local unit dropin i r
+        local unit keep=${2:-} n0 i state=""
         unit=$(lab__unit "$1")
-        dropin=/etc/systemd/system/$unit.d/90-rtunlab-failhard.conf
-        printf '[Unit]\nStartLimitIntervalSec=1h\nStartLimitBurst=1\n' | lab_put "$dropin" &&
+        n0=$(lab_journal "$unit" | grep -c "Start request repeated too quickly")
+        printf '# lab_unit_fail_hard\n[Unit]\nStartLimitIntervalSec=1h\nStartLimitBurst=1\n' |
+                lab_put "/etc/systemd/system/$unit.d/90-rtunlab-failhard.conf" &&
                 lab_exec systemctl daemon-reload || return 1
-        # Starts so far may count already: reset the counter so the burst counts from this start.
+        # reset-failed also resets the start counter: the restart below is start #1 of the burst.
         lab_exec systemctl reset-failed "$unit" 2>/dev/null
         lab_exec systemctl restart "$unit" || { lab__err "restart of $unit failed"; return 1; }
         lab_exec systemctl kill --signal=KILL "$unit" || { lab__err "systemctl kill $unit failed"; return 1; }
         for ((i = 0; i < 100; i++)); do
-                r=$(lab_unit_show "$unit" Result)
-                [[ $(lab_unit_state "$unit") == failed && $r == start-limit-hit ]] && break
+                state=$(lab_unit_state "$unit")
+                [[ $state == failed ]] &&
+                        (($(lab_journal "$unit" | grep -c "Start request repeated too quickly") > n0)) && break
+                state=""
                 sleep 0.1
         done
-        lab_exec rm -f "$dropin" && lab_exec systemctl daemon-reload
-        if [[ $r != start-limit-hit ]]; then
-                lab__err "lab_unit_fail_hard: $unit is $(lab_unit_state "$unit") Result=$r, not failed/start-limit-hit"
+        [[ $keep == keep ]] || lab_unit_fail_hard_clear "$unit" || return 1
+        if [[ $state != failed ]]; then
+                lab__err "lab_unit_fail_hard: $unit is $(lab_unit_state "$unit"), not failed by the start limit; journal:"
+                lab_journal "$unit" -n 10 >&2
                 return 1
         fi
-        lab__log "fault: $unit failed (start-limit-hit)"
+        lab__log "fault: $unit failed, start limit hit${keep:+ (limit kept)}"
+}
+lab_unit_fail_hard_clear() {
+        local unit
+        unit=$(lab__unit "$1")
+        lab_exec rm -f "/etc/systemd/system/$unit.d/90-rtunlab-failhard.conf" && lab_exec systemctl daemon-reload
 }
 
 # ---------------------------------------------------------------------------------------------------

@@ -58,10 +58,10 @@ check "$B port $PB answers the target's SSH banner" banner_is "$PB" 0 SSH-
 check "$UA active (running)" active_running "$UA"
 check "$UB active (running)" active_running "$UB"
 check "unit resolved $A through /etc/ssh/ssh_config" \
-        lab_exec sh -c "ssh -G reverse-ssh@$A | grep -qx 'port $(lab_bastion_port "$A")'"
+        lab_exec sh -c "ssh -G reverse-ssh@$A 2>/dev/null | grep -qx 'port $(lab_bastion_port "$A")'"
 CA=$(lab_unit_ctlpath "$UA") CB=$(lab_unit_ctlpath "$UB")
 check "control sockets $CA and $CB exist" lab_exec test -S "$CA" -a -S "$CB"
-check "ssh -O check: master of $A running" lab_exec timeout 5 ssh -S "$CA" -O check x
+check "ssh -O check: master of $A running" lab_exec timeout 5 ssh -S "$CA" -O check x 2>/dev/null
 check "probe through $A's master gets the banner" \
         lab_exec sh -c "timeout 5 ssh -S $CA -W localhost:$PA x </dev/null | grep -q '^SSH-'"
 
@@ -96,7 +96,7 @@ lab_journal "$UA" | grep -q "remote port forwarding failed" &&
 echo "  NRestarts $n0 -> $(lab_unit_nrestarts "$UA")"
 
 echo "== refused probe: $B's key has no permitopen"
-check "ssh -O check: master of $B running" lab_exec timeout 5 ssh -S "$CB" -O check x
+check "ssh -O check: master of $B running" lab_exec timeout 5 ssh -S "$CB" -O check x 2>/dev/null
 check "probe through $B's master fails" \
         lab_exec sh -c "! timeout 5 ssh -S $CB -W localhost:$PB x </dev/null 2>/dev/null | grep -q '^SSH-'"
 check "$UB's journal says 'administratively prohibited'" \
@@ -113,12 +113,19 @@ check "systemd restarts $UA in a loop (NRestarts grows)" \
 lab_bastion_start "$A" || bad "lab_bastion_start again"
 check "bastion back: $PA answers again" lab_wait_banner "$PA" 20
 
-echo "== unit failed with start-limit-hit"
-check "lab_unit_fail_hard $UB" lab_unit_fail_hard "$UB"
+echo "== unit failed: systemd gave up (start limit hit)"
+check "lab_unit_fail_hard $UB keep" lab_unit_fail_hard "$UB" keep
 check "$UB is failed" eval "[[ \$(lab_unit_state $UB) == failed ]]"
 check "$PB no longer answers" eval "! lab_banner $PB 1 >/dev/null 2>&1"
+sleep 2
+check "systemd does not restart it by itself" eval "[[ \$(lab_unit_state $UB) == failed ]]"
+check "a plain start is refused (limit kept)" eval "! lab_exec systemctl start $UB 2>/dev/null"
 lab_exec systemctl reset-failed "$UB" && lab_exec systemctl start "$UB"
 check "reset-failed + start heals it" lab_wait_banner "$PB" 20
+check "lab_unit_fail_hard_clear" lab_unit_fail_hard_clear "$UB"
+check "lab_unit_fail_hard $UB (default: limit removed)" lab_unit_fail_hard "$UB"
+check "a plain start heals it then" lab_exec systemctl start "$UB"
+check "$PB answers again" lab_wait_banner "$PB" 20
 check "a later restart is not rate-limited" lab_exec systemctl restart "$UB"
 check "$PB answers after that restart" lab_wait_banner "$PB" 20
 

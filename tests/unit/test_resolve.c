@@ -444,6 +444,10 @@ static void test_exec_fake_failure(void **state) {
         assert_int_equal(r.port, 16); /* -G plus the 15 arguments after argv[0] */
         ssh_resolved_done(&r);
 
+        write_script(path, "exit 7");
+        assert_int_equal(ssh_resolve_exec(path, seed_argv, 5 * USEC_PER_SEC, &r, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "-G failed with status 7"));
+
         write_script(path, "kill -9 $$");
         assert_int_equal(ssh_resolve_exec(path, seed_argv, 5 * USEC_PER_SEC, &r, err, sizeof(err)), -EINVAL);
         assert_non_null(strstr(err, "killed by signal 9"));

@@ -1,0 +1,321 @@
+/* libmicrohttpd in external epoll mode on the sd-event loop, the shape of systemd's journal-remote:
+ * MHD's epoll fd is one io source, and a timer re-armed from MHD_get_timeout() after every MHD_run(). */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <zlib.h>
+
+#include "../monitor/log.h"
+#include "http_server.h"
+#include "metrics.h"
+
+#define HTTP_CONNECTION_LIMIT 64u
+#define HTTP_CONNECTION_TIMEOUT_SEC 10u
+
+struct http_server {
+        struct MHD_Daemon *daemon;
+        sd_event_source *io;
+        sd_event_source *timer;
+        const monitor *m;
+};
+
+static const char index_html[] =
+        "<!DOCTYPE html>\n"
+        "<html><head><title>rtun-monitor</title></head>\n"
+        "<body><h1>rtun-monitor</h1>\n"
+        "<p>Health monitor for reverse SSH tunnels.</p>\n"
+        "<p><a href=\"/metrics\">Metrics</a> &middot; <a href=\"/healthz\">Health</a></p>\n"
+        "</body></html>\n";
+
+static int parse_port(const char *s, uint16_t *ret) {
+        char *end;
+        if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 5)
+                return -EINVAL;
+        unsigned long p = strtoul(s, &end, 10);
+        if (p > 65535)
+                return -EINVAL;
+        *ret = (uint16_t) p;
+        return 0;
+}
+
+int http_listen_parse(const char *listen, struct sockaddr_storage *ret, socklen_t *ret_len) {
+        char host[INET6_ADDRSTRLEN + 1];
+        const char *port;
+        uint16_t p;
+
+        if (isempty_str(listen))
+                return -EINVAL;
+        *ret = (struct sockaddr_storage) {};
+
+        if (listen[0] == '[') {
+                const char *close = strchr(listen, ']');
+                if (!close || close[1] != ':' || (size_t) (close - listen - 1) >= sizeof(host))
+                        return -EINVAL;
+                memcpy(host, listen + 1, (size_t) (close - listen - 1));
+                host[close - listen - 1] = 0;
+                port = close + 2;
+
+                struct sockaddr_in6 *sa = (struct sockaddr_in6 *) ret;
+                if (inet_pton(AF_INET6, host, &sa->sin6_addr) != 1 || parse_port(port, &p) < 0)
+                        return -EINVAL;
+                sa->sin6_family = AF_INET6;
+                sa->sin6_port = htons(p);
+                *ret_len = sizeof(*sa);
+                return 0;
+        }
+
+        const char *colon = strrchr(listen, ':');
+        if (!colon || (size_t) (colon - listen) >= sizeof(host))
+                return -EINVAL;
+        memcpy(host, listen, (size_t) (colon - listen));
+        host[colon - listen] = 0;
+        port = colon + 1;
+
+        struct sockaddr_in *sa = (struct sockaddr_in *) ret;
+        if (inet_pton(AF_INET, host, &sa->sin_addr) != 1 || parse_port(port, &p) < 0)
+                return -EINVAL;
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(p);
+        *ret_len = sizeof(*sa);
+        return 0;
+}
+
+/* Does Accept-Encoding allow gzip? Tokens separated by commas, "gzip;q=0" refuses it. */
+static bool accepts_gzip(const char *h) {
+        while (h && *h) {
+                h += strspn(h, " \t,");
+                size_t n = strcspn(h, ",");
+                size_t name = strcspn(h, " \t;,");
+                if ((name == 4 && strncasecmp(h, "gzip", 4) == 0) || (name == 6 && strncasecmp(h, "x-gzip", 6) == 0)) {
+                        const char *q = memmem(h, n, "q=", 2);
+                        if (!q)
+                                return true;
+                        return strtod(q + 2, NULL) > 0;
+                }
+                h += n;
+        }
+        return false;
+}
+
+static int gzip_compress(const char *in, size_t len, char **ret, size_t *ret_len) {
+        z_stream z = {};
+        /* Fastest level: the loop is single-threaded and metrics text compresses well anyway. */
+        if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+                return -ENOMEM;
+        uLong bound = deflateBound(&z, (uLong) len);
+        char *out = malloc(bound);
+        if (!out) {
+                deflateEnd(&z);
+                return -ENOMEM;
+        }
+        z.next_in = (Bytef *) in;
+        z.avail_in = (uInt) len;
+        z.next_out = (Bytef *) out;
+        z.avail_out = (uInt) bound;
+        int r = deflate(&z, Z_FINISH);
+        *ret_len = z.total_out;
+        deflateEnd(&z);
+        if (r != Z_STREAM_END) {
+                free(out);
+                return -EIO;
+        }
+        *ret = out;
+        return 0;
+}
+
+/* Queues one response; data is static (PERSISTENT) or malloc'ed and handed over (MUST_FREE). */
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *content_type,
+                               void *data, size_t len, enum MHD_ResponseMemoryMode mode,
+                               const char *header, const char *value) {
+        struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, mode);
+        if (!resp) {
+                if (mode == MHD_RESPMEM_MUST_FREE)
+                        free(data);
+                return MHD_NO;
+        }
+        if (content_type)
+                (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+        if (header)
+                (void) MHD_add_response_header(resp, header, value);
+        enum MHD_Result r = MHD_queue_response(c, status, resp);
+        MHD_destroy_response(resp);
+        return r;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status, const char *text) {
+        return respond(c, status, "text/plain; charset=utf-8", (void *) text, strlen(text),
+                       MHD_RESPMEM_PERSISTENT, NULL, NULL);
+}
+
+static enum MHD_Result serve_metrics(http_server *s, struct MHD_Connection *c) {
+        char *text = NULL, *z = NULL;
+        size_t len = 0, zlen = 0;
+        int r;
+
+        r = metrics_render(s->m, &text, &len);
+        if (r < 0) {
+                log_error_errno(r, "Failed to render metrics: %m");
+                return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to render metrics\n");
+        }
+
+        const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+        if (accepts_gzip(ae)) {
+                r = gzip_compress(text, len, &z, &zlen);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to compress metrics, sending them plain: %m");
+        }
+
+        struct MHD_Response *resp = z ? MHD_create_response_from_buffer(zlen, z, MHD_RESPMEM_MUST_FREE)
+                                      : MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        if (!resp) {
+                free(text);
+                free(z);
+                return MHD_NO;
+        }
+        if (z) {
+                free(text);
+                (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+        }
+        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+        enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+        http_server *s = cls;
+
+        /* Every answer is decided by method and path alone; a request body is never read. */
+        if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD))
+                return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+                               (void *) "method not allowed\n", strlen("method not allowed\n"),
+                               MHD_RESPMEM_PERSISTENT, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        if (streq(url, "/metrics"))
+                return serve_metrics(s, c);
+        if (streq(url, "/healthz"))
+                return respond_text(c, MHD_HTTP_OK, "ok\n");
+        if (streq(url, "/"))
+                return respond(c, MHD_HTTP_OK, "text/html; charset=utf-8", (void *) index_html,
+                               sizeof(index_html) - 1, MHD_RESPMEM_PERSISTENT, NULL, NULL);
+        return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+        char buf[512];
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        buf[strcspn(buf, "\n")] = 0;
+        /* Mostly per-connection noise (resets, timeouts); failures to start are reported by the caller. */
+        log_debug("microhttpd: %s", buf);
+}
+
+static int rearm(http_server *s) {
+        MHD_UNSIGNED_LONG_LONG ms;
+
+        if (MHD_get_timeout(s->daemon, &ms) != MHD_YES)
+                return sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        int r = sd_event_source_set_time_relative(s->timer, (usec_t) ms * USEC_PER_MSEC);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+}
+
+static int run(http_server *s) {
+        if (MHD_run(s->daemon) != MHD_YES)
+                log_debug("microhttpd: MHD_run() failed");
+        int r = rearm(s);
+        if (r < 0)
+                log_warning_errno(r, "Failed to re-arm the HTTP timer, ignoring: %m");
+        return 0;
+}
+
+static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        return run(userdata);
+}
+
+static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        return run(userdata);
+}
+
+int http_server_start(sd_event *e, const char *listen, const monitor *m, http_server **ret) {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        int r;
+
+        r = http_listen_parse(listen, &ss, &sl);
+        if (r < 0)
+                return r;
+
+        http_server *s = calloc(1, sizeof(http_server));
+        if (!s)
+                return -ENOMEM;
+        s->m = m;
+
+        unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+        uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
+                                                       : ((struct sockaddr_in *) &ss)->sin_port);
+        /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: MHD's default is SO_REUSEADDR (fast restarts), while
+         * reuse=1 adds SO_REUSEPORT, which would let a second instance silently share the port. */
+        errno = 0;
+        s->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
+                                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
+                                     MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_SEC,
+                                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                                     MHD_OPTION_END);
+        if (!s->daemon) {
+                r = errno > 0 ? -errno : -EIO;
+                goto fail;
+        }
+
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!info) {
+                r = -EIO;
+                goto fail;
+        }
+        r = sd_event_add_io(e, &s->io, info->epoll_fd, EPOLLIN, on_io, s);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(s->io, "http-io");
+
+        r = sd_event_add_time(e, &s->timer, CLOCK_MONOTONIC, USEC_INFINITY, 0, on_timer, s);
+        if (r < 0)
+                goto fail;
+        (void) sd_event_source_set_description(s->timer, "http-timer");
+        r = rearm(s);
+        if (r < 0)
+                goto fail;
+
+        log_debug("Serving metrics on %s (port %d).", listen, http_server_port(s));
+        *ret = s;
+        return 0;
+
+fail:
+        http_server_free(s);
+        return r;
+}
+
+http_server *http_server_free(http_server *s) {
+        if (!s)
+                return NULL;
+        /* The sources go first: MHD_stop_daemon() closes the epoll fd they watch. */
+        s->io = sd_event_source_disable_unref(s->io);
+        s->timer = sd_event_source_disable_unref(s->timer);
+        if (s->daemon)
+                MHD_stop_daemon(s->daemon);
+        free(s);
+        return NULL;
+}
+
+int http_server_port(http_server *s) {
+        if (!s || !s->daemon)
+                return -EINVAL;
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        if (!info)
+                return -EIO;
+        return info->port;
+}

@@ -1,0 +1,391 @@
+/* The ssh probe, fallback for units without a ControlPath: a fresh `ssh -W LISTEN:PORT` to the bastion
+ * with the unit's own resolved identity, user, host and port; its stdout must answer monitor.expect.
+ * Why a channel failed is only in ssh's stderr at LogLevel INFO ("administratively prohibited" versus
+ * "connect failed: Connection refused"), so stderr is kept and read when ssh gives up.
+ * Requires SIGCHLD blocked in the whole program (sd_event_add_child). */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "probe.h"
+
+#define SSH_DEFAULT_BINARY "/usr/bin/ssh"
+
+typedef struct ssh_state {
+        probe *probe;
+        pid_t pid;
+        bool reaped;
+        int exit_status; /* of the child, -1 until known; 128+N when killed by signal N */
+
+        int out_fd; /* our end of the socketpair: the child's stdin and stdout */
+        int err_fd; /* read end of the child's stderr pipe */
+        sd_event_source *out_io, *err_io, *child;
+        bool out_eof;
+        size_t sent;
+
+        expect_buffer answer;
+        char err[4096];
+        size_t err_len;
+} ssh_state;
+
+static void ssh_close_out(ssh_state *st) {
+        st->out_io = sd_event_source_disable_unref(st->out_io);
+        if (st->out_fd >= 0)
+                close(st->out_fd);
+        st->out_fd = -1;
+}
+
+static void ssh_close_err(ssh_state *st) {
+        st->err_io = sd_event_source_disable_unref(st->err_io);
+        if (st->err_fd >= 0)
+                close(st->err_fd);
+        st->err_fd = -1;
+}
+
+static void ssh_cancel(probe *p, void *userdata) {
+        ssh_state *st = userdata;
+
+        st->child = sd_event_source_disable_unref(st->child);
+        if (st->pid > 0 && !st->reaped) {
+                /* The child leads its own process group: take ProxyCommand helpers down with it. */
+                (void) kill(-st->pid, SIGKILL);
+                (void) kill(st->pid, SIGKILL);
+                while (waitpid(st->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                st->reaped = true;
+        }
+        ssh_close_out(st);
+        ssh_close_err(st);
+}
+
+static int argv_add(char ***argv, const char *a) {
+        return strv_push(argv, a);
+}
+
+static int argv_addf(char ***argv, const char *fmt, ...) _printf_(2, 3);
+static int argv_addf(char ***argv, const char *fmt, ...) {
+        _cleanup_(freep) char *s = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        int r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        return strv_push(argv, s);
+}
+
+/* Where -W points: ssh's listen address on the bastion, as something the bastion can connect to. */
+static const char *ssh_target_host(const char *listen_host) {
+        if (isempty_str(listen_host) || streq(listen_host, "*") || streq(listen_host, "0.0.0.0"))
+                return "localhost";
+        if (streq(listen_host, "::"))
+                return "::1";
+        return listen_host;
+}
+
+/* ssh -G already resolved the unit's config: pass every value explicitly and read no config file, so
+ * nothing (a ControlMaster, forwards, LocalCommand) of the user's ssh_config leaks into the probe. */
+static int ssh_build_argv(const probe_request *req, char ***ret) {
+        const ssh_resolved *c = req->ssh;
+        _cleanup_(strv_freep) char **a = NULL;
+        int r = 0;
+
+        if (!c || isempty_str(c->hostname) || !req->forward || req->forward->listen_port == 0)
+                return -EINVAL;
+
+        usec_t t = req->timeout > 0 && req->timeout != USEC_INFINITY ? req->timeout : 5 * USEC_PER_SEC;
+        unsigned long connect_timeout = MAX((t + USEC_PER_SEC - 1) / USEC_PER_SEC, 1ULL);
+        const char *host = ssh_target_host(req->forward->listen_host);
+        bool v6 = strchr(host, ':');
+
+        r = r ?: argv_add(&a, req->ssh_binary ?: SSH_DEFAULT_BINARY);
+        r = r ?: argv_add(&a, "-F");
+        r = r ?: argv_add(&a, "/dev/null");
+        r = r ?: argv_addf(&a, "-oHostName=%s", c->hostname);
+        if (c->port > 0) {
+                r = r ?: argv_add(&a, "-p");
+                r = r ?: argv_addf(&a, "%u", (unsigned) c->port);
+        }
+        if (!isempty_str(c->user)) {
+                r = r ?: argv_add(&a, "-l");
+                r = r ?: argv_add(&a, c->user);
+        }
+        for (char **i = c->identity_files; i && *i; i++) {
+                r = r ?: argv_add(&a, "-i");
+                r = r ?: argv_add(&a, *i);
+        }
+        if (c->identity_files && c->identity_files[0])
+                r = r ?: argv_add(&a, "-oIdentitiesOnly=yes");
+        if (!isempty_str(c->user_known_hosts_file))
+                r = r ?: argv_addf(&a, "-oUserKnownHostsFile=%s", c->user_known_hosts_file);
+        if (!isempty_str(c->global_known_hosts_file))
+                r = r ?: argv_addf(&a, "-oGlobalKnownHostsFile=%s", c->global_known_hosts_file);
+        if (!isempty_str(c->strict_host_key_checking))
+                r = r ?: argv_addf(&a, "-oStrictHostKeyChecking=%s", c->strict_host_key_checking);
+        if (!isempty_str(c->host_key_alias))
+                r = r ?: argv_addf(&a, "-oHostKeyAlias=%s", c->host_key_alias);
+        if (!isempty_str(c->proxy_jump) && !streq(c->proxy_jump, "none"))
+                r = r ?: argv_addf(&a, "-oProxyJump=%s", c->proxy_jump);
+        if (!isempty_str(c->proxy_command) && !streq(c->proxy_command, "none"))
+                r = r ?: argv_addf(&a, "-oProxyCommand=%s", c->proxy_command);
+        r = r ?: argv_add(&a, "-oBatchMode=yes");
+        r = r ?: argv_add(&a, "-oControlMaster=no");
+        r = r ?: argv_add(&a, "-oControlPath=none");
+        r = r ?: argv_add(&a, "-oClearAllForwardings=yes");
+        r = r ?: argv_addf(&a, "-oConnectTimeout=%lu", connect_timeout);
+        /* Only at INFO does ssh say why a channel failed: prohibited versus refused. */
+        r = r ?: argv_add(&a, "-oLogLevel=INFO");
+        r = r ?: argv_add(&a, "-W");
+        r = r ?: argv_addf(&a, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned) req->forward->listen_port);
+        r = r ?: argv_add(&a, "--");
+        r = r ?: argv_add(&a, c->hostname);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+/* Lines that say nothing about why ssh failed. */
+static bool ssh_line_is_noise(const char *l) {
+        static const char *const prefixes[] = {
+                "stdio forwarding failed", "Warning: Permanently added", "Warning: Identity file",
+                "Authenticated to", "Transferred:", "Bytes per second", "Killed by signal",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
+                if (strncmp(l, prefixes[i], strlen(prefixes[i])) == 0)
+                        return true;
+        return false;
+}
+
+/* The last meaningful line of ssh's stderr, trimmed, into buf ("" if none). */
+static char *ssh_last_error_line(const char *text, char *buf, size_t size) {
+        buf[0] = 0;
+        for (const char *l = text; *l;) {
+                size_t n = strcspn(l, "\n");
+                size_t m = n;
+                while (m > 0 && (l[m - 1] == '\r' || l[m - 1] == ' '))
+                        m--;
+                if (m > 0 && size > 0) {
+                        char line[512];
+                        (void) snprintf(line, sizeof line, "%.*s", (int) MIN(m, sizeof line - 1), l);
+                        if (!ssh_line_is_noise(line)) {
+                                size_t k = MIN(strlen(line), size - 1);
+                                memcpy(buf, line, k);
+                                buf[k] = 0;
+                        }
+                }
+                l += n;
+                if (*l)
+                        l++;
+        }
+        return buf;
+}
+
+/* ssh gave up (exited, or closed the forward) without the expected answer: say why. */
+static void ssh_conclude(ssh_state *st) {
+        const probe_request *req = probe_get_request(st->probe);
+        char line[200], ex[256], where[300];
+
+        st->err[st->err_len] = 0;
+        (void) snprintf(where, sizeof where, "%s:%u", ssh_target_host(req->forward->listen_host),
+                        (unsigned) req->forward->listen_port);
+
+        if (strstr(st->err, "administratively prohibited")) {
+                probe_finish(st->probe, PROBE_PROHIBITED,
+                             "channel open refused by bastion: administratively prohibited");
+                return;
+        }
+        const char *of = strstr(st->err, "open failed");
+        if (of && (strstr(of, "Connection refused") || strstr(of, "connect failed"))) {
+                probe_finish(st->probe, PROBE_REFUSED, "bastion has no listener on %s (connect failed)", where);
+                return;
+        }
+        if (st->answer.len > 0) {
+                probe_finish(st->probe, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
+                             expect_excerpt(&st->answer, ex, sizeof ex));
+                return;
+        }
+        if (*ssh_last_error_line(st->err, line, sizeof line)) {
+                probe_finish(st->probe, PROBE_ERROR, "ssh: %s", line);
+                return;
+        }
+        if (st->exit_status > 0)
+                probe_finish(st->probe, PROBE_ERROR, "ssh exited with status %d", st->exit_status);
+        else
+                probe_finish(st->probe, PROBE_BAD_RESPONSE, "closed without answer");
+}
+
+static void ssh_drain_err(ssh_state *st) {
+        while (st->err_fd >= 0) {
+                /* Keep the newest bytes when ssh talks a lot: the reason comes last. */
+                if (st->err_len >= sizeof st->err - 1) {
+                        size_t half = (sizeof st->err - 1) / 2;
+                        memmove(st->err, st->err + half, st->err_len - half);
+                        st->err_len -= half;
+                }
+                ssize_t n = read(st->err_fd, st->err + st->err_len, sizeof st->err - 1 - st->err_len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return;
+                if (n <= 0) {
+                        ssh_close_err(st);
+                        return;
+                }
+                st->err_len += (size_t) n;
+        }
+}
+
+/* Reads the forward's answer; returns true when the probe is finished. */
+static bool ssh_drain_out(ssh_state *st) {
+        const probe_request *req = probe_get_request(st->probe);
+        char chunk[2048], ex[256];
+
+        while (st->out_fd >= 0) {
+                ssize_t n = read(st->out_fd, chunk, sizeof chunk);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return false;
+                if (n <= 0) {
+                        st->out_eof = true;
+                        ssh_close_out(st);
+                        return false;
+                }
+                switch (expect_feed(&st->answer, req->expect, chunk, (size_t) n)) {
+                case EXPECT_MATCH:
+                        probe_finish(st->probe, PROBE_OK, "answered \"%s\"",
+                                     expect_excerpt(&st->answer, ex, sizeof ex));
+                        return true;
+                case EXPECT_FULL:
+                        probe_finish(st->probe, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
+                                     expect_excerpt(&st->answer, ex, sizeof ex));
+                        return true;
+                case EXPECT_MORE:
+                        break;
+                }
+        }
+        return false;
+}
+
+static int ssh_on_out(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ssh_state *st = userdata;
+
+        /* EOF: ssh closes the forward right before exiting; the verdict waits for the exit (and stderr). */
+        (void) ssh_drain_out(st);
+        return 0;
+}
+
+static int ssh_on_err(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ssh_drain_err(userdata);
+        return 0;
+}
+
+static int ssh_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        ssh_state *st = userdata;
+
+        st->exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
+        /* Reap here rather than in sd-event, so cancel knows nothing is left to kill. */
+        (void) waitpid(st->pid, NULL, WNOHANG);
+        st->reaped = true;
+        st->child = sd_event_source_disable_unref(st->child);
+
+        if (ssh_drain_out(st))
+                return 0;
+        ssh_drain_err(st);
+        ssh_conclude(st);
+        return 0;
+}
+
+__attribute__((noreturn)) static void ssh_exec_child(char **argv, int io_fd, int err_fd) {
+        sigset_t none;
+
+        /* Everything async-signal-safe from here: the parent may hold locks we must not touch. */
+        (void) setsid();
+        (void) sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) signal(SIGPIPE, SIG_DFL);
+
+        /* Lift both above 2 first, so one dup2() cannot clobber the other when the parent had 0-2 closed. */
+        io_fd = fcntl(io_fd, F_DUPFD_CLOEXEC, 3);
+        err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 3);
+        if (io_fd < 0 || err_fd < 0 ||
+            dup2(io_fd, STDIN_FILENO) < 0 || dup2(io_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
+                _exit(127);
+
+        execv(argv[0], argv);
+
+        static const char msg[] = "failed to execute ssh binary\n";
+        (void) !write(STDERR_FILENO, msg, sizeof msg - 1);
+        _exit(127);
+}
+
+static int ssh_start(probe *p, void *userdata) {
+        ssh_state *st = userdata;
+        const probe_request *req = probe_get_request(p);
+        _cleanup_(strv_freep) char **argv = NULL;
+        _cleanup_(closep) int child_io = -1, child_err = -1;
+        int sp[2], pp[2], r;
+
+        st->probe = p;
+        st->out_fd = st->err_fd = -1;
+        st->exit_status = -1;
+
+        r = ssh_build_argv(req, &argv);
+        if (r < 0)
+                return r;
+        if (access(argv[0], X_OK) < 0)
+                return -errno;
+
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                return -errno;
+        st->out_fd = sp[0];
+        child_io = sp[1];
+        if (pipe2(pp, O_CLOEXEC) < 0)
+                return -errno;
+        st->err_fd = pp[0];
+        child_err = pp[1];
+        if (fcntl(st->out_fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(st->err_fd, F_SETFL, O_NONBLOCK) < 0)
+                return -errno;
+
+        /* Sent before the child starts: the socket buffer holds it, and a short write is an error. */
+        if (req->send && req->send_len > 0) {
+                ssize_t n = send(st->out_fd, req->send, req->send_len, MSG_NOSIGNAL);
+                if (n < 0)
+                        return -errno;
+                if ((size_t) n < req->send_len)
+                        return -EMSGSIZE;
+        }
+
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                ssh_exec_child(argv, child_io, child_err);
+        st->pid = pid;
+
+        sd_event *e = probe_event(p);
+        r = sd_event_add_child(e, &st->child, pid, WEXITED, ssh_on_exit, st);
+        if (r < 0)
+                return r; /* -EBUSY: SIGCHLD not blocked by the program */
+        r = sd_event_add_io(e, &st->out_io, st->out_fd, EPOLLIN, ssh_on_out, st);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(e, &st->err_io, st->err_fd, EPOLLIN, ssh_on_err, st);
+        if (r < 0)
+                return r;
+        /* Before stdout, so a reason printed together with an EOF is already read at exit. */
+        (void) sd_event_source_set_priority(st->err_io, SD_EVENT_PRIORITY_NORMAL - 1);
+        return 0;
+}
+
+const probe_ops probe_ssh_ops = {
+        .size = sizeof(ssh_state),
+        .start = ssh_start,
+        .cancel = ssh_cancel,
+};

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# `check` and `status` under a real systemd with two real tunnels (issue 2): healthy, a stopped ssh,
+# a unit systemd gave up on, a prohibited probe, bad configuration, no system bus.
+. "$(dirname "$0")/lib.sh"
+t_lab_up
+
+nrestarts() { lab_unit_nrestarts "$1"; }
+mainpid() { lab_unit_mainpid "$1"; }
+
+# --- both healthy: exit 0, nothing restarted
+a0=$(mainpid $UA) b0=$(mainpid $UB) nb0=$(nrestarts $UB)
+t_monitor check
+t_eq "healthy: check exits 0" "$RC" 0
+t_match "healthy: both up" "$OUT" "$UA +bastion-a.test +localhost:$PA +up"
+t_match "healthy: b up" "$OUT" "$UB +bastion-b.test +localhost:$PB +up"
+t_eq "healthy: a not restarted" "$(mainpid $UA)" "$a0"
+t_eq "healthy: b not restarted" "$(mainpid $UB)" "$b0"
+
+t_monitor status --json
+t_eq "status --json: exit 0" "$RC" 0
+t_eq "status --json: two tunnels" "$(jq -r '.tunnels | length' <<<"$OUT" 2>/dev/null)" 2
+t_eq "status --json: states" "$(jq -r '[.tunnels[].state] | join(",")' <<<"$OUT" 2>/dev/null)" "up,up"
+t_eq "status --json: forward" "$(jq -r ".tunnels[] | select(.name==\"$UA\") | .forward" <<<"$OUT" 2>/dev/null)" "localhost:$PA"
+
+# --- a stopped ssh (dead but running): exactly that unit is restarted, the forward answers again
+lab_fault_stop $UA || t_fail "fault stop"
+t_eq "stopped: systemd still says active" "$(lab_unit_state $UA)" active
+lab_banner "$PA" 2 >/dev/null
+t_eq "stopped: bastion port gives no banner" "$?" 2
+start=$(date +%s.%N)
+t_monitor check
+t_eq "stopped: check exits 0 after healing" "$RC" 0
+t_match "stopped: restart logged" "$OUT" "$UA: restarted \(stopped\)"
+t_match "stopped: reason process_stopped" "$OUT" "process_stopped"
+t_nomatch "stopped: b not restarted (log)" "$OUT" "$UB: restarted"
+t_expect "stopped: a has a new MainPID" test "$(mainpid $UA)" != "$a0"
+t_eq "stopped: b MainPID unchanged" "$(mainpid $UB)" "$b0"
+t_eq "stopped: b NRestarts unchanged" "$(nrestarts $UB)" "$nb0"
+t_match "stopped: bastion port answers with an SSH banner again" "$(lab_wait_banner "$PA" 15)" "^SSH-"
+echo "check with healing took $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s"
+
+# --- the same, dry run: decided and reported, nothing restarted
+a1=$(mainpid $UA)
+lab_fault_stop $UA || t_fail "fault stop (dry run)"
+t_monitor check --dry-run
+t_eq "dry run: exit 1 (still unhealthy)" "$RC" 1
+t_match "dry run: would restart" "$OUT" "would restart"
+t_eq "dry run: a not restarted" "$(mainpid $UA)" "$a1"
+lab_fault_cont $UA
+
+# --- a unit systemd gave up on (start limit hit) is reset and started
+lab_unit_fail_hard $UB || t_fail "fail hard"
+t_eq "failed: unit is failed" "$(lab_unit_state $UB)" failed
+t_monitor check
+t_eq "failed: check exits 0" "$RC" 0
+t_match "failed: restart logged" "$OUT" "$UB: restarted \(failed\)"
+t_eq "failed: unit active again" "$(lab_unit_state $UB)" active
+t_match "failed: bastion port b answers again" "$(lab_wait_banner "$PB" 15)" "^SSH-"
+
+# --- a bastion that refuses the probe's channel: prohibited, never restarted
+lab_bastion_start bastion-c.test || t_die "bastion c"
+PC=$(lab_port_alloc) || t_die "port c"
+lab_bastion_authorize bastion-c.test "$PC" noopen || t_die "authorize c"
+lab_tunnel_add bastion-c.test "$PC" || t_die "tunnel c"
+UC=reverse-ssh@bastion-c.test.service
+c0=$(mainpid $UC)
+t_monitor check
+t_eq "prohibited: check exits 1" "$RC" 1
+t_match "prohibited: reason" "$OUT" "$UC .* down .*prohibited"
+t_nomatch "prohibited: not restarted" "$OUT" "$UC: restarted"
+t_eq "prohibited: MainPID unchanged" "$(mainpid $UC)" "$c0"
+t_monitor check
+t_eq "prohibited: second run still exits 1" "$RC" 1
+t_eq "prohibited: still not restarted" "$(mainpid $UC)" "$c0"
+lab_exec systemctl disable --now --quiet $UC
+
+# --- bad configuration: exit 2 with FILE:LINE
+printf '[monitor]\ninterval = 10s\ntimeout = 5x\n' >"$LAB/bad.conf"
+t_monitor check --config /lab/bad.conf
+t_eq "bad config: exit 2" "$RC" 2
+t_match "bad config: FILE:LINE" "$OUT" "/lab/bad.conf:3: .*5x"
+t_monitor status --config /lab/missing.conf
+t_eq "missing --config file: exit 2" "$RC" 2
+t_monitor check --monitor.failures=zero
+t_eq "bad override: exit 2" "$RC" 2
+t_monitor frobnicate
+t_eq "bad usage: exit 2" "$RC" 2
+
+# --- no system bus: exit 3
+OUT=$(lab_exec env DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/nonexistent-bus /lab/rtun-monitor check 2>&1)
+RC=$?
+t_eq "no system bus: exit 3" "$RC" 3
+t_match "no system bus: says so" "$OUT" "system bus"
+
+t_summary
+((T_FAIL == 0))

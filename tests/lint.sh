@@ -1,0 +1,56 @@
+#!/bin/bash
+# `make lint`: the metrics exposition and the shipped alert rules pass promtool with no complaint.
+set -u
+cd "$(dirname "$0")/.."
+
+BUILD=${BUILD:-build}
+VERSION=$(cat VERSION 2>/dev/null || echo 0.1.0)
+PKGS="libsystemd libcurl libmicrohttpd inih jansson zlib"
+failed=0
+
+fail() {
+        echo "lint: FAILED: $*" >&2
+        failed=1
+}
+
+command -v promtool >/dev/null || { echo "lint: promtool not found (Debian package prometheus)" >&2; exit 1; }
+
+mkdir -p "$BUILD/lint"
+if [ ! -f "$BUILD/librtun.a" ]; then
+        make --no-print-directory "$BUILD/librtun.a" || { echo "lint: cannot build $BUILD/librtun.a" >&2; exit 1; }
+fi
+# Same flags as the Makefile's objects.
+if ! gcc -std=c11 -D_GNU_SOURCE -DVERSION=\"$VERSION\" -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
+        -Wformat=2 -Wno-format-nonliteral -O2 -g $(pkg-config --cflags $PKGS) \
+        -o "$BUILD/lint/render_sample" tests/unit/render_sample.c "$BUILD/librtun.a" $(pkg-config --libs $PKGS) -lm; then
+        echo "lint: cannot build tests/unit/render_sample.c" >&2
+        exit 1
+fi
+
+sample="$BUILD/lint/metrics.txt"
+if ! "$BUILD/lint/render_sample" >"$sample"; then
+        fail "render_sample exited non-zero"
+elif ! out=$(promtool check metrics <"$sample" 2>&1) || [ -n "$out" ]; then
+        fail "promtool check metrics on $sample:"
+        echo "$out" >&2
+else
+        echo "lint: promtool check metrics: ok ($(grep -vc '^#' "$sample") series)"
+fi
+
+if ! out=$(promtool check rules docs/alerting-rules.yml 2>&1); then
+        fail "promtool check rules docs/alerting-rules.yml:"
+        echo "$out" >&2
+else
+        echo "lint: promtool check rules: ok"
+fi
+
+# Every metric the rules use must be one the exporter renders.
+for name in $(grep -o 'rtun_[a-z_]*' docs/alerting-rules.yml | sort -u); do
+        grep -q "^# TYPE $name " "$sample" || fail "docs/alerting-rules.yml uses $name, which is not exported"
+done
+
+if [ -f docs/grafana-dashboard.json ]; then
+        python3 -m json.tool docs/grafana-dashboard.json >/dev/null 2>&1 || fail "docs/grafana-dashboard.json is not valid JSON"
+fi
+
+exit $failed

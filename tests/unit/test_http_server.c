@@ -1,0 +1,357 @@
+/* http_server on a real loop: a forked client speaks raw HTTP to 127.0.0.1:PORT while the parent runs
+ * sd_event in small steps. Also the listen address parser, bind errors and textfile_write. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <zlib.h>
+#include <cmocka.h>
+
+#include "../../exporters/http_server.h"
+#include "../../exporters/metrics.h"
+#include "../../exporters/textfile.h"
+#include "../../monitor/log.h"
+#include "fake_monitor.h"
+
+static const char *const requests[] = {
+        "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: t\r\nAccept-Encoding: deflate, gzip\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=b",
+        "HEAD /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip;q=0\r\nConnection: close\r\n\r\n",
+};
+
+typedef struct response {
+        int status;
+        char *head; /* status line and headers */
+        char *body;
+        size_t body_len;
+} response;
+
+static int connect_to(int port) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -1;
+        struct timeval tv = { .tv_sec = 5 };
+        (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* The child: a slow client holds a half-sent request open while every request is made in turn. */
+static _Noreturn void client(int port, const char *dir) {
+        int slow = connect_to(port);
+        if (slow < 0 || write(slow, "GET /metrics HTTP/1.1\r\n", 23) != 23)
+                _exit(10);
+        for (size_t i = 0; i < ELEMENTSOF(requests); i++) {
+                int fd = connect_to(port);
+                if (fd < 0)
+                        _exit(11);
+                size_t n = strlen(requests[i]);
+                if (write(fd, requests[i], n) != (ssize_t) n)
+                        _exit(12);
+                char path[512];
+                snprintf(path, sizeof(path), "%s/%zu", dir, i);
+                int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                if (out < 0)
+                        _exit(13);
+                char buf[65536];
+                ssize_t k;
+                while ((k = read(fd, buf, sizeof(buf))) > 0)
+                        if (write(out, buf, (size_t) k) != k)
+                                _exit(14);
+                if (k < 0)
+                        _exit(15); /* timeout: the server did not answer */
+                close(out);
+                close(fd);
+        }
+        close(slow);
+        _exit(0);
+}
+
+static char *read_file(const char *path, size_t *len) {
+        FILE *f = fopen(path, "re");
+        assert_non_null(f);
+        char *data = malloc(8 << 20);
+        assert_non_null(data);
+        *len = fread(data, 1, (8 << 20) - 1, f);
+        data[*len] = 0;
+        fclose(f);
+        return data;
+}
+
+static response parse_response(const char *path) {
+        size_t len;
+        char *raw = read_file(path, &len);
+        char *end = strstr(raw, "\r\n\r\n");
+        assert_non_null(end);
+        response r = {};
+        r.head = strndup(raw, (size_t) (end - raw) + 2);
+        r.body_len = len - (size_t) (end + 4 - raw);
+        r.body = malloc(r.body_len + 1);
+        memcpy(r.body, end + 4, r.body_len);
+        r.body[r.body_len] = 0;
+        assert_int_equal(sscanf(raw, "HTTP/1.%*d %d", &r.status), 1);
+        free(raw);
+        return r;
+}
+
+/* Value of header name (case-insensitive), or NULL; static buffer. */
+static const char *header(const response *r, const char *name) {
+        static char value[256];
+        size_t n = strlen(name);
+        for (const char *p = strstr(r->head, "\r\n"); p && p[2]; p = strstr(p + 2, "\r\n"))
+                if (strncasecmp(p + 2, name, n) == 0 && p[2 + n] == ':') {
+                        const char *v = p + 3 + n + strspn(p + 3 + n, " ");
+                        snprintf(value, sizeof(value), "%.*s", (int) strcspn(v, "\r"), v);
+                        return value;
+                }
+        return NULL;
+}
+
+static void response_done(response *r) {
+        free(r->head);
+        free(r->body);
+}
+
+static char *gunzip(const char *in, size_t len, size_t *ret_len) {
+        size_t size = 8 << 20;
+        char *out = malloc(size);
+        z_stream z = { .next_in = (Bytef *) in, .avail_in = (uInt) len, .next_out = (Bytef *) out,
+                       .avail_out = (uInt) size };
+        assert_int_equal(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+        assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+        *ret_len = z.total_out;
+        inflateEnd(&z);
+        return out;
+}
+
+static void build(monitor *m) {
+        *m = (monitor) { .dbus_up = true };
+        tunnel *t = fake_monitor_add(m, &(fake_tunnel) {
+                .name = "reverse-ssh@b1.service", .bastion = "b1.example.com", .forward = "localhost:21022",
+                .active = UNIT_ACTIVE, .state = TUNNEL_UP, .probed = true });
+        t->probes_total = 7;
+}
+
+static void test_serves_paths(void **state) {
+        monitor m;
+        build(&m);
+        sd_event *e = NULL;
+        http_server *s = NULL;
+        assert_int_equal(sd_event_new(&e), 0);
+        assert_int_equal(http_server_start(e, "127.0.0.1:0", &m, &s), 0);
+        int port = http_server_port(s);
+        assert_true(port > 0 && port < 65536);
+
+        char dir[] = "/tmp/test-http-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                client(port, dir);
+
+        /* The loop runs in small steps until the client is done; a blocked loop would hang it. */
+        int status = -1;
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+                assert_true(sd_event_run(e, 20 * USEC_PER_MSEC) >= 0);
+                if (waitpid(pid, &status, WNOHANG) == pid)
+                        break;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                if (now.tv_sec - start.tv_sec > 20) {
+                        kill(pid, SIGKILL);
+                        waitpid(pid, NULL, 0);
+                        fail_msg("client did not finish");
+                }
+        }
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+
+        char *expected = NULL;
+        size_t expected_len;
+        assert_int_equal(metrics_render(&m, &expected, &expected_len), 0);
+
+        response r[ELEMENTSOF(requests)];
+        for (size_t i = 0; i < ELEMENTSOF(requests); i++) {
+                char path[512];
+                snprintf(path, sizeof(path), "%s/%zu", dir, i);
+                r[i] = parse_response(path);
+                unlink(path);
+        }
+        rmdir(dir);
+
+        /* / */
+        assert_int_equal(r[0].status, 200);
+        assert_string_equal(header(&r[0], "Content-Type"), "text/html; charset=utf-8");
+        assert_non_null(strstr(r[0].body, "<a href=\"/metrics\">"));
+        /* /metrics */
+        assert_int_equal(r[1].status, 200);
+        assert_string_equal(header(&r[1], "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+        assert_null(header(&r[1], "Content-Encoding"));
+        assert_non_null(strstr(r[1].body, "\nrtun_probes_total{name=\"reverse-ssh@b1.service\",bastion=\"b1.example.com\","
+                                          "forward=\"localhost:21022\"} 7\n"));
+        assert_int_equal(r[1].body_len, expected_len);
+        assert_memory_equal(r[1].body, expected, expected_len);
+        /* gzip */
+        assert_int_equal(r[2].status, 200);
+        assert_string_equal(header(&r[2], "Content-Encoding"), "gzip");
+        assert_string_equal(header(&r[2], "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+        assert_true(r[2].body_len < expected_len);
+        size_t plain_len;
+        char *plain = gunzip(r[2].body, r[2].body_len, &plain_len);
+        assert_int_equal(plain_len, expected_len);
+        assert_memory_equal(plain, expected, expected_len);
+        free(plain);
+        /* /healthz, 404, 405 */
+        assert_int_equal(r[3].status, 200);
+        assert_string_equal(r[3].body, "ok\n");
+        assert_int_equal(r[4].status, 404);
+        assert_int_equal(r[5].status, 405);
+        assert_non_null(header(&r[5], "Allow"));
+        assert_non_null(strstr(header(&r[5], "Allow"), "GET"));
+        /* HEAD: headers only */
+        assert_int_equal(r[6].status, 200);
+        assert_int_equal(r[6].body_len, 0);
+        assert_string_equal(header(&r[6], "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+        /* gzip;q=0 means no gzip */
+        assert_int_equal(r[7].status, 200);
+        assert_null(header(&r[7], "Content-Encoding"));
+        assert_int_equal(r[7].body_len, expected_len);
+
+        for (size_t i = 0; i < ELEMENTSOF(requests); i++)
+                response_done(&r[i]);
+        free(expected);
+        assert_null(http_server_free(s));
+        sd_event_unref(e);
+        fake_monitor_done(&m);
+}
+
+static void test_listen_parse(void **state) {
+        static const struct {
+                const char *s;
+                int family;
+                uint16_t port;
+        } good[] = {
+                { "127.0.0.1:10122", AF_INET, 10122 },
+                { "0.0.0.0:10122", AF_INET, 10122 },
+                { "[::1]:10122", AF_INET6, 10122 },
+                { "[::]:0", AF_INET6, 0 },
+                { "127.0.0.1:65535", AF_INET, 65535 },
+        };
+        static const char *const bad[] = {
+                "", "10122", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:1x",
+                "localhost:10122", "::1:10122", "[::1]10122", "[::1]:", "[127.0.0.1]:80", "1.2.3:80",
+                "127.0.0.1:123456",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                struct sockaddr_storage ss;
+                socklen_t sl;
+                assert_int_equal(http_listen_parse(good[i].s, &ss, &sl), 0);
+                assert_int_equal(ss.ss_family, good[i].family);
+                uint16_t port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
+                                                              : ((struct sockaddr_in6 *) &ss)->sin6_port);
+                assert_int_equal(port, good[i].port);
+                assert_int_equal(sl, good[i].family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                struct sockaddr_storage ss;
+                socklen_t sl;
+                if (http_listen_parse(bad[i], &ss, &sl) != -EINVAL)
+                        fail_msg("\"%s\" parsed", bad[i]);
+        }
+}
+
+static void test_start_errors(void **state) {
+        monitor m = {};
+        sd_event *e = NULL;
+        http_server *a = NULL, *b = NULL;
+        assert_int_equal(sd_event_new(&e), 0);
+        assert_int_equal(http_server_start(e, "nonsense", &m, &a), -EINVAL);
+        assert_null(a);
+
+        /* The port is ours alone: a second server on it fails (no SO_REUSEPORT). */
+        assert_int_equal(http_server_start(e, "127.0.0.1:0", &m, &a), 0);
+        char addr[64];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", http_server_port(a));
+        int r = http_server_start(e, addr, &m, &b);
+        assert_int_equal(r, -EADDRINUSE);
+        assert_null(b);
+
+        /* IPv6 loopback, when the host has it. */
+        r = http_server_start(e, "[::1]:0", &m, &b);
+        if (r == 0) {
+                assert_true(http_server_port(b) > 0);
+                b = http_server_free(b);
+        } else
+                assert_true(r == -EADDRNOTAVAIL || r == -EAFNOSUPPORT);
+
+        assert_null(http_server_free(a));
+        assert_null(http_server_free(NULL));
+        assert_int_equal(http_server_port(NULL), -EINVAL);
+        sd_event_unref(e);
+}
+
+static void test_textfile(void **state) {
+        char dir[] = "/tmp/test-textfile-XXXXXX", path[256], missing[256];
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/rtun.prom", dir);
+        snprintf(missing, sizeof(missing), "%s/nodir/rtun.prom", dir);
+
+        assert_int_equal(textfile_write(path, "a 1\n", 4), 0);
+        size_t len;
+        char *data = read_file(path, &len);
+        assert_string_equal(data, "a 1\n");
+        free(data);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0644);
+        ino_t first = st.st_ino;
+
+        /* Replaced by rename: a new inode, never the old file rewritten in place. */
+        assert_int_equal(textfile_write(path, "b 22\n", 5), 0);
+        data = read_file(path, &len);
+        assert_string_equal(data, "b 22\n");
+        free(data);
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(st.st_ino != first);
+
+        assert_int_equal(textfile_write(missing, "x", 1), -ENOENT);
+        assert_int_equal(textfile_write(path, "", 0), 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, 0);
+
+        /* No temporary file left behind. */
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "test \"$(ls -A %s)\" = rtun.prom", dir);
+        assert_int_equal(system(cmd), 0);
+        unlink(path);
+        assert_int_equal(rmdir(dir), 0);
+}
+
+int main(void) {
+        log_set_max_level(LOG_CRIT); /* expected failures below would only add noise */
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_serves_paths),
+                cmocka_unit_test(test_listen_parse),
+                cmocka_unit_test(test_start_errors),
+                cmocka_unit_test(test_textfile),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
