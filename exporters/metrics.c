@@ -75,14 +75,58 @@ static void put_char(mbuf *b, char c) {
         b->data[b->len++] = c;
 }
 
-/* Label value escaping of the text format: backslash, double quote and newline. */
+/* Length of the valid UTF-8 sequence at s (lead byte >= 0x80), or 0 if invalid. */
+static size_t utf8_valid_length(const unsigned char *s) {
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xBF;
+
+        if (s[0] >= 0xC2 && s[0] <= 0xDF)
+                n = 2;
+        else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+                n = 3;
+                if (s[0] == 0xE0)
+                        lo = 0xA0; /* overlong */
+                else if (s[0] == 0xED)
+                        hi = 0x9F; /* surrogates */
+        } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+                n = 4;
+                if (s[0] == 0xF0)
+                        lo = 0x90;
+                else if (s[0] == 0xF4)
+                        hi = 0x8F;
+        } else
+                return 0;
+        if (s[1] < lo || s[1] > hi)
+                return 0;
+        for (size_t i = 2; i < n; i++)
+                if (s[i] < 0x80 || s[i] > 0xBF)
+                        return 0;
+        return n;
+}
+
+/* Label value escaping of the text format: backslash, double quote and newline. Invalid UTF-8 fails
+ * the whole scrape in Prometheus, so such bytes become U+FFFD. */
 static void put_escaped(mbuf *b, const char *s) {
         size_t n = strlen(s);
-        if (!reserve(b, 2 * n))
+        if (!reserve(b, 3 * n))
                 return;
         char *o = b->data + b->len;
-        for (; *s; s++)
-                switch (*s) {
+        while (*s) {
+                unsigned char c = (unsigned char) *s;
+                if (c >= 0x80) {
+                        size_t k = utf8_valid_length((const unsigned char *) s);
+                        if (k == 0) {
+                                memcpy(o, "\xEF\xBF\xBD", 3);
+                                o += 3;
+                                s++;
+                        } else {
+                                memcpy(o, s, k);
+                                o += k;
+                                s += k;
+                        }
+                        continue;
+                }
+                switch (c) {
                 case '\\':
                         *o++ = '\\';
                         *o++ = '\\';
@@ -96,8 +140,10 @@ static void put_escaped(mbuf *b, const char *s) {
                         *o++ = 'n';
                         break;
                 default:
-                        *o++ = *s;
+                        *o++ = (char) c;
                 }
+                s++;
+        }
         b->len = (size_t) (o - b->data);
 }
 

@@ -17,6 +17,7 @@ static tunnel *tunnel_free(tunnel *t) {
         if (!t)
                 return NULL;
         probe_cancel(t->running);
+        free(t->probe_ctx);
         sd_event_source_disable_unref(t->next_probe);
         unit_info_done(&t->unit);
         ssh_resolved_done(&t->ssh);
@@ -367,9 +368,11 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         monitor_emit(m, t, v.events);
 }
 
+/* Lives as long as the probe: the probe keeps a pointer to the request. */
 typedef struct probe_ctx {
         monitor *m;
         tunnel *t;
+        probe_request req;
 } probe_ctx;
 
 static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
@@ -385,6 +388,7 @@ static void on_probe_result(probe *p, const probe_result *r, void *userdata) {
         probe_ctx *c = userdata;
         monitor *m = c->m;
         tunnel *t = c->t;
+        t->probe_ctx = NULL;
         free(c);
         probe_finished(m, t, r);
 }
@@ -426,7 +430,13 @@ int monitor_probe(monitor *m, tunnel *t) {
         }
 
         k = pick_kind(t);
-        probe_request req = {
+        probe_ctx *c = malloc(sizeof *c);
+        if (!c) {
+                m->probes_running--;
+                return log_oom();
+        }
+        *c = (probe_ctx) { .m = m, .t = t };
+        c->req = (probe_request) {
                 .unit = t->name,
                 .kind = (probe_kind) k,
                 .ssh = &t->ssh,
@@ -436,14 +446,9 @@ int monitor_probe(monitor *m, tunnel *t) {
                 .send_len = t->tcfg ? t->tcfg->send_len : 0,
                 .timeout = t->settings->timeout,
         };
-        probe_ctx *c = malloc(sizeof *c);
-        if (!c) {
-                m->probes_running--;
-                return log_oom();
-        }
-        *c = (probe_ctx) { m, t };
-        /* probe_start copies the request; what it points to lives in t and the config. */
-        int ret = probe_start(m->event, &req, on_probe_result, c, &t->running);
+        int ret = probe_start(m->event, &c->req, on_probe_result, c, &t->running);
+        if (ret >= 0)
+                t->probe_ctx = c;
         if (ret < 0) {
                 free(c);
                 m->probes_running--;

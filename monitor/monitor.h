@@ -54,6 +54,7 @@ typedef struct tunnel {
 
         /* loop bookkeeping (owned by the round) */
         struct probe *running;
+        void *probe_ctx;               /* the running probe's request and callback context */
         sd_event_source *next_probe;
         unsigned attempts;             /* probes in this check run */
         bool healing;                  /* a restart job is in flight */

@@ -42,7 +42,10 @@ static bool needs_more(oneshot *o, const tunnel *t) {
 
         if (!t->probed || t->running)
                 return !t->probed;
-        if (v->state == TUNNEL_UP || t->last_probe.status == PROBE_OK || !t->resolved)
+        if (o->phase == PHASE_VERIFY && t->attempts == 0)
+                return true; /* restarted: what was seen before says nothing now */
+        /* A failure below monitor.failures leaves the state as it was (maybe UP): look at the probe. */
+        if (t->last_probe.status == PROBE_OK || !t->resolved)
                 return false;
         if (t->last_probe.status == PROBE_UNIT_DOWN && t->unit.active_state != UNIT_ACTIVATING)
                 return false; /* inactive or failed: systemd's word is final */

@@ -27,6 +27,7 @@ struct probe {
         sd_event_source *deliver; /* allocated up front (off), so finishing never fails */
 
         bool finished;
+        bool delivering; /* inside the done callback: a probe_cancel() there is a no-op */
         probe_result result;
 };
 
@@ -72,6 +73,8 @@ static probe *probe_free(probe *p) {
 }
 
 probe *probe_cancel(probe *p) {
+        if (p && p->delivering)
+                return NULL; /* freed by on_deliver() once the callback returns */
         return probe_free(p);
 }
 
@@ -106,13 +109,11 @@ void probe_finish(probe *p, probe_status status, const char *detail_fmt, ...) {
 
 static int on_deliver(sd_event_source *s, void *userdata) {
         probe *p = userdata;
-        probe_result result = p->result;
-        probe_done_t done = p->done;
-        void *data = p->userdata;
 
-        /* Freed before the callback, so the callback may start a new probe or drop the event loop. */
+        /* The callback may still read the request through p; the loop stays alive through our ref. */
+        p->delivering = true;
+        p->done(p, &p->result, p->userdata);
         probe_free(p);
-        done(p, &result, data);
         return 0;
 }
 

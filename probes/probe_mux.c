@@ -338,9 +338,12 @@ static int mux_read_control(mux_probe *m) {
                                           msg.version, MUX_PROTOCOL_VERSION);
                 if (r == -EPROTO) {
                         const char *t = mux_type_to_string(msg.type);
-                        if (t)
+                        if (t && m->state == MUX_REQUEST && msg.type != MUX_MSG_HELLO)
                                 return mux_finish(m, PROBE_BAD_RESPONSE, "unexpected %s (id %u) from master while %s",
                                                   t, msg.request_id, mux_state_table[m->state]);
+                        if (t)
+                                return mux_finish(m, PROBE_BAD_RESPONSE, "unexpected %s from master while %s", t,
+                                                  mux_state_table[m->state]);
                         return mux_finish(m, PROBE_BAD_RESPONSE, "unknown message 0x%08x from master while %s",
                                           msg.type, mux_state_table[m->state]);
                 }

@@ -16,9 +16,7 @@ fail() {
 command -v promtool >/dev/null || { echo "lint: promtool not found (Debian package prometheus)" >&2; exit 1; }
 
 mkdir -p "$BUILD/lint"
-if [ ! -f "$BUILD/librtun.a" ]; then
-        make --no-print-directory "$BUILD/librtun.a" || { echo "lint: cannot build $BUILD/librtun.a" >&2; exit 1; }
-fi
+make --no-print-directory -s "$BUILD/librtun.a" || { echo "lint: cannot build $BUILD/librtun.a" >&2; exit 1; }
 # Same flags as the Makefile's objects.
 if ! gcc -std=c11 -D_GNU_SOURCE -DVERSION=\"$VERSION\" -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
         -Wformat=2 -Wno-format-nonliteral -O2 -g $(pkg-config --cflags $PKGS) \
@@ -44,9 +42,12 @@ else
         echo "lint: promtool check rules: ok"
 fi
 
-# Every metric the rules use must be one the exporter renders.
-for name in $(grep -o 'rtun_[a-z_]*' docs/alerting-rules.yml | sort -u); do
-        grep -q "^# TYPE $name " "$sample" || fail "docs/alerting-rules.yml uses $name, which is not exported"
+# Every metric the rules and the dashboard use must be one the exporter renders.
+for f in docs/alerting-rules.yml docs/grafana-dashboard.json; do
+        [ -f "$f" ] || continue
+        for name in $(grep -o 'rtun_[a-z_]*' "$f" | sort -u); do
+                grep -q "^# TYPE $name " "$sample" || fail "$f uses $name, which is not exported"
+        done
 done
 
 if [ -f docs/grafana-dashboard.json ]; then

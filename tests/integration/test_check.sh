@@ -11,10 +11,16 @@ mainpid() { lab_unit_mainpid "$1"; }
 a0=$(mainpid $UA) b0=$(mainpid $UB) nb0=$(nrestarts $UB)
 t_monitor check
 t_eq "healthy: check exits 0" "$RC" 0
-t_match "healthy: both up" "$OUT" "$UA +bastion-a.test +localhost:$PA +up"
-t_match "healthy: b up" "$OUT" "$UB +bastion-b.test +localhost:$PB +up"
+BA=127.0.0.1:$(lab_bastion_port bastion-a.test) BB=127.0.0.1:$(lab_bastion_port bastion-b.test)
+t_match "healthy: a up (mux)" "$OUT" "$UA +$BA +localhost:$PA +up +mux"
+t_match "healthy: b up (mux)" "$OUT" "$UB +$BB +localhost:$PB +up +mux"
 t_eq "healthy: a not restarted" "$(mainpid $UA)" "$a0"
 t_eq "healthy: b not restarted" "$(mainpid $UB)" "$b0"
+
+t_monitor status --monitor.probe=ssh
+t_eq "status, ssh probe: exit 0" "$RC" 0
+t_match "status, ssh probe: a up" "$OUT" "$UA +$BA +localhost:$PA +up +ssh"
+t_match "status, ssh probe: b up" "$OUT" "$UB +$BB +localhost:$PB +up +ssh"
 
 t_monitor status --json
 t_eq "status --json: exit 0" "$RC" 0

@@ -1,8 +1,21 @@
 # shellcheck shell=bash
 # The rtun-monitor lab: a real systemd (nspawn), real bastion sshds, real tunnels, real faults.
-# Source it:  . tests/lab/lab.sh; lab_init; lab_bastion_start bastion-a.test; ...
-# Every function prints a clear error on stderr and returns non-zero on failure; none calls exit.
-# All state lives in files under $LAB, so functions also work from subshells; see /work/shared/lab.md.
+# Every function prints a clear error on stderr and returns non-zero on failure; none calls exit, and
+# each runs with its own shell options (safe under the caller's set -euo pipefail). All state lives in
+# files under $LAB, so functions also work from subshells. Background: /work/shared/lab.md.
+#
+#   . tests/lab/lab.sh
+#   lab_init                          # $LAB, keys, $LAB_TPORT; trap lab_cleanup EXIT (LAB_NO_TRAP=1: yours)
+#   lab_target_start                  # "the host's own sshd" on 127.0.0.1:$LAB_TPORT
+#   lab_bastion_start NAME            # sshd on 127.0.0.1:$(lab_bastion_port NAME); lab_bastion_stop NAME
+#   lab_bastion_authorize NAME PORT [noopen]   # before lab_tunnel_add: noopen = probes are prohibited
+#   lab_container_start               # systemd PID 1; lab_exec CMD..., lab_put PATH <file, /lab = $LAB
+#   P=$(lab_port_alloc); lab_tunnel_add NAME $P   # reverse-ssh@NAME.service up, 127.0.0.1:$P -> target
+#   lab_banner PORT [T]               # first line within T (3) s; rc 2 timeout, 3 refused, 4 closed
+#   lab_fault_stop|lab_fault_cont UNIT, lab_fault_halfopen UNIT, lab_fault_clear, lab_unit_fail_hard UNIT
+#   lab_unit_mainpid|lab_unit_nrestarts|lab_unit_state|lab_unit_ctlpath|lab_journal UNIT, lab_hostpid CPID
+#   lab_on_cleanup CMD; lab_cleanup   # idempotent; LAB_KEEP=1 keeps $LAB for a post-mortem
+# UNIT is a unit name or a bastion name (NAME -> reverse-ssh@NAME.service).
 
 LAB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LAB_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -19,6 +32,7 @@ lab__since() { awk -v a="$1" -v b="$(lab__now)" 'BEGIN { printf "%.2f", b - a }'
 
 # reverse-ssh@NAME.service for a bastion name, the name itself for a unit name.
 lab__unit() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         case $1 in
         *.service | *.timer | *.socket | *.target) echo "$1" ;;
         *) echo "reverse-ssh@$1.service" ;;
@@ -26,6 +40,7 @@ lab__unit() {
 }
 # The bastion of a reverse-ssh@ unit (or the argument itself when it is a bastion name).
 lab__bastion_of() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local u=$1
         u=${u%.service}
         echo "${u#reverse-ssh@}"
@@ -33,6 +48,7 @@ lab__bastion_of() {
 
 # A pid that still runs (not gone, not a zombie waiting for a parent that is not us).
 lab__alive() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local st
         [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null || return 1
         st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
@@ -41,6 +57,7 @@ lab__alive() {
 
 # Every descendant of a pid (children first walked breadth-first), from one ps snapshot.
 lab__descendants() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         ps -e -o pid=,ppid= | awk -v root="$1" '
                 { parent[$1] = $2; pids[NR] = $1 }
                 END {
@@ -57,6 +74,7 @@ lab__descendants() {
 # The parent is stopped first so it forks nothing new (a tunnel reconnects within a second), and
 # dies last, so its children are reaped (orphans linger as zombies under this machine's init).
 lab__kill_tree() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local pid=$1 wait=${2:-5} kids p i
         lab__alive "$pid" || return 0
         kill -STOP "$pid" 2>/dev/null
@@ -89,6 +107,7 @@ lab__kill_tree() {
 # Ports: from a high range outside the kernel's ephemeral range, not bound by anyone, not reserved by
 # another lab (every lab lists its ports in /tmp/rtunlab.*/ports; /tmp itself is the lock).
 lab_port_alloc() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_port_alloc || return 1
         local lo hi elo ehi p tries fd
         read -r elo ehi </proc/sys/net/ipv4/ip_local_port_range
@@ -113,6 +132,7 @@ lab_port_alloc() {
 # lab_init: LAB dir, keys, target port, tunnel user, /run/sshd; installs `trap lab_cleanup EXIT`
 # unless LAB_NO_TRAP=1 (then the caller must call lab_cleanup itself).
 lab_init() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local cmd id run
         for cmd in systemd-nspawn nsenter nft ssh ssh-keygen ss flock useradd; do
                 command -v "$cmd" >/dev/null || { lab__err "lab_init: $cmd not found (run tests/lab/install-deps.sh)"; return 1; }
@@ -124,7 +144,7 @@ lab_init() {
 
         # RUN is lower-case alphanumeric: valid in a machine name, an nft table name and a path.
         for _ in 1 2 3 4 5; do
-                run=$(tr -dc 'a-z0-9' </dev/urandom | head -c 8)
+                run=$(printf '%08x' "$SRANDOM")
                 mkdir -m 0755 "/tmp/rtunlab.$run" 2>/dev/null && break
                 run=
         done
@@ -161,6 +181,7 @@ lab_init() {
 
 # Register a command to run at lab_cleanup, before the teardown (last registered runs first).
 lab_on_cleanup() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_on_cleanup || return 1
         printf '%s\n' "$*" >>"$LAB/cleanup_hooks"
 }
@@ -169,6 +190,7 @@ lab_on_cleanup() {
 # lab_banner PORT [TIMEOUT=3]: prints the first line answered on 127.0.0.1:PORT.
 # Exit 0 with the line; 2 timeout, 3 refused, 4 closed without a line, 1 other error (reason on stderr).
 lab_banner() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         "$LAB_PY" - "$1" "${2:-3}" <<'EOF'
 import socket, sys, time
 port, limit = int(sys.argv[1]), float(sys.argv[2])
@@ -204,6 +226,7 @@ EOF
 
 # lab_wait_banner PORT TIMEOUT: waits until PORT answers "SSH-..."; prints it.
 lab_wait_banner() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local port=$1 timeout=${2:-10} start line
         start=$(lab__now)
         while :; do
@@ -218,6 +241,7 @@ lab_wait_banner() {
 # ---------------------------------------------------------------------------------------------------
 # sshd on the host's loopback, as lab.md: no system config, our own host key, pid file and log.
 lab__sshd() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local dir=$1 port=$2 hostkey=$3
         shift 3
         /usr/sbin/sshd -D -f /dev/null -o ListenAddress="127.0.0.1:$port" -o HostKey="$hostkey" \
@@ -236,6 +260,7 @@ lab__sshd() {
 # key, so every forward of the key must sit on that line). Ports listed in $dir/authorized with "noopen"
 # get permitlisten only: a probe channel to them is "administratively prohibited".
 lab__write_authorized_keys() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local dir=$1 opts="restrict,port-forwarding" port flag opens=0
         while read -r port flag; do
                 [[ -n $port ]] || continue
@@ -253,6 +278,7 @@ lab__write_authorized_keys() {
 # lab_bastion_authorize NAME PORT [noopen]: allow the client key to listen on PORT (and open it, unless
 # noopen). sshd reads the file at each login: a running tunnel keeps its old rights until restarted.
 lab_bastion_authorize() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_bastion_authorize || return 1
         local name=$1 port=$2 flag=${3:-open} dir
         [[ -n $name && $port =~ ^[0-9]+$ ]] || { lab__err "usage: lab_bastion_authorize NAME PORT [noopen]"; return 1; }
@@ -267,12 +293,14 @@ lab_bastion_authorize() {
 }
 
 lab_bastion_port() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         cat "$LAB/bastions/$1/port" 2>/dev/null || { lab__err "no bastion '$1'"; return 1; }
 }
 
 # lab_bastion_start NAME: a bastion sshd on 127.0.0.1:PORT (port kept across stop/start).
 # ClientAliveInterval 2 x 2: a bastion frees a dead tunnel's listener within about 6 s.
 lab_bastion_start() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_bastion_start || return 1
         local name=$1 dir port
         [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ ]] || { lab__err "lab_bastion_start: bad bastion name '$name'"; return 1; }
@@ -298,6 +326,7 @@ lab_bastion_start() {
 
 # lab_bastion_stop NAME: the listener and every session it forked (so tunnels really lose the bastion).
 lab_bastion_stop() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_bastion_stop || return 1
         local dir=$LAB/bastions/$1 pid
         [[ -d $dir ]] || { lab__err "no bastion '$1'"; return 1; }
@@ -309,6 +338,7 @@ lab_bastion_stop() {
 
 # lab_target_start: the host's own sshd (what each tunnel forwards to) on 127.0.0.1:$LAB_TPORT.
 lab_target_start() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_target_start || return 1
         local dir=$LAB/target
         if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "target already running"; return 1; fi
@@ -317,6 +347,7 @@ lab_target_start() {
         lab__log "target sshd on 127.0.0.1:$LAB_TPORT (pid $(cat "$dir/pid"))"
 }
 lab_target_stop() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_target_stop || return 1
         lab__kill_tree "$(cat "$LAB/target/pid" 2>/dev/null)" 5 && rm -f "$LAB/target/pid"
 }
@@ -325,6 +356,7 @@ lab_target_stop() {
 # The container. Its own cgroup (so two labs' nspawns don't share /payload), a preset that enables
 # nothing (so no ssh.socket, prometheus, ... of the host's packages starts on the shared network).
 lab__cgroup_dirs() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
                 echo "/sys/fs/cgroup/$LAB_MACHINE"
         else
@@ -339,6 +371,7 @@ lab_pid1() {
 
 # lab_exec CMD...: runs CMD inside the container (all its namespaces), with a clean environment.
 lab_exec() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local pid1
         pid1=$(lab_pid1) || return 1
         nsenter -t "$pid1" -a /usr/bin/env -i PATH="$LAB_PATH" HOME=/root LANG=C.UTF-8 SYSTEMD_PAGER= \
@@ -347,6 +380,7 @@ lab_exec() {
 
 # lab_put PATH [MODE]: stdin becomes the file PATH inside the container.
 lab_put() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local pid1 root
         pid1=$(lab_pid1) || return 1
         root=/proc/$pid1/root
@@ -355,6 +389,7 @@ lab_put() {
 }
 
 lab__write_ssh_config() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local d name
         {
                 echo "# written by lab.sh: every lab bastion, on the host's loopback"
@@ -370,8 +405,9 @@ lab__write_ssh_config() {
 # lab_container_start: boots systemd as PID 1 of a container over the host's /usr (lab.md), waits for
 # it, writes /etc, installs systemd/reverse-ssh@.service with a drop-in for speed.
 lab_container_start() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_container_start || return 1
-        local start np pid1="" ns i state cg unit=$LAB_SRC/systemd/reverse-ssh@.service
+        local start np pid1="" ns state cg unit=$LAB_SRC/systemd/reverse-ssh@.service
         [[ -f $unit ]] || { lab__err "lab_container_start: $unit missing"; return 1; }
         [[ ! -f $LAB/run/nspawn.pid ]] || { lab__err "container already started"; return 1; }
         start=$(lab__now)
@@ -386,7 +422,7 @@ lab_container_start() {
         np=$!
         echo "$np" >"$LAB/run/nspawn.pid"
         # PID 1 of the container is the nspawn process's child, in another pid namespace.
-        for ((i = 0; i < 100; i++)); do
+        while awk -v s="$start" -v t="$LAB_BOOT_TIMEOUT" -v n="$(lab__now)" 'BEGIN { exit !(n - s < t) }'; do
                 pid1=$(cat /proc/"$np"/task/*/children 2>/dev/null | tr -s ' \n' ' ' | awk '{ print $1 }')
                 # nspawn's short-lived outer child comes first: wait for systemd in its own pid namespace.
                 [[ -n $pid1 && $(cat "/proc/$pid1/comm" 2>/dev/null) == systemd ]] &&
@@ -427,6 +463,7 @@ lab_container_start() {
 }
 
 lab_container_stop() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_container_stop || return 1
         local np pid1 i cg start
         np=$(cat "$LAB/run/nspawn.pid" 2>/dev/null) || return 0
@@ -461,6 +498,7 @@ lab_container_stop() {
 # lab_tunnel_add BASTION REMOTE_PORT [LOCAL_PORT]: env file, authorize (if not yet), enable --now,
 # wait until 127.0.0.1:REMOTE_PORT (the bastion's listener, same loopback) answers the target's banner.
 lab_tunnel_add() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_tunnel_add || return 1
         local b=$1 rport=$2 lport=${3:-$LAB_TPORT} unit start
         [[ -f $LAB/bastions/$b/port ]] || { lab__err "lab_tunnel_add: no bastion '$b'"; return 1; }
@@ -471,7 +509,9 @@ lab_tunnel_add() {
         printf 'REMOTE_PORT=%s\nLOCAL_PORT=%s\nSSH_USER=reverse-ssh\nKEY=/lab/keys/client\n' "$rport" "$lport" |
                 lab_put "/etc/reverse-ssh/$b.env" || return 1
         start=$(lab__now)
-        lab_exec systemctl enable --now --quiet "$unit" || { lab__err "lab_tunnel_add: systemctl enable --now $unit failed"; return 1; }
+        # enable + restart (not enable --now): re-adding a tunnel with a new port takes effect too.
+        lab_exec systemctl enable --quiet "$unit" && lab_exec systemctl restart "$unit" ||
+                { lab__err "lab_tunnel_add: systemctl enable/restart $unit failed"; return 1; }
         if ! lab_wait_banner "$rport" "$LAB_TUNNEL_TIMEOUT" >/dev/null; then
                 lab__err "lab_tunnel_add: tunnel $unit does not forward 127.0.0.1:$rport; status and journal:"
                 lab_exec systemctl status --no-pager -n 30 "$unit" >&2
@@ -489,6 +529,7 @@ lab_journal() { lab_exec journalctl --no-pager -o cat -u "$(lab__unit "$1")" "${
 
 # Host pid of a container pid: the NSpid line of /proc/PID/status, in the container's pid namespace.
 lab_hostpid() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local cpid=$1 pid1 ns f
         pid1=$(lab_pid1) || return 1
         ns=$(readlink "/proc/$pid1/ns/pid")
@@ -506,6 +547,7 @@ lab_hostpid() {
 # ---------------------------------------------------------------------------------------------------
 # Faults that leave a tunnel dead but running.
 lab__mainpid_or_fail() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local pid
         pid=$(lab_unit_mainpid "$1") && [[ $pid =~ ^[1-9][0-9]*$ ]] || { lab__err "$(lab__unit "$1") has no MainPID"; return 1; }
         echo "$pid"
@@ -513,6 +555,7 @@ lab__mainpid_or_fail() {
 
 # lab_fault_stop UNIT: SIGSTOP the tunnel's ssh (systemd keeps saying active (running)).
 lab_fault_stop() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local pid
         pid=$(lab__mainpid_or_fail "$1") || return 1
         lab_exec kill -STOP "$pid" || { lab__err "kill -STOP $pid failed"; return 1; }
@@ -522,10 +565,13 @@ lab_fault_stop() {
 
 # lab_fault_cont UNIT: SIGCONT what lab_fault_stop stopped (and the current MainPID).
 lab_fault_cont() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local unit pid u p
         unit=$(lab__unit "$1")
         pid=$(lab_unit_mainpid "$unit")
-        while read -r u p; do [[ $u == "$unit" ]] && lab_exec kill -CONT "$p" 2>/dev/null; done <"$LAB/run/stopped" 2>/dev/null
+        if [[ -f $LAB/run/stopped ]]; then
+                while read -r u p; do [[ $u == "$unit" ]] && lab_exec kill -CONT "$p" 2>/dev/null; done <"$LAB/run/stopped"
+        fi
         [[ $pid =~ ^[1-9][0-9]*$ ]] && lab_exec kill -CONT "$pid"
         lab__log "fault cleared: $unit continued"
         return 0
@@ -533,6 +579,7 @@ lab_fault_cont() {
 
 # lab_tunnel_clientport UNIT: local port of the tunnel ssh's TCP connection to its bastion.
 lab_tunnel_clientport() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local pid bport cport
         pid=$(lab__mainpid_or_fail "$1") || return 1
         bport=$(lab_bastion_port "$(lab__bastion_of "$(lab__unit "$1")")") || return 1
@@ -545,6 +592,7 @@ lab_tunnel_clientport() {
 # lab_fault_halfopen UNIT: drop every packet of the tunnel's own TCP connection, both ways (a NAT
 # mapping that vanished). New connections still work. Table inet $LAB_NFT_TABLE, one per lab.
 lab_fault_halfopen() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_fault_halfopen || return 1
         local cport
         cport=$(lab_tunnel_clientport "$1") || return 1
@@ -563,6 +611,7 @@ EOF
 
 # lab_fault_clear: removes the lab's nft table (the half-open faults).
 lab_fault_clear() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         [[ -n ${LAB_NFT_TABLE:-} ]] || return 0
         if nft list table inet "$LAB_NFT_TABLE" >/dev/null 2>&1; then
                 nft delete table inet "$LAB_NFT_TABLE" || { lab__err "nft delete table inet $LAB_NFT_TABLE failed"; return 1; }
@@ -581,6 +630,7 @@ lab_fault_clear() {
 # it on its own), so any later start works. With "keep" the limit stays: a plain StartUnit is refused,
 # only ResetFailedUnit + StartUnit heals it; lab_unit_fail_hard_clear UNIT removes the drop-in.
 lab_unit_fail_hard() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local unit keep=${2:-} n0 i state=""
         unit=$(lab__unit "$1")
         n0=$(lab_journal "$unit" | grep -c "Start request repeated too quickly")
@@ -607,6 +657,7 @@ lab_unit_fail_hard() {
         lab__log "fault: $unit failed, start limit hit${keep:+ (limit kept)}"
 }
 lab_unit_fail_hard_clear() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local unit
         unit=$(lab__unit "$1")
         lab_exec rm -f "/etc/systemd/system/$unit.d/90-rtunlab-failhard.conf" && lab_exec systemctl daemon-reload
@@ -617,6 +668,7 @@ lab_unit_fail_hard_clear() {
 # LAB_KEEP=1 keeps the LAB dir (logs) for a post-mortem; everything else still goes.
 lab_cleanup() {
         local rc=$? d hook
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         [[ -n ${LAB:-} && -d $LAB ]] || return "$rc"
         if [[ -f $LAB/cleanup_hooks ]]; then
                 while IFS= read -r hook; do

@@ -22,7 +22,7 @@ int main(void) {
         down->probe_failures[PROBE_REFUSED] = 12;
         down->restarts_total[RESTART_REASON_FAILED] = 5;
         fake_monitor_add(&m, &(fake_tunnel) {
-                .name = "weird\\unit\"name\n.service", .active = UNIT_ACTIVATING, .state = TUNNEL_UNKNOWN });
+                .name = "weird\\unit\"name\n\xff caf\xc3\xa9.service", .active = UNIT_ACTIVATING, .state = TUNNEL_UNKNOWN });
         fake_monitor_add_receiver(&m, "slack");
         fake_monitor_add_receiver(&m, "webhook");
         m.alerts[0].delivered[0] = 2;

@@ -280,6 +280,17 @@ static void test_seconds_formatting(void **state) {
         }
 }
 
+static void test_utf8_kept_invalid_replaced(void **state) {
+        monitor m = {};
+        fake_monitor_add(&m, &(fake_tunnel) {
+                .name = "caf\xc3\xa9-\xff-\xe2\x82.service", .bastion = "\xf0\x9f\x9a\x80", .forward = "x:1",
+                .active = UNIT_ACTIVE, .state = TUNNEL_UP, .probed = true });
+        _cleanup_(freep) char *text = render_ok(&m);
+        assert_line(text, "rtun_unit_restarts_total{name=\"caf\xc3\xa9-\xef\xbf\xbd-\xef\xbf\xbd\xef\xbf\xbd.service\"} 0");
+        assert_non_null(strstr(text, "bastion=\"\xf0\x9f\x9a\x80\""));
+        fake_monitor_done(&m);
+}
+
 static void test_empty_monitor(void **state) {
         monitor m = {};
         _cleanup_(freep) char *text = render_ok(&m);
@@ -330,6 +341,7 @@ int main(void) {
                 cmocka_unit_test(test_failure_reasons_preinitialised),
                 cmocka_unit_test(test_counters_follow_state),
                 cmocka_unit_test(test_seconds_formatting),
+                cmocka_unit_test(test_utf8_kept_invalid_replaced),
                 cmocka_unit_test(test_empty_monitor),
                 cmocka_unit_test(test_thousand_tunnels_fast),
         };
