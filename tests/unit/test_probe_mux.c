@@ -124,6 +124,8 @@ static int master_run(int listen_fd, const step *steps) {
                                 return 13;
                         close(in);
                         far = out;
+                        /* The probe's socketpair is nonblocking; this scripted master wants to block. */
+                        (void) fcntl(far, F_SETFL, fcntl(far, F_GETFL) & ~O_NONBLOCK);
                         break;
                 }
                 case M_SEND:

@@ -1,0 +1,18 @@
+/* Passive view of a process's TCP connection (the tunnel's ssh to its bastion): the kernel's tcp_info
+ * through NETLINK_SOCK_DIAG, matched by the socket inodes in /proc/PID/fd. No capability needed beyond
+ * reading that process's fd table. Explains a failed probe ("no ACK from bastion for 12 s"). */
+#pragma once
+
+#include <sys/types.h>
+
+#include "../monitor/monitor.h" /* tcp_view */
+
+/* Fills *ret from the process's TCP socket to remote_port (0: any; then the lowest fd wins, which is
+ * the bastion connection ssh made first, not a forwarded channel's). -ESRCH: no such process;
+ * -EACCES: its fds are not ours to read; -ENOENT: it has no such TCP connection (e.g. ProxyCommand). */
+int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret);
+int tcpinfo_for_pid(pid_t pid, tcp_view *ret);
+
+/* "no ACK from bastion for 12 s, 3 segments unacked" when data waits for an ACK for 2 s or more; an
+ * empty string otherwise. Returns the length written. */
+int tcpinfo_explain(const tcp_view *v, char *buf, size_t size);
