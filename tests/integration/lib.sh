@@ -52,7 +52,8 @@ t_lab_up() {
 }
 # t_monitor ARGS...: runs the monitor inside the container; output in $OUT, exit code in $RC.
 t_monitor() {
-        OUT=$(lab_exec env RTUN_MONITOR_LOG_LEVEL="${RTUN_MONITOR_LOG_LEVEL:-info}" /lab/rtun-monitor "$@" 2>&1)
+        OUT=$(lab_exec env RTUN_MONITOR_LOG_LEVEL="${RTUN_MONITOR_LOG_LEVEL:-info}" ${T_STATE_DIR:+STATE_DIRECTORY=$T_STATE_DIR} \
+                /lab/rtun-monitor "$@" 2>&1)
         RC=$?
         echo "---- rtun-monitor $* (exit $RC)"
         echo "$OUT" | sed 's/^/    /'

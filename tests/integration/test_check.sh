@@ -48,10 +48,12 @@ echo "check with healing took $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {
 # --- the same, dry run: decided and reported, nothing restarted
 a1=$(mainpid $UA)
 lab_fault_stop $UA || t_fail "fault stop (dry run)"
-t_monitor check --dry-run --heal.backoff=0
+# (a fresh state directory: the restart above left a backoff in the default one)
+T_STATE_DIR=/lab/state-dry t_monitor check --dry-run
 t_eq "dry run: exit 1 (still unhealthy)" "$RC" 1
 t_match "dry run: would restart" "$OUT" "would restart"
 t_eq "dry run: a not restarted" "$(mainpid $UA)" "$a1"
+t_expect "dry run: state written to \$STATE_DIRECTORY" test -s "$LAB/state-dry/state"
 lab_fault_cont $UA
 
 # --- a unit systemd gave up on (start limit hit) is reset and started

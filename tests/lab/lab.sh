@@ -14,6 +14,7 @@
 #   lab_banner PORT [T]               # first line within T (3) s; rc 2 timeout, 3 refused, 4 closed
 #   lab_fault_stop|lab_fault_cont UNIT, lab_fault_halfopen UNIT, lab_fault_clear, lab_unit_fail_hard UNIT
 #   lab_unit_mainpid|lab_unit_nrestarts|lab_unit_state|lab_unit_ctlpath|lab_journal UNIT, lab_hostpid CPID
+#   lab_listener_pid PORT            # who holds a bastion listener, seen without connecting to it
 #   lab_on_cleanup CMD; lab_cleanup   # idempotent; LAB_KEEP=1 keeps $LAB for a post-mortem
 # UNIT is a unit name or a bastion name (NAME -> reverse-ssh@NAME.service).
 
@@ -526,6 +527,17 @@ lab_unit_nrestarts() { lab_unit_show "$1" NRestarts; }
 lab_unit_state() { lab_exec systemctl is-active "$(lab__unit "$1")"; }
 lab_unit_ctlpath() { echo "/run/reverse-ssh/$(lab__bastion_of "$(lab__unit "$1")")/ctl"; }
 lab_journal() { lab_exec journalctl --no-pager -o cat -u "$(lab__unit "$1")" "${@:2}"; }
+
+# lab_listener_pid PORT: host pid of the bastion session that holds the forward's listener on PORT.
+# Looks with ss, without connecting: with OpenSSH 9.2 any connection to a stale listener (a probe, a
+# banner check) counts as activity in that session and postpones its ClientAlive timeout.
+lab_listener_pid() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        local pid
+        pid=$(ss -Htlnp "( sport = :$1 )" | grep -o 'pid=[0-9]*' | head -n 1)
+        [[ -n $pid ]] || { lab__err "nothing listens on port $1"; return 1; }
+        echo "${pid#pid=}"
+}
 
 # Host pid of a container pid: the NSpid line of /proc/PID/status, in the container's pid namespace.
 lab_hostpid() {

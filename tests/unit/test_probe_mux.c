@@ -2,6 +2,7 @@
  * master, a stopped one, truncated, oversized, wrong-type and out-of-order replies, refusals), and the
  * probe must turn each into the right probe_status, without a crash or a leak. The child checks the bytes
  * and fds it receives and reports through its exit code. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <regex.h>
 #include <setjmp.h>
@@ -314,7 +315,19 @@ static int master_stop(pid_t pid) {
         return WEXITSTATUS(status);
 }
 
+static unsigned count_fds(void) {
+        unsigned n = 0;
+        DIR *d = opendir("/proc/self/fd");
+        assert_non_null(d);
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
 static void test_scenarios(void **state) {
+        unsigned fds = count_fds();
+
         for (size_t i = 0; i < ELEMENTSOF(scenarios); i++) {
                 const struct scenario *sc = &scenarios[i];
                 _cleanup_(sd_event_unrefp) sd_event *e = NULL;
@@ -344,6 +357,7 @@ static void test_scenarios(void **state) {
                         assert_non_null(strstr(o.result.detail, sc->detail));
                 assert_int_equal(master_stop(pid), 0);
         }
+        assert_int_equal(count_fds(), fds); /* every socket and socketpair end closed */
 }
 
 static void test_no_master(void **state) {
@@ -406,6 +420,7 @@ static void test_no_forward(void **state) {
 
 /* Cancelled at every stage: no callback, every fd closed (the master sees EOF), nothing leaks. */
 static void test_cancel(void **state) {
+        unsigned fds = count_fds();
         static const step stages[][6] = {
                 { STEP(M_HANG) },
                 { STEP(M_READ_HELLO), STEP_BYTES(M_SEND, hello_ext), STEP(M_READ_REQUEST) },
@@ -433,6 +448,7 @@ static void test_cancel(void **state) {
                 assert_false(o.done);
                 assert_int_equal(master_stop(pid), 0);
         }
+        assert_int_equal(count_fds(), fds);
 }
 
 static int setup(void **state) {

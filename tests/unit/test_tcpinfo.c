@@ -1,0 +1,161 @@
+/* tcpinfo: against a real loopback TCP connection made here (our own pid), and the explanation text. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <cmocka.h>
+
+#include "../../probes/tcpinfo.h"
+
+typedef struct conn {
+        int listener, client, server;
+        uint16_t port;
+} conn;
+
+static bool conn_open(conn *c, int family) {
+        struct sockaddr_storage ss = {};
+        socklen_t len;
+
+        if (family == AF_INET) {
+                struct sockaddr_in *in = (struct sockaddr_in *) &ss;
+                in->sin_family = AF_INET;
+                in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                len = sizeof *in;
+        } else {
+                struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &ss;
+                in6->sin6_family = AF_INET6;
+                in6->sin6_addr = in6addr_loopback;
+                len = sizeof *in6;
+        }
+        c->listener = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c->listener < 0 || bind(c->listener, (struct sockaddr *) &ss, len) < 0 || listen(c->listener, 1) < 0) {
+                if (c->listener >= 0)
+                        close(c->listener);
+                return false; /* no IPv6 here */
+        }
+        assert_int_equal(getsockname(c->listener, (struct sockaddr *) &ss, &len), 0);
+        c->port = ntohs(family == AF_INET ? ((struct sockaddr_in *) &ss)->sin_port
+                                          : ((struct sockaddr_in6 *) &ss)->sin6_port);
+        c->client = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(c->client >= 0);
+        assert_int_equal(connect(c->client, (struct sockaddr *) &ss, len), 0);
+        c->server = accept4(c->listener, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(c->server >= 0);
+
+        /* Some traffic, so rtt and the ACK clock have values. */
+        char b[64] = "ping";
+        assert_int_equal(write(c->client, b, 4), 4);
+        assert_int_equal(read(c->server, b, sizeof b), 4);
+        assert_int_equal(write(c->server, b, 4), 4);
+        assert_int_equal(read(c->client, b, sizeof b), 4);
+        return true;
+}
+
+static void conn_close(conn *c) {
+        close(c->client);
+        close(c->server);
+        close(c->listener);
+}
+
+static void check_family(int family) {
+        conn c;
+        tcp_view v = {};
+
+        if (!conn_open(&c, family)) {
+                print_message("family %d unavailable, skipped\n", family);
+                return;
+        }
+        /* By the server's port: the client end (its peer is the listener's port). */
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &v), 0);
+        assert_true(v.valid);
+        assert_true(v.rtt_seconds > 0 && v.rtt_seconds < 1.0);
+        assert_int_equal(v.unacked, 0);
+        assert_int_equal(v.retransmits_total, 0);
+        assert_true(v.last_ack_age_seconds >= 0 && v.last_ack_age_seconds < 5.0);
+
+        /* Any: the lowest fd, the client's (opened before the accepted one). */
+        v = (tcp_view) {};
+        assert_int_equal(tcpinfo_for_pid(getpid(), &v), 0);
+        assert_true(v.valid);
+
+        /* A port nobody talks to. */
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), 1, &v), -ENOENT);
+        conn_close(&c);
+}
+
+static void test_loopback_ipv4(void **state) {
+        check_family(AF_INET);
+}
+
+static void test_loopback_ipv6(void **state) {
+        check_family(AF_INET6);
+}
+
+static void test_no_connection(void **state) {
+        tcp_view v = {};
+        int p[2];
+
+        /* A child with no TCP socket at all. */
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char ch;
+                close(p[1]);
+                (void) read(p[0], &ch, 1);
+                _exit(0);
+        }
+        close(p[0]);
+        assert_int_equal(tcpinfo_for_pid(pid, &v), -ENOENT);
+        assert_false(v.valid);
+        close(p[1]);
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+
+        /* Gone. */
+        assert_int_equal(tcpinfo_for_pid(pid, &v), -ESRCH);
+        assert_int_equal(tcpinfo_for_pid(0, &v), -EINVAL);
+        assert_int_equal(tcpinfo_for_pid(getpid(), NULL), -EINVAL);
+}
+
+static void test_explain(void **state) {
+        static const struct {
+                tcp_view v;
+                const char *want;
+        } t[] = {
+                { { .valid = true, .unacked = 3, .last_ack_age_seconds = 12.4 }, "no ACK from bastion for 12 s, 3 segments unacked" },
+                { { .valid = true, .unacked = 1, .last_ack_age_seconds = 2.0 }, "no ACK from bastion for 2 s, 1 segment unacked" },
+                { { .valid = true, .unacked = 7, .last_ack_age_seconds = 125.6, .retransmits_total = 9 },
+                  "no ACK from bastion for 126 s, 7 segments unacked" },
+                { { .valid = true, .unacked = 3, .last_ack_age_seconds = 1.99 }, "" },  /* fresh enough */
+                { { .valid = true, .unacked = 0, .last_ack_age_seconds = 300 }, "" },   /* idle, nothing owed */
+                { { .valid = false, .unacked = 3, .last_ack_age_seconds = 30 }, "" },   /* no data */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                char buf[128] = "garbage";
+                int n = tcpinfo_explain(&t[i].v, buf, sizeof buf);
+                assert_string_equal(buf, t[i].want);
+                assert_int_equal(n, strlen(t[i].want));
+        }
+
+        char small[10];
+        assert_int_equal(tcpinfo_explain(&t[0].v, small, sizeof small), 9);
+        assert_string_equal(small, "no ACK fr");
+        assert_int_equal(tcpinfo_explain(NULL, small, sizeof small), 0);
+        assert_string_equal(small, "");
+        assert_int_equal(tcpinfo_explain(&t[0].v, NULL, 0), 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_loopback_ipv4),
+                cmocka_unit_test(test_loopback_ipv6),
+                cmocka_unit_test(test_no_connection),
+                cmocka_unit_test(test_explain),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
