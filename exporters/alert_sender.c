@@ -271,9 +271,14 @@ static void retry_later(alert_sender *s, usec_t delay, const char *why) {
                           event_name(p), s->rc->name, why, p->attempts, (double) delay / USEC_PER_SEC);
 }
 
-/* A URL curl cannot use is a configuration error: retrying for an hour would only hide it. */
-static bool curl_error_is_permanent(CURLcode r) {
-        return r == CURLE_URL_MALFORMAT || r == CURLE_UNSUPPORTED_PROTOCOL;
+/* A URL curl cannot use is a configuration error: retrying for an hour would only hide it. With an
+ * http(s) URL, "unsupported protocol" means the answer was not HTTP (curl's "HTTP/0.9"): the receiver's
+ * fault, maybe passing, so retried. */
+static bool curl_error_is_permanent(const alert_sender *s, CURLcode r) {
+        if (r == CURLE_URL_MALFORMAT)
+                return true;
+        return r == CURLE_UNSUPPORTED_PROTOCOL && strncmp(s->rc->url, "http://", 7) != 0 &&
+               strncmp(s->rc->url, "https://", 8) != 0;
 }
 
 static void request_done(alert_sender *s, CURLcode result) {
@@ -295,7 +300,7 @@ static void request_done(alert_sender *s, CURLcode result) {
 
         if (result != CURLE_OK) {
                 snprintf(why, sizeof why, "%s", s->errbuf[0] ? s->errbuf : curl_easy_strerror(result));
-                if (curl_error_is_permanent(result))
+                if (curl_error_is_permanent(s, result))
                         give_up(s, why);
                 else
                         retry_later(s, alert_retry_delay(p->attempts, random_u64()), why);

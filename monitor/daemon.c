@@ -1,6 +1,6 @@
 /* The daemon: one sd-event loop owns the bus, every probe, the HTTP server, alert delivery and signals.
- * Each tunnel has its own probe timer, spread over monitor.interval; discovery runs every interval and
- * whenever systemd says units changed. */
+ * Each tunnel has its own fixed-rate probe timer, phases spread over monitor.interval; discovery runs
+ * every interval and soon after systemd says units changed. */
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
@@ -16,51 +16,74 @@
 #define BUS_RETRY_MIN (1 * USEC_PER_SEC)
 #define BUS_RETRY_MAX (30 * USEC_PER_SEC)
 #define REFRESH_DEBOUNCE (200 * USEC_PER_MSEC)
+/* sd-event's default accuracy (250 ms) would stretch a 1 s interval by a quarter. */
+#define TIMER_ACCURACY (1 * USEC_PER_MSEC)
 
 typedef struct daemon_ctx {
         monitor *m;
         const config *cfg;
         sd_event_source *round_timer;
         sd_event_source *refresh_soon;
+        sd_event_source *bus_teardown; /* a lost bus is closed from a defer, never inside its own callback */
         sd_event_source *bus_retry;
         usec_t bus_retry_delay;
-        sd_bus_slot *unit_signals[3];
+        sd_bus_slot *unit_signals[4];
         http_server *http;
+        bool sweeping;                 /* a guard sweep runs: heal when its probes are all back */
         size_t last_down;
         size_t last_n;
+        bool last_bus;
         bool status_sent;
 } daemon_ctx;
 
 static daemon_ctx *ctx; /* the monitor's callbacks carry no userdata of their own */
 
+/* "Down" for STATUS= is what an operator would page on: not yet probed or starting is not down. */
+static size_t count_down(const monitor *m) {
+        size_t n = 0;
+        for (size_t i = 0; i < m->n_tunnels; i++)
+                if (m->tunnels[i]->last_verdict.state == TUNNEL_DOWN ||
+                    m->tunnels[i]->last_verdict.state == TUNNEL_FAILED)
+                        n++;
+        return n;
+}
+
 static void notify_status(daemon_ctx *d) {
-        size_t n = d->m->n_tunnels, down = monitor_count_down(d->m);
-        if (d->status_sent && n == d->last_n && down == d->last_down)
+        size_t n = d->m->n_tunnels, down = count_down(d->m);
+        bool bus = d->m->dbus_up;
+        if (d->status_sent && n == d->last_n && down == d->last_down && bus == d->last_bus)
                 return;
-        sd_notifyf(false, "STATUS=%zu tunnels, %zu down%s", n, down, d->m->dbus_up ? "" : ", system bus lost");
+        (void) sd_notifyf(false, "STATUS=%zu tunnels, %zu down%s", n, down, bus ? "" : ", system bus lost");
         d->last_n = n;
         d->last_down = down;
+        d->last_bus = bus;
         d->status_sent = true;
 }
 
-static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata);
+/* Fixed rate: the next probe is due one interval after the previous one was due, however long it ran. */
+static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        tunnel *t = userdata;
+        usec_t now = now_usec(CLOCK_MONOTONIC), next = usec + t->settings->interval;
+
+        if (next <= now)
+                next = now + t->settings->interval;
+        (void) sd_event_source_set_time(s, next);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        if (!t->running) /* a probe slower than the interval: skip this slot */
+                (void) monitor_probe(ctx->m, t);
+        return 0;
+}
 
 static void schedule_probe(daemon_ctx *d, tunnel *t, usec_t delay) {
+        usec_t when = now_usec(CLOCK_MONOTONIC) + delay;
         if (t->next_probe) {
-                (void) sd_event_source_set_time_relative(t->next_probe, delay);
+                (void) sd_event_source_set_time(t->next_probe, when);
                 (void) sd_event_source_set_enabled(t->next_probe, SD_EVENT_ONESHOT);
                 return;
         }
-        if (sd_event_add_time_relative(d->m->event, &t->next_probe, CLOCK_MONOTONIC, delay, 0, on_probe_timer,
-                                       t) < 0)
+        if (sd_event_add_time(d->m->event, &t->next_probe, CLOCK_MONOTONIC, when, TIMER_ACCURACY, on_probe_timer,
+                              t) < 0)
                 log_error("%s: failed to schedule probe", t->name);
-}
-
-static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        tunnel *t = userdata;
-        if (!t->running)
-                (void) monitor_probe(ctx->m, t);
-        return 0;
 }
 
 /* New tunnels get their first probe spread over one interval: no thundering herd. */
@@ -81,8 +104,11 @@ static void write_textfile(daemon_ctx *d) {
                 return;
         _cleanup_(freep) char *text = NULL;
         size_t len;
-        if (metrics_render(d->m, &text, &len) >= 0)
-                (void) textfile_write(d->cfg->metrics_textfile, text, len);
+        int r = metrics_render(d->m, &text, &len);
+        if (r >= 0)
+                r = textfile_write(d->cfg->metrics_textfile, text, len);
+        if (r < 0)
+                log_warning_errno(r, "Failed to write %s: %m", d->cfg->metrics_textfile);
 }
 
 static void heal_pending(daemon_ctx *d) {
@@ -93,49 +119,55 @@ static void heal_pending(daemon_ctx *d) {
 }
 
 /* Before restarting anything with 2+ tunnels, probe all the others once more: if every one fails, the
- * local network is the likely culprit and the all-down guard restarts none. */
+ * local network is the likely culprit and the all-down guard restarts none. Every probe is counted
+ * before any starts, since a probe may finish synchronously (and re-enter on_probed). */
 static void start_guard_sweep(daemon_ctx *d) {
         monitor *m = d->m;
+        d->sweeping = true;
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 tunnel *t = m->tunnels[i];
-                if (t->guard_pending || t->last_verdict.action != HEAL_NONE)
+                if (t->guard_pending || t->last_verdict.action != HEAL_NONE || t->healing)
                         continue;
                 t->guard_pending = true;
                 m->guard_outstanding++;
-                if (!t->running)
+        }
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                tunnel *t = m->tunnels[i];
+                if (t->guard_pending && !t->running)
                         (void) monitor_probe(m, t);
+        }
+        if (d->sweeping && m->guard_outstanding == 0) {
+                d->sweeping = false;
+                heal_pending(d);
         }
 }
 
 static void on_probed(monitor *m, tunnel *t) {
         daemon_ctx *d = ctx;
 
-        schedule_probe(d, t, t->settings->interval);
         if (t->guard_pending) {
                 t->guard_pending = false;
                 if (m->guard_outstanding > 0)
                         m->guard_outstanding--;
         }
+        if (d->sweeping) {
+                if (m->guard_outstanding == 0) {
+                        d->sweeping = false;
+                        heal_pending(d);
+                }
+                goto out;
+        }
+
         bool want = false;
         for (size_t i = 0; i < m->n_tunnels; i++)
                 if (m->tunnels[i]->last_verdict.action != HEAL_NONE && !m->tunnels[i]->healing)
                         want = true;
-        if (want && m->cfg->heal.all_down_guard && m->n_tunnels >= 2 && !m->dry_run) {
-                if (m->guard_outstanding == 0 && !t->guard_pending) {
-                        static bool sweeping;
-                        if (!sweeping) {
-                                sweeping = true;
-                                start_guard_sweep(d);
-                                sweeping = false;
-                        }
-                }
-                if (m->guard_outstanding > 0)
-                        goto out;
-        }
-        if (want)
-                heal_pending(d);
-        else
+        if (!want)
                 monitor_guard(m); /* notices the end of an all-down spell */
+        else if (m->cfg->heal.all_down_guard && m->n_tunnels >= 2 && !m->dry_run)
+                start_guard_sweep(d);
+        else
+                heal_pending(d);
 out:
         notify_status(d);
 }
@@ -148,40 +180,73 @@ static void on_healed(monitor *m, tunnel *t) {
 
 static int bus_connect(daemon_ctx *d);
 
-static int on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        daemon_ctx *d = userdata;
-        d->bus_retry = sd_event_source_disable_unref(d->bus_retry);
-        if (bus_connect(d) < 0) {
-                d->bus_retry_delay = MIN(d->bus_retry_delay * 2, BUS_RETRY_MAX);
-                (void) sd_event_add_time_relative(d->m->event, &d->bus_retry, CLOCK_MONOTONIC, d->bus_retry_delay, 0,
-                                                  on_bus_retry, d);
-        }
-        return 0;
+static int on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Backoff: 1 s, doubling up to 30 s, so a bus that stays away costs nothing and a restart spree none. */
+static void bus_retry_later(daemon_ctx *d) {
+        d->bus_retry_delay = d->bus_retry_delay ? MIN(d->bus_retry_delay * 2, BUS_RETRY_MAX) : BUS_RETRY_MIN;
+        if (sd_event_add_time_relative(d->m->event, &d->bus_retry, CLOCK_MONOTONIC, d->bus_retry_delay,
+                                       TIMER_ACCURACY, on_bus_retry, d) < 0)
+                log_error("Failed to schedule a reconnection to the system bus.");
 }
 
+static void bus_teardown(daemon_ctx *d) {
+        for (size_t i = 0; i < ELEMENTSOF(d->unit_signals); i++)
+                d->unit_signals[i] = sd_bus_slot_unref(d->unit_signals[i]);
+        monitor_disconnect_bus(d->m);
+        /* Jobs in flight are lost with the connection; decide() asks again if still needed. */
+        for (size_t i = 0; i < d->m->n_tunnels; i++)
+                d->m->tunnels[i]->healing = false;
+        d->m->heals_running = 0;
+}
+
+/* Probing goes on without the bus; only discovery and healing wait for it. */
 static void bus_lost(daemon_ctx *d) {
         if (d->bus_retry)
                 return;
         log_warning("Lost the system bus; probing goes on, healing waits. Reconnecting.");
-        for (size_t i = 0; i < ELEMENTSOF(d->unit_signals); i++)
-                d->unit_signals[i] = sd_bus_slot_unref(d->unit_signals[i]);
-        monitor_disconnect_bus(d->m);
-        /* Jobs in flight are lost with the connection. */
-        for (size_t i = 0; i < d->m->n_tunnels; i++)
-                d->m->tunnels[i]->healing = false;
-        d->m->heals_running = 0;
-        d->bus_retry_delay = BUS_RETRY_MIN;
-        (void) sd_event_add_time_relative(d->m->event, &d->bus_retry, CLOCK_MONOTONIC, d->bus_retry_delay, 0,
-                                          on_bus_retry, d);
+        bus_teardown(d);
+        bus_retry_later(d);
+        notify_status(d);
+}
+
+static int on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        daemon_ctx *d = userdata;
+        d->bus_retry = sd_event_source_disable_unref(d->bus_retry);
+        if (bus_connect(d) < 0 && !d->bus_retry) {
+                bus_teardown(d); /* a half-made connection (e.g. systemd not on the new bus yet) */
+                bus_retry_later(d);
+                log_info("Next attempt to reach systemd over the system bus in %.0fs.",
+                         (double) d->bus_retry_delay / USEC_PER_SEC);
+        }
+        return 0;
+}
+
+static int on_bus_teardown(sd_event_source *s, void *userdata) {
+        daemon_ctx *d = userdata;
+        d->bus_teardown = sd_event_source_disable_unref(d->bus_teardown);
+        bus_lost(d);
+        return 0;
+}
+
+/* From inside a bus callback: mark it down now, close it once the callback has returned. */
+static void bus_lost_soon(daemon_ctx *d) {
+        d->m->dbus_up = false;
+        if (!d->bus_teardown && !d->bus_retry &&
+            sd_event_add_defer(d->m->event, &d->bus_teardown, on_bus_teardown, d) < 0)
+                log_error("Failed to schedule the bus teardown.");
         notify_status(d);
 }
 
 static int refresh(daemon_ctx *d) {
-        if (!d->m->bus)
+        if (!d->m->bus || d->bus_retry || d->bus_teardown)
                 return -ENOTCONN;
         int r = monitor_refresh(d->m);
         if (r < 0) {
-                bus_lost(d);
+                /* A slow systemd (daemon-reload) fails a call but keeps the connection: retry next round. */
+                if (!sd_bus_is_open(d->m->bus))
+                        bus_lost(d);
+                notify_status(d);
                 return r;
         }
         schedule_new(d);
@@ -199,13 +264,13 @@ static int on_refresh_soon(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_units_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
         daemon_ctx *d = userdata;
         if (!d->refresh_soon)
-                (void) sd_event_add_time_relative(d->m->event, &d->refresh_soon, CLOCK_MONOTONIC, REFRESH_DEBOUNCE, 0,
-                                                  on_refresh_soon, d);
+                (void) sd_event_add_time_relative(d->m->event, &d->refresh_soon, CLOCK_MONOTONIC, REFRESH_DEBOUNCE,
+                                                  TIMER_ACCURACY, on_refresh_soon, d);
         return 0;
 }
 
 static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
-        bus_lost(userdata);
+        bus_lost_soon(userdata);
         return 0;
 }
 
@@ -214,41 +279,51 @@ static int bus_connect(daemon_ctx *d) {
         if (r < 0)
                 return r;
         sd_bus *bus = d->m->bus;
+        static const char *const changes[] = { "UnitNew", "UnitRemoved", "Reloading" };
         /* Units appearing, vanishing, daemon-reload: re-discover soon instead of waiting for the round. */
-        (void) sd_bus_match_signal_async(bus, &d->unit_signals[0], "org.freedesktop.systemd1",
-                                         "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "UnitNew",
-                                         on_units_changed, NULL, d);
-        (void) sd_bus_match_signal_async(bus, &d->unit_signals[1], "org.freedesktop.systemd1",
-                                         "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "Reloading",
-                                         on_units_changed, NULL, d);
-        (void) sd_bus_match_signal_async(bus, &d->unit_signals[2], "org.freedesktop.DBus.Local",
-                                         "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local", "Disconnected",
-                                         on_disconnected, NULL, d);
+        for (size_t i = 0; i < ELEMENTSOF(changes); i++) {
+                r = sd_bus_match_signal_async(bus, &d->unit_signals[i], "org.freedesktop.systemd1",
+                                              "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
+                                              changes[i], on_units_changed, NULL, d);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch systemd's %s signal: %m", changes[i]);
+        }
+        r = sd_bus_match_signal_async(bus, &d->unit_signals[3], "org.freedesktop.DBus.Local",
+                                      "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local", "Disconnected",
+                                      on_disconnected, NULL, d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch for bus disconnection: %m");
+        r = refresh(d);
+        if (r < 0)
+                return r;
         if (d->bus_retry_delay)
                 log_notice("Reconnected to the system bus.");
         d->bus_retry_delay = 0;
-        return refresh(d);
+        return 0;
 }
 
 static int on_round(sd_event_source *s, uint64_t usec, void *userdata) {
         daemon_ctx *d = userdata;
         usec_t start = now_usec(CLOCK_MONOTONIC);
 
-        if (d->m->bus && !sd_bus_is_open(d->m->bus))
+        if (d->m->bus && !sd_bus_is_open(d->m->bus) && !d->bus_teardown)
                 bus_lost(d);
         else
                 (void) refresh(d);
-        write_textfile(d);
         d->m->round_duration = now_usec(CLOCK_MONOTONIC) - start;
         d->m->last_round_end = now_usec(CLOCK_REALTIME);
-        (void) sd_event_source_set_time_relative(s, d->cfg->monitor.interval);
+        write_textfile(d);
+        usec_t next = usec + d->cfg->monitor.interval;
+        if (next <= now_usec(CLOCK_MONOTONIC))
+                next = now_usec(CLOCK_MONOTONIC) + d->cfg->monitor.interval;
+        (void) sd_event_source_set_time(s, next);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;
 }
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         log_info("Received %s, exiting.", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-        sd_notify(false, "STOPPING=1");
+        (void) sd_notify(false, "STOPPING=1");
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
@@ -268,9 +343,14 @@ int daemon_run(const config *cfg, bool dry_run) {
         r = sd_event_default(&e);
         if (r < 0)
                 return log_error_errno(r, "Failed to create event loop: %m"), RTUN_EXIT_FAILURE;
-        (void) sd_event_add_signal(e, NULL, SIGTERM, on_signal, NULL);
-        (void) sd_event_add_signal(e, NULL, SIGINT, on_signal, NULL);
-        (void) sd_event_set_watchdog(e, true);
+        if (sd_event_add_signal(e, NULL, SIGTERM, on_signal, NULL) < 0 ||
+            sd_event_add_signal(e, NULL, SIGINT, on_signal, NULL) < 0)
+                return log_error("Failed to watch SIGTERM and SIGINT."), RTUN_EXIT_FAILURE;
+        r = sd_event_set_watchdog(e, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable the watchdog: %m");
+        else if (r > 0)
+                log_debug("Watchdog enabled.");
 
         if (monitor_new(cfg, dry_run, e, &d.m) < 0)
                 return RTUN_EXIT_FAILURE;
@@ -289,16 +369,18 @@ int daemon_run(const config *cfg, bool dry_run) {
                         goto finish;
                 }
         }
-        r = sd_event_add_time_relative(e, &d.round_timer, CLOCK_MONOTONIC, cfg->monitor.interval, 0, on_round, &d);
+        r = sd_event_add_time_relative(e, &d.round_timer, CLOCK_MONOTONIC, cfg->monitor.interval, TIMER_ACCURACY,
+                                       on_round, &d);
         if (r < 0) {
                 log_error_errno(r, "Failed to add round timer: %m");
                 goto finish;
         }
         (void) sd_event_source_set_enabled(d.round_timer, SD_EVENT_ON);
+        write_textfile(&d);
 
-        log_info("Monitoring %zu tunnel%s (%s)%s.", d.m->n_tunnels, d.m->n_tunnels == 1 ? "" : "s",
-                 cfg->units[0], dry_run ? ", dry run" : "");
-        sd_notify(false, "READY=1");
+        log_info("Monitoring %zu tunnel%s (%s), every %.3gs%s.", d.m->n_tunnels, d.m->n_tunnels == 1 ? "" : "s",
+                 cfg->units[0], (double) cfg->monitor.interval / USEC_PER_SEC, dry_run ? ", dry run" : "");
+        (void) sd_notify(false, "READY=1");
         notify_status(&d);
 
         r = sd_event_loop(e);
@@ -310,6 +392,7 @@ finish:
                 sd_bus_slot_unref(d.unit_signals[i]);
         sd_event_source_disable_unref(d.round_timer);
         sd_event_source_disable_unref(d.refresh_soon);
+        sd_event_source_disable_unref(d.bus_teardown);
         sd_event_source_disable_unref(d.bus_retry);
         monitor_free(d.m); /* cancels probes: their ssh children are killed and reaped */
         return ret;

@@ -5,6 +5,7 @@
 #include "../exporters/alert.h"
 #include "../probes/probe.h"
 #include "../probes/probe_unit.h"
+#include "../probes/tcpinfo.h"
 #include "act.h"
 #include "log.h"
 #include "monitor.h"
@@ -336,12 +337,23 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         t->last_probe = *r;
         t->probed = true;
         t->probes_total++;
+        /* The passive view of ssh's own connection: exported, and it explains a failure. */
+        char why[128] = "";
+        if (t->resolved && t->unit.main_pid > 0 &&
+            tcpinfo_for_pid_port(t->unit.main_pid, t->ssh.port, &t->tcp) >= 0) {
+                t->tcp.valid = true;
+                if (r->status != PROBE_OK && tcpinfo_explain(&t->tcp, why, sizeof why) <= 0 &&
+                    t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
+                        snprintf(why, sizeof why, "last ACK from bastion %.0f s ago", t->tcp.last_ack_age_seconds);
+        } else
+                t->tcp.valid = false;
+
         if (r->status == PROBE_OK)
                 t->last_success_realtime = now;
         else {
                 t->probe_failures[r->status]++;
-                snprintf(t->reason_text, sizeof t->reason_text, "%s%s%s", probe_status_to_string(r->status),
-                         *r->detail ? ": " : "", r->detail);
+                snprintf(t->reason_text, sizeof t->reason_text, "%s%s%s%s%s", probe_status_to_string(r->status),
+                         *r->detail ? ": " : "", r->detail, *why ? "; " : "", why);
         }
 
         observation o = {

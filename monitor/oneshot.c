@@ -222,6 +222,10 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         sigprocmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
+        /* status reports in its table; transitions it will not act on are no news for the journal. */
+        if (!heal && log_get_max_level() < LOG_DEBUG)
+                log_set_max_level(LOG_ERR);
+
         r = monitor_new(cfg, dry_run, e, &m);
         if (r < 0)
                 return RTUN_EXIT_FAILURE;

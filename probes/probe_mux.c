@@ -1,7 +1,6 @@
 /* The native probe: speak OpenSSH's mux protocol on the unit's ControlPath socket and open a stdio
  * forward to the -R forward's listen address on the bastion, through the live tunnel connection. The
  * bytes of the far end's answer cross that connection twice, so a dead path shows up as a timeout. */
-#include <fcntl.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>

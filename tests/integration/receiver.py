@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """A scripted HTTP receiver for alert tests (python3 stdlib only).
 
-    receiver.py --port P --log FILE [--script "500,500,200" | "429:2,200" | "hang" | "close"]
+    receiver.py --port P --log FILE [--script "500,500,200" | "429:2,200" | "hang" | "close" | ...]
 
 Listens on 127.0.0.1:P. Every request is appended to FILE as one JSON line
 {"time", "method", "path", "headers", "body", "answer"}. Requests are answered in order by the
 script's steps; once it is exhausted, 200. Steps: a status code ("500"), "429:N" (429 with
-Retry-After: N), "hang" (never answer), "close" (close the connection without an answer).
+Retry-After: N), "hang" (never answer), "close" (close the connection without an answer), "reset"
+(abort the connection with a TCP RST), "garbage" (answer bytes that are not HTTP, then close).
 --port 0 picks a free port; the port is printed on stdout ("PORT N") once listening.
 """
 import argparse
 import json
+import socket
+import struct
 import sys
 import threading
 import time
@@ -49,6 +52,17 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(3600)
             return
         if step == "close":
+            self.close_connection = True
+            return
+        if step == "reset":
+            # SO_LINGER 0: close() sends RST instead of FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if step == "garbage":
+            self.wfile.write(b"\x00\x01 this is not HTTP at all\r\n\r\n")
+            self.wfile.flush()
             self.close_connection = True
             return
         retry_after = None

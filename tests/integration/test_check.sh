@@ -22,6 +22,11 @@ t_eq "status, ssh probe: exit 0" "$RC" 0
 t_match "status, ssh probe: a up" "$OUT" "$UA +$BA +localhost:$PA +up +ssh"
 t_match "status, ssh probe: b up" "$OUT" "$UB +$BB +localhost:$PB +up +ssh"
 
+# tcp: the monitor on the bastion itself (here the bastion's loopback is the container's)
+t_monitor status --monitor.probe=tcp
+t_eq "status, tcp probe: exit 0" "$RC" 0
+t_match "status, tcp probe: a up" "$OUT" "$UA +$BA +localhost:$PA +up +tcp"
+
 t_monitor status --json
 t_eq "status --json: exit 0" "$RC" 0
 t_eq "status --json: two tunnels" "$(jq -r '.tunnels | length' <<<"$OUT" 2>/dev/null)" 2

@@ -16,6 +16,7 @@
 #   lab_unit_mainpid|lab_unit_nrestarts|lab_unit_state|lab_unit_ctlpath|lab_journal UNIT, lab_hostpid CPID
 #   lab_listener_pid PORT            # who holds a bastion listener, seen without connecting to it
 #   lab_on_cleanup CMD; lab_cleanup   # idempotent; LAB_KEEP=1 keeps $LAB for a post-mortem
+#   lab_reap_stale                    # removes labs whose owner shell died (e.g. SIGKILL)
 # UNIT is a unit name or a bastion name (NAME -> reverse-ssh@NAME.service).
 
 LAB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -30,6 +31,11 @@ lab__log() { [[ -n ${LAB_QUIET:-} ]] || echo "lab: $*" >&2; }
 lab__need() { [[ -n ${LAB:-} && -d $LAB ]] || { lab__err "${1:-lab}: no lab (call lab_init first)"; return 1; }; }
 lab__now() { date +%s.%N; }
 lab__since() { awk -v a="$1" -v b="$(lab__now)" 'BEGIN { printf "%.2f", b - a }'; }
+# Daemons die with the shell that started them (SIGTERM on its death, even by SIGKILL): no lab outlives
+# its test. So call lab_*_start in the test's own shell, never inside $(...) or a pipeline.
+lab__spawn() {
+        if command -v setpriv >/dev/null; then setpriv --pdeathsig TERM "$@"; else "$@"; fi
+}
 
 # reverse-ssh@NAME.service for a bastion name, the name itself for a unit name.
 lab__unit() {
@@ -158,6 +164,8 @@ lab_init() {
                 trap 'exit 143' TERM
         fi
         : >"$LAB/ports"
+        # Owner = this shell (pid + start time): lab_reap_stale tells a lab whose owner died.
+        echo "$BASHPID $(awk '{ print $22 }' "/proc/$BASHPID/stat")" >"$LAB/owner"
         mkdir -p "$LAB/keys" "$LAB/bastions" "$LAB/target" "$LAB/run" || return 1
         chmod 0700 "$LAB/keys"
 
@@ -245,7 +253,7 @@ lab__sshd() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local dir=$1 port=$2 hostkey=$3
         shift 3
-        /usr/sbin/sshd -D -f /dev/null -o ListenAddress="127.0.0.1:$port" -o HostKey="$hostkey" \
+        lab__spawn /usr/sbin/sshd -D -f /dev/null -o ListenAddress="127.0.0.1:$port" -o HostKey="$hostkey" \
                 -o PidFile="$dir/sshd.pid" -o StrictModes=no -o PasswordAuthentication=no \
                 -o KbdInteractiveAuthentication=no -o UsePAM=no -o LogLevel=VERBOSE -E "$dir/sshd.log" "$@" \
                 </dev/null >>"$dir/sshd.log" 2>&1 &
@@ -415,7 +423,7 @@ lab_container_start() {
         mkdir -p "$LAB/run/preset" && echo 'disable *' >"$LAB/run/preset/00-rtunlab.preset"
         for cg in $(lab__cgroup_dirs); do mkdir -p "$cg" || lab__log "warning: cannot create cgroup $cg"; done
         # shellcheck disable=SC2016
-        bash -c 'for cg in $1; do [[ -d $cg ]] && echo $$ >"$cg/cgroup.procs"; done; shift; exec "$@"' lab-nspawn \
+        lab__spawn bash -c 'for cg in $1; do [[ -d $cg ]] && echo $$ >"$cg/cgroup.procs"; done; shift; exec "$@"' lab-nspawn \
                 "$(lab__cgroup_dirs | tr '\n' ' ')" \
                 systemd-nspawn --volatile=yes -D / -b --console=passive --register=no --keep-unit \
                 -M "$LAB_MACHINE" --bind="$LAB:/lab" --bind-ro="$LAB/run/preset:/etc/systemd/system-preset" \
@@ -701,4 +709,165 @@ lab_cleanup() {
         fi
         unset LAB
         return "$rc"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Many tunnels (tests/bench): bastions that take many sessions, one ssh Host alias per tunnel, units
+# started in batches. The list of tunnels is $LAB/run/many: "ALIAS UNIT REMOTE_PORT BASTION" per line.
+
+# lab_bastion_start_opts NAME [SSHD_ARG...]: lab_bastion_start plus extra sshd arguments
+# (e.g. -o MaxStartups=100:30:200 -o MaxSessions=50).
+lab_bastion_start_opts() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        lab__need lab_bastion_start_opts || return 1
+        local name=$1 dir port
+        shift
+        [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ ]] || { lab__err "lab_bastion_start_opts: bad bastion name '$name'"; return 1; }
+        dir=$LAB/bastions/$name
+        mkdir -p "$dir" || return 1
+        if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "bastion $name already running"; return 1; fi
+        if [[ ! -f $dir/port ]]; then
+                port=$(lab_port_alloc) || return 1
+                echo "$port" >"$dir/port"
+                ssh-keygen -q -t ed25519 -N '' -C "rtunlab-$LAB_RUN-$name" -f "$dir/hostkey" ||
+                        { lab__err "ssh-keygen for bastion $name failed"; return 1; }
+        fi
+        port=$(cat "$dir/port")
+        touch "$dir/authorized"
+        lab__write_authorized_keys "$dir" || return 1
+        lab__sshd "$dir" "$port" "$dir/hostkey" -o AuthorizedKeysFile="$dir/authorized_keys" \
+                -o AllowUsers=reverse-ssh -o ClientAliveInterval=2 -o ClientAliveCountMax=2 "$@" || return 1
+        lab__log "bastion $name on 127.0.0.1:$port (pid $(cat "$dir/pid")) $*"
+        [[ -f $LAB/run/pid1 ]] && lab__write_ssh_config_many
+        return 0
+}
+
+# The lab's ssh_config plus one Host alias per tunnel of $LAB/run/many (alias -> its bastion's port).
+# Call it again after anything that rewrites /etc/ssh/ssh_config (lab_bastion_start, lab_tunnel_add).
+lab__write_ssh_config_many() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        local d name alias unit rport b
+        {
+                echo "# written by lab.sh: every lab bastion, on the host's loopback, and the many-tunnel aliases"
+                for d in "$LAB"/bastions/*/; do
+                        [[ -f $d/port ]] || continue
+                        name=$(basename "$d")
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "$(cat "$d/port")"
+                        printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
+                done
+                [[ -f $LAB/run/many ]] && while read -r alias unit rport b; do
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "$(cat "$LAB/bastions/$b/port")"
+                        printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
+                done <"$LAB/run/many"
+        } | lab_put /etc/ssh/ssh_config
+}
+
+# lab__wait_banners TIMEOUT PORT...: waits until every port answers "SSH-" (polled together); prints
+# the ports still silent and returns 1 on timeout.
+lab__wait_banners() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        "$LAB_PY" - "$@" <<'PYEOF'
+import selectors, socket, sys, time
+limit, left = float(sys.argv[1]), set(int(p) for p in sys.argv[2:])
+end = time.monotonic() + limit
+while left and time.monotonic() < end:
+    sel, socks = selectors.DefaultSelector(), {}
+    for p in left:
+        s = socket.socket(); s.setblocking(False)
+        s.connect_ex(("127.0.0.1", p)); sel.register(s, selectors.EVENT_READ, p); socks[p] = s
+    stop = time.monotonic() + 1.0
+    while socks and time.monotonic() < stop:
+        for key, _ in sel.select(max(0.0, stop - time.monotonic())):
+            p = key.data
+            try:
+                ok = key.fileobj.recv(64).startswith(b"SSH-")
+            except OSError:
+                ok = False
+            sel.unregister(key.fileobj); key.fileobj.close(); del socks[p]
+            if ok:
+                left.discard(p)
+    for s in socks.values():
+        s.close()
+    if left:
+        time.sleep(0.2)
+if left:
+    print(" ".join(str(p) for p in sorted(left)))
+    sys.exit(1)
+PYEOF
+}
+
+# lab_tunnels_add_many PREFIX COUNT BATCH BASTION...: COUNT tunnels reverse-ssh@PREFIXNNN.test.service
+# (NNN from 000), spread round-robin over the bastions (started already), each with its own remote
+# port; authorized in one write per bastion; started BATCH units at a time, each batch waited for
+# (every remote port answers the target's banner).
+lab_tunnels_add_many() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        lab__need lab_tunnels_add_many || return 1
+        local prefix=$1 count=$2 batch=$3 i alias unit rport b start silent
+        shift 3
+        local bastions=("$@") units=() ports=()
+        [[ $count =~ ^[0-9]+$ && $batch =~ ^[1-9][0-9]*$ && ${#bastions[@]} -gt 0 ]] ||
+                { lab__err "usage: lab_tunnels_add_many PREFIX COUNT BATCH BASTION..."; return 1; }
+        for b in "${bastions[@]}"; do
+                [[ -f $LAB/bastions/$b/port ]] || { lab__err "lab_tunnels_add_many: no bastion '$b'"; return 1; }
+        done
+        start=$(lab__now)
+        for ((i = 0; i < count; i++)); do
+                alias=$(printf '%s%03d.test' "$prefix" "$i")
+                b=${bastions[i % ${#bastions[@]}]}
+                rport=$(lab_port_alloc) || return 1
+                echo "$rport open" >>"$LAB/bastions/$b/authorized"
+                echo "$alias reverse-ssh@$alias.service $rport $b" >>"$LAB/run/many"
+                printf 'REMOTE_PORT=%s\nLOCAL_PORT=%s\nSSH_USER=reverse-ssh\nKEY=/lab/keys/client\n' "$rport" "$LAB_TPORT" |
+                        lab_put "/etc/reverse-ssh/$alias.env" || return 1
+        done
+        for b in "${bastions[@]}"; do lab__write_authorized_keys "$LAB/bastions/$b" || return 1; done
+        lab__write_ssh_config_many || return 1
+        while read -r alias unit rport b; do
+                [[ $alias == "$prefix"[0-9][0-9][0-9].test ]] || continue
+                units+=("$unit")
+                ports+=("$rport")
+                if ((${#units[@]} >= batch)); then
+                        lab_exec systemctl enable --quiet --now "${units[@]}" || { lab__err "enable --now failed"; return 1; }
+                        silent=$(lab__wait_banners "$LAB_TUNNEL_TIMEOUT" "${ports[@]}") ||
+                                { lab__err "lab_tunnels_add_many: no banner on ports $silent"; return 1; }
+                        units=() ports=()
+                fi
+        done <"$LAB/run/many"
+        if ((${#units[@]})); then
+                lab_exec systemctl enable --quiet --now "${units[@]}" || { lab__err "enable --now failed"; return 1; }
+                silent=$(lab__wait_banners "$LAB_TUNNEL_TIMEOUT" "${ports[@]}") ||
+                        { lab__err "lab_tunnels_add_many: no banner on ports $silent"; return 1; }
+        fi
+        lab__log "$count tunnels ${prefix}NNN.test over ${#bastions[@]} bastions up in $(lab__since "$start") s"
+}
+
+# lab_target_start_opts [SSHD_ARG...]: lab_target_start plus extra sshd arguments. Many tunnels probed
+# at once all reach this one sshd: its default MaxStartups (10:30:100) drops probes beyond 10.
+lab_target_start_opts() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        lab__need lab_target_start_opts || return 1
+        local dir=$LAB/target
+        if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "target already running"; return 1; fi
+        lab__sshd "$dir" "$LAB_TPORT" "$LAB/keys/target_hostkey" -o AuthorizedKeysFile=none -o AllowUsers=nobody-rtunlab \
+                "$@" || return 1
+        lab__log "target sshd on 127.0.0.1:$LAB_TPORT (pid $(cat "$dir/pid")) $*"
+}
+
+# lab_reap_stale: cleans up every /tmp/rtunlab.* whose owner shell is gone (a test killed by SIGKILL:
+# its daemons died with it, but its nft table and directory stay). Labs of live shells are left alone.
+lab_reap_stale() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        local d pid start run n=0
+        for d in /tmp/rtunlab.*/; do
+                d=${d%/}
+                [[ -f $d/owner ]] || continue
+                read -r pid start <"$d/owner"
+                [[ -d /proc/$pid && $(awk '{ print $22 }' "/proc/$pid/stat" 2>/dev/null) == "$start" ]] && continue
+                run=${d#/tmp/rtunlab.}
+                lab__log "reaping stale lab $d (owner $pid gone)"
+                (LAB=$d LAB_RUN=$run LAB_MACHINE=rtunlab-$run LAB_NFT_TABLE=rtunlab_$run LAB_KEEP=0 lab_cleanup)
+                n=$((n + 1))
+        done
+        lab__log "reaped $n stale lab(s)"
 }

@@ -287,15 +287,19 @@ static void test_permanent_4xx(void **state) {
         fixture_stop(&f);
 }
 
+/* A receiver that closes, resets or answers something that is not HTTP is retried, never given up on. */
 static void test_connection_closed_retried(void **state) {
         fixture f;
-        fixture_start(&f, "close,200", NULL);
+        fixture_start(&f, "close,reset,garbage,200", NULL);
         enqueue(&f, EVENT_DOWN, "a.service");
-        drain(&f, 5 * SEC);
+        drain(&f, 12 * SEC);
 
         json_auto_t *reqs = receiver_requests(&f.rcv);
-        assert_int_equal(json_array_size(reqs), 2);
+        assert_int_equal(json_array_size(reqs), 4);
         assert_string_equal(req_str(reqs, 0, "answer"), "close");
+        assert_string_equal(req_str(reqs, 1, "answer"), "reset");
+        assert_string_equal(req_str(reqs, 2, "answer"), "garbage");
+        assert_string_equal(req_str(reqs, 3, "answer"), "200");
         assert_int_equal(f.counters.delivered[0], 1);
         assert_int_equal(f.counters.failures, 0);
         fixture_stop(&f);

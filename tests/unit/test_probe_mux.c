@@ -211,7 +211,7 @@ static void request_init(probe_request *req, ssh_resolved *ssh, ssh_forward *fwd
                 .ssh = ssh,
                 .forward = fwd,
                 .expect = &expect_ssh,
-                .timeout = 400 * USEC_PER_MSEC,
+                .timeout = 1 * USEC_PER_SEC, /* generous under load; three scenarios wait it out */
         };
 }
 
