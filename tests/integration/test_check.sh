@@ -87,6 +87,30 @@ t_eq "prohibited: second run still exits 1" "$RC" 1
 t_eq "prohibited: still not restarted" "$(mainpid $UC)" "$c0"
 lab_exec systemctl disable --now --quiet $UC
 
+# --- the shipped timer and oneshot service, as systemd runs them (hardening, StateDirectory=)
+for u in rtun-monitor.service rtun-monitor.timer; do
+        sed 's|/usr/local/bin/rtun-monitor|/lab/rtun-monitor|' "$T_SRC/systemd/$u" | lab_put /etc/systemd/system/$u
+done
+lab_exec systemctl daemon-reload
+lab_exec systemctl enable --now --quiet rtun-monitor.timer
+t_match "timer: scheduled" "$(lab_exec systemctl list-timers --all --no-pager rtun-monitor.timer)" "rtun-monitor.timer +rtun-monitor.service"
+lab_fault_stop $UA || t_fail "fault stop (service)"
+a2=$(mainpid $UA)
+lab_exec systemctl start rtun-monitor.service
+t_eq "service: oneshot run succeeded (healed)" "$(lab_exec systemctl show -p Result --value rtun-monitor.service)" success
+t_expect "service: a restarted by the service" test "$(mainpid $UA)" != "$a2"
+t_match "service: journal has the restart" "$(lab_exec journalctl --no-pager -o cat -u rtun-monitor.service)" "$UA: restarted \(stopped\)"
+t_expect "service: state in /var/lib/rtun-monitor" lab_exec test -s /var/lib/rtun-monitor/state
+t_eq "service: state is valid JSON" "$(lab_exec cat /var/lib/rtun-monitor/state | jq -r .version)" 1
+lab_exec systemctl disable --now --quiet rtun-monitor.timer
+
+# --- a corrupt state file is reported once and replaced
+echo '{"version":1, "tunnels": {"x": ' | lab_put /lab/state-corrupt/state
+T_STATE_DIR=/lab/state-corrupt t_monitor check
+t_eq "corrupt state: check still exits 0" "$RC" 0
+t_match "corrupt state: reported" "$OUT" "corrupt state file"
+t_eq "corrupt state: replaced with valid JSON" "$(jq -r '.tunnels | length' "$LAB/state-corrupt/state" 2>/dev/null)" 2
+
 # --- bad configuration: exit 2 with FILE:LINE
 printf '[monitor]\ninterval = 10s\ntimeout = 5x\n' >"$LAB/bad.conf"
 t_monitor check --config /lab/bad.conf

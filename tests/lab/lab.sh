@@ -33,9 +33,9 @@ lab__now() { date +%s.%N; }
 lab__since() { awk -v a="$1" -v b="$(lab__now)" 'BEGIN { printf "%.2f", b - a }'; }
 # Daemons die with the shell that started them (SIGTERM on its death, even by SIGKILL): no lab outlives
 # its test. So call lab_*_start in the test's own shell, never inside $(...) or a pipeline.
-lab__spawn() {
-        if command -v setpriv >/dev/null; then setpriv --pdeathsig TERM "$@"; else "$@"; fi
-}
+# An array, not a function: `func &` would fork a subshell in between, and $! would be that subshell.
+LAB_SPAWN=()
+command -v setpriv >/dev/null && LAB_SPAWN=(setpriv --pdeathsig TERM)
 
 # reverse-ssh@NAME.service for a bastion name, the name itself for a unit name.
 lab__unit() {
@@ -253,7 +253,7 @@ lab__sshd() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local dir=$1 port=$2 hostkey=$3
         shift 3
-        lab__spawn /usr/sbin/sshd -D -f /dev/null -o ListenAddress="127.0.0.1:$port" -o HostKey="$hostkey" \
+        "${LAB_SPAWN[@]}" /usr/sbin/sshd -D -f /dev/null -o ListenAddress="127.0.0.1:$port" -o HostKey="$hostkey" \
                 -o PidFile="$dir/sshd.pid" -o StrictModes=no -o PasswordAuthentication=no \
                 -o KbdInteractiveAuthentication=no -o UsePAM=no -o LogLevel=VERBOSE -E "$dir/sshd.log" "$@" \
                 </dev/null >>"$dir/sshd.log" 2>&1 &
@@ -423,7 +423,7 @@ lab_container_start() {
         mkdir -p "$LAB/run/preset" && echo 'disable *' >"$LAB/run/preset/00-rtunlab.preset"
         for cg in $(lab__cgroup_dirs); do mkdir -p "$cg" || lab__log "warning: cannot create cgroup $cg"; done
         # shellcheck disable=SC2016
-        lab__spawn bash -c 'for cg in $1; do [[ -d $cg ]] && echo $$ >"$cg/cgroup.procs"; done; shift; exec "$@"' lab-nspawn \
+        "${LAB_SPAWN[@]}" bash -c 'for cg in $1; do [[ -d $cg ]] && echo $$ >"$cg/cgroup.procs"; done; shift; exec "$@"' lab-nspawn \
                 "$(lab__cgroup_dirs | tr '\n' ' ')" \
                 systemd-nspawn --volatile=yes -D / -b --console=passive --register=no --keep-unit \
                 -M "$LAB_MACHINE" --bind="$LAB:/lab" --bind-ro="$LAB/run/preset:/etc/systemd/system-preset" \
@@ -495,8 +495,13 @@ lab_container_stop() {
                 lab__alive "$np" || lab__alive "$pid1" || break
                 sleep 0.1
         done
+        # Our cgroups go once empty; the last processes may take a moment to leave them.
         for cg in $(lab__cgroup_dirs); do
-                [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+                for ((i = 0; i < 30; i++)); do
+                        [[ -d $cg ]] || break
+                        find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+                        [[ -d $cg ]] && sleep 0.1
+                done
                 [[ -d $cg ]] && lab__err "cgroup $cg left behind"
         done
         rm -f "$LAB/run/nspawn.pid" "$LAB/run/pid1"
