@@ -9,9 +9,7 @@
 #include "act.h"
 #include "log.h"
 #include "monitor.h"
-#include "unit_env.h"
 
-#define RESOLVE_TIMEOUT (5 * USEC_PER_SEC)
 #define ACT_TIMEOUT (90 * USEC_PER_SEC)
 
 static tunnel *tunnel_free(tunnel *t) {
@@ -124,98 +122,6 @@ tunnel *monitor_find(monitor *m, const char *name) {
                 if (streq(m->tunnels[i]->name, name))
                         return m->tunnels[i];
         return NULL;
-}
-
-static bool strv_equal(char *const *a, char *const *b) {
-        size_t n = strv_length(a);
-        if (n != strv_length(b))
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!streq(a[i], b[i]))
-                        return false;
-        return true;
-}
-
-static void set_resolve_error(tunnel *t, const char *msg) {
-        free(t->resolve_error);
-        t->resolve_error = strdup(msg);
-}
-
-/* ExecStart as systemd will run it: Environment= and EnvironmentFile= variables substituted. */
-static int expand_exec(const unit_info *u, char ***ret, char *err, size_t errlen) {
-        _cleanup_(strv_freep) char **env = NULL;
-        int r;
-
-        for (char **e = u->environment; e && *e; e++)
-                if (strv_push(&env, *e) < 0)
-                        return -ENOMEM;
-        for (char **f = u->environment_files; f && *f; f++) {
-                bool graceful = **f == '-';
-                r = unit_env_read_file(*f + graceful, &env);
-                if (r == -ENOMEM)
-                        return r;
-                if (r < 0 && !graceful) {
-                        snprintf(err, errlen, "cannot read EnvironmentFile %s: %s", *f, strerror(-r));
-                        return r;
-                }
-        }
-        return unit_argv_expand(u->exec_argv, env, ret);
-}
-
-/* ssh -G once per command line: cached until the unit's (expanded) ExecStart changes. */
-static void tunnel_resolve(tunnel *t) {
-        _cleanup_(strv_freep) char **argv = NULL;
-        char err[256] = "";
-        int r;
-
-        if (!streq_ptr(t->unit.load_state, "loaded")) {
-                snprintf(err, sizeof err, "unit not loaded (%s%s%s)", strna(t->unit.load_state),
-                         t->unit.load_error ? ": " : "", strempty(t->unit.load_error));
-        } else if (!t->unit.exec_path || !exec_is_ssh(t->unit.exec_path, t->unit.exec_argv)) {
-                snprintf(err, sizeof err, "ExecStart is not an ssh command");
-        } else if (expand_exec(&t->unit, &argv, err, sizeof err) < 0 && !*err)
-                snprintf(err, sizeof err, "out of memory");
-
-        if (!*err && t->resolved_for_argv && strv_equal(t->resolved_for_argv, argv) &&
-            (t->resolved || t->resolve_error))
-                return;
-
-        ssh_resolved_done(&t->ssh);
-        t->resolved = false;
-        t->forward = NULL;
-        t->forward_label[0] = 0;
-        strv_free(t->resolved_for_argv);
-        t->resolved_for_argv = NULL;
-        if (*err) {
-                set_resolve_error(t, err);
-                return;
-        }
-        t->resolved_for_argv = TAKE_PTR(argv);
-
-        r = ssh_resolve_exec(t->unit.exec_path, t->resolved_for_argv, RESOLVE_TIMEOUT, &t->ssh, err, sizeof err);
-        if (r < 0) {
-                char msg[300];
-                snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));
-                set_resolve_error(t, msg);
-                return;
-        }
-        const char *spec = t->tcfg ? t->tcfg->forward : NULL;
-        t->forward = ssh_resolved_find_forward(&t->ssh, spec);
-        if (!t->forward) {
-                char msg[300];
-                if (spec)
-                        snprintf(msg, sizeof msg, "no -R forward %s in ExecStart", spec);
-                else
-                        snprintf(msg, sizeof msg, "no -R forward in ExecStart");
-                set_resolve_error(t, msg);
-                return;
-        }
-        ssh_forward_format(t->forward, t->forward_label, sizeof t->forward_label);
-        free(t->resolve_error);
-        t->resolve_error = NULL;
-        t->resolved = true;
-        log_debug("%s: bastion %s, forward %s, control path %s", t->name, t->ssh.bastion, t->forward_label,
-                  strna(t->ssh.control_path));
 }
 
 static int tunnel_new(monitor *m, unit_info *u, tunnel **ret) {

@@ -117,6 +117,9 @@ void monitor_guard(monitor *m);
 /* Alerts and journal for events of t (NULL for host-wide events). */
 void monitor_emit(monitor *m, tunnel *t, unsigned events);
 tunnel *monitor_find(monitor *m, const char *name);
+/* Resolves t->unit's ExecStart into t->ssh and t->forward (cached while the command line is unchanged);
+ * on failure t->resolve_error says why and the tunnel is UNKNOWN, never acted on. */
+void tunnel_resolve(tunnel *t);
 size_t monitor_count_down(const monitor *m);
 heal_policy monitor_policy(const monitor *m, const tunnel *t);
 
