@@ -65,6 +65,9 @@ size_t alert_sender_pending(alert_sender *s);
 int alert_sender_foreach_pending(alert_sender *s,
                                  int (*cb)(const alert_event *ev, unsigned attempts, usec_t first_try, void *userdata),
                                  void *userdata);
+/* Drops every pending event (the one in flight too) without counting them as failures: check mode
+ * calls it once they are safely in the state file, for the next run to send. */
+void alert_sender_discard(alert_sender *s);
 /* True when no request is in flight and nothing is due now (queue empty, or the head waits to retry). */
 bool alert_sender_idle(alert_sender *s);
 /* CLOCK_MONOTONIC time of the next attempt; USEC_INFINITY when the queue is empty or a request is in

@@ -457,6 +457,22 @@ int alert_sender_foreach_pending(alert_sender *s,
         return 0;
 }
 
+static void request_abort(alert_sender *s) {
+        if (!s->easy)
+                return;
+        curl_multi_remove_handle(s->multi, s->easy);
+        curl_easy_cleanup(s->easy);
+        s->easy = NULL;
+}
+
+void alert_sender_discard(alert_sender *s) {
+        if (!s)
+                return;
+        request_abort(s);
+        while (s->n > 0)
+                pop(s);
+}
+
 bool alert_sender_idle(alert_sender *s) {
         return !s || (!s->easy && (s->n == 0 || s->due > now_mono(s)));
 }
@@ -506,12 +522,7 @@ alert_sender *alert_sender_free(alert_sender *s) {
                 return NULL;
         if (s->n > 0)
                 log_warning("Alert receiver %s: %zu alert(s) not delivered.", s->rc->name, s->n);
-        if (s->easy) {
-                curl_multi_remove_handle(s->multi, s->easy);
-                curl_easy_cleanup(s->easy);
-        }
-        while (s->n > 0)
-                pop(s);
+        alert_sender_discard(s);
         /* curl may still report sockets as removed while cleaning up: the glue must stay valid until then. */
         if (s->multi)
                 curl_multi_cleanup(s->multi);

@@ -261,11 +261,12 @@ int http_server_start(sd_event *e, const char *listen, const monitor *m, http_se
         /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: MHD's default is SO_REUSEADDR (fast restarts), while
          * reuse=1 adds SO_REUSEPORT, which would let a second instance silently share the port. */
         errno = 0;
+        /* The logger first: MHD warns about (and uses its own logger for) options before it. */
         s->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
+                                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                                      MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
                                      MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
                                      MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_SEC,
-                                     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                                      MHD_OPTION_END);
         if (!s->daemon) {
                 r = errno > 0 ? -errno : -EIO;

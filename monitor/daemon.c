@@ -142,6 +142,19 @@ static void start_guard_sweep(daemon_ctx *d) {
         }
 }
 
+/* A failed probe that outlived its next slot (timeout >= interval) had that slot skipped: probe again
+ * now, or confirming the failure costs a whole extra interval beyond monitor.failures probes. */
+static void catch_up_missed_slot(daemon_ctx *d, tunnel *t) {
+        uint64_t next;
+
+        if (t->last_probe.status == PROBE_OK || t->running || t->healing || !t->next_probe ||
+            sd_event_source_get_time(t->next_probe, &next) < 0)
+                return;
+        usec_t now = now_usec(CLOCK_MONOTONIC), began = now - MIN(t->last_probe.duration, now);
+        if (next >= t->settings->interval && next - t->settings->interval > began)
+                schedule_probe(d, t, 0);
+}
+
 static void on_probed(monitor *m, tunnel *t) {
         daemon_ctx *d = ctx;
 
@@ -169,6 +182,7 @@ static void on_probed(monitor *m, tunnel *t) {
         else
                 heal_pending(d);
 out:
+        catch_up_missed_slot(d, t);
         notify_status(d);
 }
 

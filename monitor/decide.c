@@ -108,6 +108,7 @@ static verdict decide_success(tunnel_health *h, usec_t now) {
         h->consecutive_failures = 0;
         h->last_failure = PROBE_OK;
         h->last_success = now;
+        h->failing_since = 0;
         h->gave_up = false;
         h->backoff = 0;
         if (h->announced_down) {
@@ -128,7 +129,8 @@ static verdict decide_active_failure(tunnel_health *h, const observation *o, con
 
         if (o->unit_started_at != 0 &&
             now < usec_add(o->unit_started_at, p->grace) &&
-            h->last_success < o->unit_started_at) {
+            h->last_success < o->unit_started_at &&
+            now < usec_add(h->failing_since, p->grace)) {
                 v.state = TUNNEL_STARTING;
                 v.why = "grace";
                 return v;
@@ -176,6 +178,8 @@ verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, use
 
         if (o->status == PROBE_OK)
                 return decide_success(h, now);
+        if (h->failing_since == 0 || h->failing_since > now)
+                h->failing_since = now;
 
         switch (o->active_state) {
 
@@ -203,7 +207,18 @@ verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, use
 
         default:
                 /* activating (e.g. auto-restart wait), deactivating, reloading, or a state newer than us:
-                 * systemd is busy with the unit, so a failed probe says nothing yet. */
+                 * systemd is busy with the unit, so a failed probe says nothing yet... unless it has been
+                 * failing for longer than the grace: a unit that systemd restarts again and again (bastion
+                 * gone) is DOWN. Restarting it ourselves would add nothing: systemd already does. */
+                if (now >= usec_add(h->failing_since, p->grace)) {
+                        if (h->consecutive_failures < UINT_MAX)
+                                h->consecutive_failures++;
+                        h->last_failure = o->status;
+                        v.state = h->consecutive_failures >= MAX(p->failures, 1u) ? TUNNEL_DOWN : h->state;
+                        v.reason = o->status;
+                        v.why = "systemd keeps restarting the unit";
+                        break;
+                }
                 v.state = TUNNEL_STARTING;
                 v.reason = o->status;
                 v.why = "unit is activating";
@@ -230,6 +245,7 @@ unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
 
         /* The new process gets a fresh count; grace (its new start time) protects its first probes. */
         h->consecutive_failures = 0;
+        h->failing_since = now;
         h->state = TUNNEL_STARTING;
         return EVENT_RESTARTED;
 }

@@ -22,6 +22,9 @@ typedef struct tunnel_health {
         unsigned consecutive_failures; /* counted failures since the last success */
         probe_status last_failure;     /* PROBE_OK if none */
         usec_t last_success;           /* 0: never */
+        usec_t failing_since;          /* first failed observation since the last success (or our last
+                                        * restart); 0: not failing. Bounds the grace of a unit that
+                                        * systemd keeps restarting. */
         usec_t restarts[RESTART_HISTORY_MAX]; /* times of our restarts, oldest first, pruned to heal.window */
         unsigned n_restarts;
         usec_t backoff;                /* wait after the next restart; 0: heal.backoff */

@@ -281,6 +281,12 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
                 json_t *pending = json_array();
                 if (!pending || saved_alerts_collect(m, pending) < 0 || saved_state_write(state_path, m, pending) < 0)
                         log_warning("State not saved: the next run starts afresh.");
+                else if (json_array_size(pending) > 0) {
+                        log_notice("%zu undelivered alert(s) kept in %s for the next run.", json_array_size(pending),
+                                   state_path);
+                        for (size_t i = 0; i < m->n_alerts; i++)
+                                alert_sender_discard(m->senders[i]);
+                }
                 json_decref(pending);
         }
         if (cfg->metrics_textfile) {

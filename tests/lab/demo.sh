@@ -8,12 +8,29 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$SRC"
 export LAB_QUIET=${LAB_QUIET:-1} # the demo narrates; lab.sh still prints its errors
 . tests/lab/lab.sh
+if [[ -f tests/lab/prometheus.sh ]]; then
+        . tests/lab/prometheus.sh
+else # the shared helper's few lines: one Prometheus on loopback, storage in $LAB, killed at clean-up
+        lab_prom_start() {
+                mkdir -p "$LAB/prom/data" && printf 'global: {scrape_interval: %s}\nscrape_configs: [{job_name: rtun, static_configs: [{targets: ["%s"]}]}]\n' \
+                        "$2" "$1" >"$LAB/prom/prometheus.yml" || return 1
+                LAB_PROM_URL=http://127.0.0.1:$(lab_port_alloc) || return 1
+                /usr/bin/prometheus --config.file="$LAB/prom/prometheus.yml" --storage.tsdb.path="$LAB/prom/data" \
+                        --web.listen-address="${LAB_PROM_URL#http://}" --log.level=warn >"$LAB/prom/log" 2>&1 &
+                echo $! >"$LAB/prom/pid"
+                lab_on_cleanup "lab__kill_tree $! 5"
+                wait_for 30 curl -sf -o /dev/null "$LAB_PROM_URL/-/ready"
+        }
+        demo_prom_nonempty() { [[ $(curl -sfG "$LAB_PROM_URL/api/v1/query" --data-urlencode "query=$1" | jq -c .data.result) != "[]" ]]; }
+        lab_prom_wait() { wait_for "$2" demo_prom_nonempty "$1"; }
+fi
 
 OUTDIR=$SRC/build/demo
 PNG=$OUTDIR/rtun_tunnel_up.png
+PNG_DONE=
 DEMO_START=$(date +%s.%N)
 
-if [[ -t 1 ]]; then B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' D=$'\e[2m' N=$'\e[0m'; else B= G= R= D= N=; fi
+if [[ -t 1 ]]; then B=$'\e[1m' G=$'\e[32m' R=$'\e[31m' D=$'\e[2m' N=$'\e[0m'; else B='' G='' R='' D='' N=''; fi
 STEP=0
 step() { STEP=$((STEP + 1)); printf '\n%s== %d. %s%s\n' "$B" "$STEP" "$*" "$N"; }
 say() { printf '%s\n' "$*"; }
@@ -48,7 +65,8 @@ lab_target_start || die "target sshd"
 lab_bastion_start bastion-a.test || die "bastion a"
 lab_bastion_start bastion-b.test || die "bastion b"
 lab_container_start || die "container"
-PA=$(lab_port_alloc) && PB=$(lab_port_alloc) || die "ports"
+PA=$(lab_port_alloc) || die "port"
+PB=$(lab_port_alloc) || die "port"
 lab_tunnel_add bastion-a.test "$PA" || die "tunnel a"
 lab_tunnel_add bastion-b.test "$PB" || die "tunnel b"
 UA=reverse-ssh@bastion-a.test.service UB=reverse-ssh@bastion-b.test.service
@@ -62,7 +80,8 @@ host lab_banner "$PA"
 # ---------------------------------------------------------------------------------------------------
 step "A Slack stand-in, and the monitor's configuration"
 mkdir -p "$LAB/receiver"
-RPORT=$(lab_port_alloc) && MPORT=$(lab_port_alloc) && PPORT=$(lab_port_alloc) || die "ports"
+RPORT=$(lab_port_alloc) || die "port"
+MPORT=$(lab_port_alloc) || die "port"
 ALERTS=$LAB/receiver/requests.jsonl
 : >"$ALERTS"
 "$LAB_PY" tests/integration/receiver.py --port "$RPORT" --log "$ALERTS" >"$LAB/receiver/out" 2>&1 &
@@ -111,29 +130,15 @@ ok "Type=notify: READY=1 sent, STATUS= shows the tunnels"
 
 # ---------------------------------------------------------------------------------------------------
 step "Prometheus scrapes the daemon every second"
-PROM=$LAB/prometheus
-mkdir -p "$PROM"
-cat >"$PROM/prometheus.yml" <<EOF
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: rtun
-    static_configs:
-      - targets: ['127.0.0.1:$MPORT']
-EOF
-/usr/bin/prometheus --config.file="$PROM/prometheus.yml" --storage.tsdb.path="$PROM/data" \
-        --web.listen-address="127.0.0.1:$PPORT" --log.level=warn >"$PROM/log" 2>&1 &
-PROM_PID=$!
-lab_on_cleanup "lab__kill_tree $PROM_PID 5"
-say "/usr/bin/prometheus (pid $PROM_PID) on 127.0.0.1:$PPORT, storage in $PROM/data, target 127.0.0.1:$MPORT"
-prom() { curl -sfG "http://127.0.0.1:$PPORT/api/v1/$1" "${@:2}"; }
-prom_has_both() { [[ $(prom query --data-urlencode 'query=count(rtun_tunnel_up == 1)' | jq -r '.data.result[0].value[1]' 2>/dev/null) == 2 ]]; }
-wait_for 20 prom_has_both || { tail -5 "$PROM/log"; die "Prometheus has no rtun_tunnel_up samples"; }
+printf '%s  $ lab_prom_start 127.0.0.1:%s 1s%s\n' "$D" "$MPORT" "$N"
+lab_prom_start "127.0.0.1:$MPORT" 1s || die "Prometheus did not start"
+say "/usr/bin/prometheus (pid $(cat "$LAB/prom/pid")) on $LAB_PROM_URL, storage in $LAB/prom/data"
+prom() { curl -sfG "$LAB_PROM_URL/api/v1/$1" "${@:2}"; }
+lab_prom_wait 'count(rtun_tunnel_up == 1) == 2' 20 >/dev/null || { tail -5 "$LAB/prom/log"; die "Prometheus has no rtun_tunnel_up samples"; }
 host curl -s "127.0.0.1:$MPORT/metrics" -o "$LAB/metrics.txt"
 grep -E '^rtun_(tunnel_up|probes_total|restarts_total\{[^}]*stopped)' "$LAB/metrics.txt" | indent
-say "A few seconds of healthy history for the graph..."
-sleep 5
+say "Eight seconds of healthy history for the graph..."
+sleep 8
 
 # ---------------------------------------------------------------------------------------------------
 # The daemon's journal from line $1 on, as "+S.SSs message", times relative to $2.
@@ -148,7 +153,7 @@ jcount() { lab_exec journalctl -u rtun-monitord.service --no-pager -o short-unix
 # recovered or LIMIT seconds passed. Sets T_DOWN, T_RESTART, T_UP (unix times, empty if not seen).
 watch_heal() {
         local unit=$1 from=$2 t0=$3 limit=$4 shown=0 lines line
-        T_DOWN= T_RESTART= T_UP=
+        T_DOWN='' T_RESTART='' T_UP=''
         while awk -v n="$(now)" -v t0="$t0" -v l="$limit" 'BEGIN { exit !(n - t0 < l) }'; do
                 lines=$(jlines "$from" "$t0")
                 while IFS= read -r line; do
@@ -183,17 +188,16 @@ alerts_for() {
 step "Break tunnel a: SIGSTOP its ssh (dead but running)"
 J0=$(jcount) A0=$(alert_count)
 PID_A=$(lab_unit_mainpid "$UA")
+printf '%s  [container]# kill -STOP %s%s\n' "$D" "$PID_A" "$N"
 T0=$(now)
 lab_fault_stop "$UA" || die "lab_fault_stop"
-printf '%s  [container]# kill -STOP %s%s\n' "$D" "$PID_A" "$N"
 say "systemd still calls it healthy:"
 ctr systemctl status --no-pager -n 0 "$UA"
 [[ $(lab_unit_state "$UA") == active ]] || die "$UA is not active after SIGSTOP"
 say "but the bastion's port gives no banner any more:"
-rc=0
-printf '%s  $ lab_banner %s 2%s\n' "$D" "$PA" "$N"
-lab_banner "$PA" 2 2>&1 | indent || rc=$?
-[[ ${PIPESTATUS[0]} != 0 ]] || die "the bastion port still answers"
+printf '%s  $ lab_banner %s 1%s\n' "$D" "$PA" "$N"
+OUT=$(lab_banner "$PA" 1 2>&1) && die "the bastion port still answers: $OUT"
+indent <<<"$OUT"
 say "The daemon's journal (times from the fault):"
 watch_heal "$UA" "$J0" "$T0" 20 || true
 [[ -n $T_DOWN ]] || die "no 'down' for $UA within 20 s"
@@ -204,19 +208,53 @@ say "What the Slack receiver got:"
 wait_for 10 alerts_for "$A0" "$UA" down recovered || { alerts "$A0"; die "no down + recovered Slack alerts for $UA"; }
 alerts "$A0"
 say "The bastion's port answers again:"
-T_BANNER=
+T_BANNER=''
 printf '%s  $ lab_banner %s%s\n' "$D" "$PA" "$N"
 BANNER=$(lab_wait_banner "$PA" 15) && T_BANNER=$(now)
 indent <<<"$BANNER"
 [[ $BANNER == SSH-* ]] || die "bastion port $PA does not answer after the restart"
-ok "detected in $(secs "$T0" "$T_DOWN") s, restarted at $(secs "$T0" "$T_RESTART") s, probe ok again at $(secs "$T0" "$T_UP") s after the fault"
+ok "detected in $(secs "$T0" "$T_DOWN") s, restarted at $(secs "$T0" "$T_RESTART") s, probe ok again at $(secs "$T0" "$T_UP") s, banner at $(secs "$T0" "$T_BANNER") s after the fault"
 A_T0=$T0 A_DOWN=$T_DOWN A_UP=$T_UP
 
 # ---------------------------------------------------------------------------------------------------
+# Renders one query_range answer (stdin) as a text timeline; writes the samples for gnuplot.
+# Exit 3 when the series does not hold both up and down samples.
+RENDER_PY=$(cat <<'PY'
+import json, sys, time
+start, end, unit, datfile, fault = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+res = json.load(sys.stdin)["data"]["result"]
+vals = {int(float(t)): float(v) for t, v in (res[0]["values"] if res else [])}
+if not vals:
+    print("    rtun_tunnel_up{name=\"%s\"}: no samples" % unit)
+    sys.exit(3)
+start = max(start, min(vals))  # the lab is younger than a minute: begin at the first sample
+n = end - start + 1
+w = 2 if n <= 40 else 1  # a short lab life gets two columns per second
+cells = "".join(("·" if start + i not in vals else ("▇" if vals[start + i] >= 1 else "▁")) * w for i in range(n))
+hms = lambda t: time.strftime("%H:%M:%S", time.gmtime(t))
+axis = list(hms(start).ljust(n * w))
+if n * w >= 50:  # a middle label, centred on its column
+    mid = n // 2
+    axis[mid * w - 4:mid * w + 4] = hms(start + mid)
+if n * w >= 20:
+    axis[n * w - 8:n * w] = hms(end)
+print("    rtun_tunnel_up{name=\"%s\"} from Prometheus, %s, UTC" % (unit, "one column per second" if w == 1 else "two columns per second"))
+print("          " + "".join(axis).rstrip())
+print("     up   " + cells)
+if fault and 0 <= int(float(fault)) - start < n:
+    print("          " + " " * ((int(float(fault)) - start) * w) + "^ fault at " + hms(float(fault)))
+with open(datfile, "w") as f:
+    for t in sorted(vals):
+        f.write("%d %g\n" % (t, vals[t]))
+zeros = sum(1 for v in vals.values() if v < 1)
+print("          %d s up, %d s down" % (len(vals) - zeros, zeros))
+sys.exit(0 if zeros and len(vals) > zeros else 3)
+PY
+)
 # graph UNIT...: rtun_tunnel_up of each UNIT over the last 60 s from Prometheus's query_range, as a text
 # timeline (one column per second), and a PNG of the same with gnuplot when it is installed.
 graph() {
-        local end start unit json i=0 files=() titles=()
+        local end start unit json f i=0 files=() titles=()
         end=$(date +%s)
         start=$((end - 60))
         for unit; do
@@ -224,33 +262,12 @@ graph() {
                         --data-urlencode "start=$start" --data-urlencode "end=$end" --data-urlencode step=1) ||
                         die "query_range failed"
                 i=$((i + 1))
-                "$LAB_PY" - "$start" "$end" "$unit" "$OUTDIR/series$i.dat" "${FAULT_AT[$unit]:-}" <<<"$json" <<'PY' || return 1
-import json, sys, time
-start, end, unit, datfile, fault = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-res = json.load(sys.stdin)["data"]["result"]
-vals = {int(float(t)): float(v) for t, v in (res[0]["values"] if res else [])}
-n = end - start + 1
-cells = "".join("·" if start + i not in vals else ("▇" if vals[start + i] >= 1 else "▁") for i in range(n))
-hms = lambda t: time.strftime("%H:%M:%S", time.gmtime(t))
-mid = start + n // 2
-axis = (hms(start) + " " * (n // 2 - 8 - 4) + hms(mid)).ljust(n - 8) + hms(end)
-print("    rtun_tunnel_up{name=\"%s\"} (Prometheus, 1 s steps, UTC)" % unit)
-print("          " + axis)
-print("     up   " + cells)
-if fault:
-    col = int(float(fault)) - start
-    if 0 <= col < n:
-        print("          " + " " * col + "^ fault at " + hms(float(fault)))
-with open(datfile, "w") as f:
-    for t in sorted(vals):
-        f.write("%d %g\n" % (t, vals[t]))
-zeros, ones = sum(1 for v in vals.values() if v < 1), sum(1 for v in vals.values() if v >= 1)
-print("          %d samples up, %d down, %d missing" % (ones, zeros, n - len(vals)))
-sys.exit(0 if zeros and ones else 3)
-PY
+                "$LAB_PY" -c "$RENDER_PY" "$start" "$end" "$unit" "$OUTDIR/series$i.dat" "${FAULT_AT[$unit]:-}" \
+                        <<<"$json" || return 1
                 files+=("$OUTDIR/series$i.dat") titles+=("$unit")
         done
         command -v gnuplot >/dev/null || { say "    (gnuplot not installed: no PNG)"; return 0; }
+        start=$(cat "${files[@]}" | sort -n | awk 'NR == 1 { print $1 }')
         {
                 echo "set terminal pngcairo size 900,$((140 + 160 * ${#files[@]})) font 'sans,10'"
                 echo "set output '$PNG'"
@@ -259,20 +276,25 @@ PY
                 echo "set multiplot layout ${#files[@]},1 title 'rtun\\_tunnel\\_up (rtun-monitor demo, scraped every 1 s)'"
                 for i in "${!files[@]}"; do
                         echo "set title '${titles[$i]}' noenhanced"
+                        echo "unset arrow; unset label"
+                        f=${FAULT_AT[${titles[$i]}]:-}
+                        [[ -z $f ]] || echo "set arrow from '${f%.*}', graph 0 to '${f%.*}', graph 1 nohead dt 2 lc rgb '#d50200'
+set label 'fault' at '${f%.*}', graph 0.5 offset 0.5,0 tc rgb '#d50200'"
                         echo "plot '${files[$i]}' using 1:2 with steps lw 2 lc rgb '#2eb886' notitle"
                 done
                 echo "unset multiplot"
         } >"$OUTDIR/rtun_tunnel_up.gp"
         gnuplot "$OUTDIR/rtun_tunnel_up.gp" 2>"$OUTDIR/gnuplot.log" || { cat "$OUTDIR/gnuplot.log"; die "gnuplot failed"; }
-        say "    PNG: $PNG"
+        PNG_DONE=1
+        say "    PNG (gnuplot): $PNG"
 }
 
 step "Graphed: Prometheus's view of tunnel a"
 mkdir -p "$OUTDIR"
 declare -A FAULT_AT=(["$UA"]=$A_T0)
 sleep 2 # a couple more scrapes after the recovery
-printf '%s  $ curl -G 127.0.0.1:%s/api/v1/query_range --data-urlencode query=rtun_tunnel_up{name="%s"} start=-60s step=1s%s\n' \
-        "$D" "$PPORT" "$UA" "$N"
+printf '%s  $ curl -G %s/api/v1/query_range --data-urlencode query=rtun_tunnel_up{name="%s"} start=-60s step=1s%s\n' \
+        "$D" "$LAB_PROM_URL" "$UA" "$N"
 graph "$UA" || die "Prometheus's series for $UA does not show the tunnel going down and up"
 ok "the outage is in Prometheus (rtun_tunnel_up 1 -> 0 -> 1)"
 
@@ -308,19 +330,20 @@ indent <<<"$BANNER"
 ok "detected in $(secs "$T0" "$T_DOWN") s (mux probe timeouts), restarted at $(secs "$T0" "$T_RESTART") s, up again at $(secs "$T0" "$T_UP") s"
 B_T0=$T0 B_DOWN=$T_DOWN B_UP=$T_UP
 sleep 2
+say "Prometheus's view of both tunnels:"
 graph "$UA" "$UB" || die "Prometheus's series do not show both outages"
 
 # ---------------------------------------------------------------------------------------------------
 step "Where things stand, and clean-up"
 printf '%s  [container]# %s%s\n' "$D" "/lab/rtun-monitor status --config /lab/rtun.conf" "$N"
 lab_exec /lab/rtun-monitor status --config /lab/rtun.conf 2>&1 | indent || die "final status: not every tunnel up"
-curl -s "127.0.0.1:$MPORT/metrics" | grep -E '^rtun_(restarts_total|alerts_total)\{' | grep -v ' 0$' | indent
+curl -s "127.0.0.1:$MPORT/metrics" | grep -E '^rtun_(restarts_total|alerts_total)\{' | grep -v ' 0$' | indent || true
 say ""
 say "${B}Shown:${N}"
 say "  - rtun-monitor found both reverse-ssh@ units over D-Bus and probed each forward end to end (mux)."
 say "  - A stopped ssh (systemd: active (running)): detected in $(secs "$A_T0" "$A_DOWN") s, restarted, forward back at $(secs "$A_T0" "$A_UP") s."
 say "  - A half-open connection: detected in $(secs "$B_T0" "$B_DOWN") s, healed at $(secs "$B_T0" "$B_UP") s, once the bastion freed the stale listener."
-say "  - Slack alerts for each down and recovery; the outages graphed from Prometheus${PNG:+ ($PNG)}."
+say "  - Slack alerts for each down and recovery; the outages graphed from Prometheus${PNG_DONE:+ ($PNG)}."
 say "  - Total $(secs "$DEMO_START" "$(now)") s. Cleaning up: container, sshds, Prometheus, receiver, nft table, $LAB."
 lab_cleanup
 trap - EXIT

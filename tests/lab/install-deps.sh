@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libsystemd-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev
       libinih-dev libjansson-dev zlib1g-dev systemd systemd-container dbus openssh-server openssh-client
-      nftables prometheus wrk hyperfine python3 iproute2 curl jq valgrind procps)
+      nftables prometheus wrk hyperfine python3 iproute2 curl jq valgrind procps gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -87,6 +87,7 @@ lab__kill_tree() {
         kill -STOP "$pid" 2>/dev/null
         kids=$(lab__descendants "$pid")
         if [[ -n $kids ]]; then
+                # shellcheck disable=SC2086 # a list of pids
                 kill -TERM $kids 2>/dev/null
                 for ((i = 0; i < 30; i++)); do
                         for p in $kids; do lab__alive "$p" && break; done
@@ -140,7 +141,7 @@ lab_port_alloc() {
 # unless LAB_NO_TRAP=1 (then the caller must call lab_cleanup itself).
 lab_init() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
-        local cmd id run
+        local cmd run
         for cmd in systemd-nspawn nsenter nft ssh ssh-keygen ss flock useradd; do
                 command -v "$cmd" >/dev/null || { lab__err "lab_init: $cmd not found (run tests/lab/install-deps.sh)"; return 1; }
         done
@@ -306,12 +307,14 @@ lab_bastion_port() {
         cat "$LAB/bastions/$1/port" 2>/dev/null || { lab__err "no bastion '$1'"; return 1; }
 }
 
-# lab_bastion_start NAME: a bastion sshd on 127.0.0.1:PORT (port kept across stop/start).
+# lab_bastion_start NAME [SSHD_ARG...]: a bastion sshd on 127.0.0.1:PORT (port kept across stop/start);
+# extra arguments go to sshd (e.g. -o MaxStartups=100:30:200).
 # ClientAliveInterval 2 x 2: a bastion frees a dead tunnel's listener within about 6 s.
 lab_bastion_start() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_bastion_start || return 1
         local name=$1 dir port
+        shift
         [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ ]] || { lab__err "lab_bastion_start: bad bastion name '$name'"; return 1; }
         dir=$LAB/bastions/$name
         mkdir -p "$dir" || return 1
@@ -326,8 +329,8 @@ lab_bastion_start() {
         touch "$dir/authorized"
         lab__write_authorized_keys "$dir" || return 1
         lab__sshd "$dir" "$port" "$dir/hostkey" -o AuthorizedKeysFile="$dir/authorized_keys" \
-                -o AllowUsers=reverse-ssh -o ClientAliveInterval=2 -o ClientAliveCountMax=2 || return 1
-        lab__log "bastion $name on 127.0.0.1:$port (pid $(cat "$dir/pid"))"
+                -o AllowUsers=reverse-ssh -o ClientAliveInterval=2 -o ClientAliveCountMax=2 "$@" || return 1
+        lab__log "bastion $name on 127.0.0.1:$port (pid $(cat "$dir/pid")) $*"
         # A container that is already up learns the new Host entry.
         [[ -f $LAB/run/pid1 ]] && lab__write_ssh_config
         return 0
@@ -345,15 +348,15 @@ lab_bastion_stop() {
         lab__log "bastion $1 stopped"
 }
 
-# lab_target_start: the host's own sshd (what each tunnel forwards to) on 127.0.0.1:$LAB_TPORT.
+# lab_target_start [SSHD_ARG...]: the host's own sshd (what each tunnel forwards to) on 127.0.0.1:$LAB_TPORT.
 lab_target_start() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_target_start || return 1
         local dir=$LAB/target
         if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "target already running"; return 1; fi
-        lab__sshd "$dir" "$LAB_TPORT" "$LAB/keys/target_hostkey" -o AuthorizedKeysFile=none -o AllowUsers=nobody-rtunlab ||
-                return 1
-        lab__log "target sshd on 127.0.0.1:$LAB_TPORT (pid $(cat "$dir/pid"))"
+        lab__sshd "$dir" "$LAB_TPORT" "$LAB/keys/target_hostkey" -o AuthorizedKeysFile=none -o AllowUsers=nobody-rtunlab \
+                "$@" || return 1
+        lab__log "target sshd on 127.0.0.1:$LAB_TPORT (pid $(cat "$dir/pid")) $*"
 }
 lab_target_stop() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
@@ -397,9 +400,11 @@ lab_put() {
                 { lab__err "lab_put: cannot write $1 in the container"; return 1; }
 }
 
+# Every lab bastion, plus the aliases of lab_tunnels_add_many ($LAB/run/many), so that no writer drops
+# another's Host entries.
 lab__write_ssh_config() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
-        local d name
+        local d name alias unit rport b
         {
                 echo "# written by lab.sh: every lab bastion, on the host's loopback"
                 for d in "$LAB"/bastions/*/; do
@@ -408,6 +413,10 @@ lab__write_ssh_config() {
                         printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "$(cat "$d/port")"
                         printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
                 done
+                [[ -f $LAB/run/many ]] && while read -r alias unit rport b; do
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "$(cat "$LAB/bastions/$b/port")"
+                        printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
+                done <"$LAB/run/many"
         } | lab_put /etc/ssh/ssh_config
 }
 

@@ -59,6 +59,11 @@ check "$UA active (running)" active_running "$UA"
 check "$UB active (running)" active_running "$UB"
 check "unit resolved $A through /etc/ssh/ssh_config" \
         lab_exec sh -c "ssh -G reverse-ssh@$A 2>/dev/null | grep -qx 'port $(lab_bastion_port "$A")'"
+check "EnvironmentFile overrides the defaults (ssh's argv: lab key, lab ports)" \
+        eval "lab_exec cat /proc/\$(lab_unit_mainpid $UA)/cmdline | tr '\\0' ' ' |
+                grep -q -- '-i /lab/keys/client -R localhost:$PA:localhost:$LAB_TPORT reverse-ssh@$A'"
+check "defaults equal the classic unit's" eval "lab_exec systemctl show -p Environment --value $UA |
+        grep -q 'REMOTE_PORT=21022 LOCAL_PORT=22 SSH_USER=reverse-ssh KEY=/etc/ssh/ssh_host_ed25519_key'"
 CA=$(lab_unit_ctlpath "$UA") CB=$(lab_unit_ctlpath "$UB")
 check "control sockets $CA and $CB exist" lab_exec test -S "$CA" -a -S "$CB"
 check "ssh -O check: master of $A running" lab_exec timeout 5 ssh -S "$CA" -O check x 2>/dev/null

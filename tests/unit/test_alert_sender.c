@@ -395,6 +395,15 @@ static void test_overflow_and_foreach(void **state) {
         assert_int_equal(s->ids[s->n - 1], 9999);
         assert_int_equal(s->attempts[s->n - 1], 5);
         assert_int_equal(s->first_try[s->n - 1], t0);
+
+        /* Once persisted (check mode), dropped without counting as failures; the sender stays usable. */
+        alert_sender_discard(f.sender);
+        assert_int_equal(alert_sender_pending(f.sender), 0);
+        assert_true(alert_sender_idle(f.sender));
+        assert_true(alert_sender_next_due(f.sender) == USEC_INFINITY);
+        assert_int_equal(f.counters.failures, 2);
+        assert_int_equal(alert_sender_enqueue(f.sender, &ev), 1);
+        assert_int_equal(alert_sender_pending(f.sender), 1);
         fixture_stop(&f);
 }
 

@@ -219,15 +219,65 @@ static void test_activating(void **state) {
                 verdict v;
 
                 p.failures = 1;
-                for (int i = 1; i <= 3; i++) {
-                        v = decide(&h, &o, &p, T0 + i * MIN_);
+                /* Within the grace of the first failure (T0+1s): systemd is busy, no verdict. */
+                for (int i = 1; i <= 20; i++) {
+                        v = decide(&h, &o, &p, T0 + i * SEC);
                         assert_int_equal(v.state, TUNNEL_STARTING);
                         assert_int_equal(v.action, HEAL_NONE);
                         assert_int_equal(v.events, 0);
                         assert_string_equal(v.why, "unit is activating");
                         assert_int_equal(h.consecutive_failures, 0);
                 }
+                /* Failing for the whole grace: DOWN, announced once, never restarted by us. */
+                for (int i = 21; i <= 30; i++) {
+                        v = decide(&h, &o, &p, T0 + i * SEC);
+                        assert_int_equal(v.state, TUNNEL_DOWN);
+                        assert_int_equal(v.action, HEAL_NONE);
+                        assert_int_equal(v.events, i == 21 ? EVENT_DOWN : 0);
+                        assert_string_equal(v.why, "systemd keeps restarting the unit");
+                }
         }
+}
+
+/* Bastion gone: ssh exits, systemd restarts it every few seconds, every probe fails. Each start would
+ * open a new grace; the grace is bounded by the first failure instead, so the tunnel is declared DOWN. */
+static void test_flapping_unit_is_down_after_grace(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        unsigned events = 0;
+        verdict v = {};
+
+        for (int i = 1; i <= 40; i++) {
+                usec_t now = T0 + i * SEC;
+                observation o = active(PROBE_TIMEOUT);
+                o.unit_started_at = now - SEC / 2; /* restarted by systemd just now, every time */
+                v = decide(&h, &o, &p, now);
+                events |= v.events;
+                if (i <= 20)
+                        assert_int_equal(v.state, TUNNEL_STARTING);
+        }
+        assert_int_equal(v.state, TUNNEL_DOWN);
+        assert_true(events & EVENT_DOWN);
+}
+
+/* Our own restart opens a fresh grace even for a tunnel that was failing long before. */
+static void test_our_restart_opens_fresh_grace(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = active(PROBE_TIMEOUT);
+        verdict v;
+
+        p.failures = 1;
+        v = decide(&h, &o, &p, T0 + 100 * SEC);
+        assert_int_equal(v.state, TUNNEL_DOWN);
+        assert_int_equal(v.action, HEAL_RESTART);
+        decide_restarted(&h, &p, T0 + 101 * SEC);
+        o.unit_started_at = T0 + 101 * SEC;
+        v = decide(&h, &o, &p, T0 + 105 * SEC);
+        assert_int_equal(v.state, TUNNEL_STARTING);
+        assert_string_equal(v.why, "grace");
+        v = decide(&h, &o, &p, T0 + 121 * SEC);
+        assert_int_equal(v.state, TUNNEL_DOWN);
 }
 
 static void test_admin_stopped(void **state) {
@@ -812,6 +862,8 @@ int main(void) {
                 cmocka_unit_test(test_grace_boundaries),
                 cmocka_unit_test(test_success_inside_grace),
                 cmocka_unit_test(test_activating),
+                cmocka_unit_test(test_flapping_unit_is_down_after_grace),
+                cmocka_unit_test(test_our_restart_opens_fresh_grace),
                 cmocka_unit_test(test_admin_stopped),
                 cmocka_unit_test(test_failed_unit),
                 cmocka_unit_test(test_heal_disabled),
