@@ -465,6 +465,12 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events) {
                 };
                 if (!t && bit == EVENT_NETWORK_DOWN)
                         ev.reason = (char *) "every tunnel failed its probe at once";
+                /* --dry-run: the alert says what would have been done (contract.md). */
+                char dry[sizeof t->reason_text + 32];
+                if (t && bit == EVENT_DOWN && m->dry_run && t->last_verdict.action != HEAL_NONE) {
+                        snprintf(dry, sizeof dry, "%s (dry run: would restart)", t->reason_text);
+                        ev.reason = dry;
+                }
                 log_info("%s%sevent %s", t ? t->name : "", t ? ": " : "", tunnel_event_to_string(bit));
                 for (size_t i = 0; i < m->n_alerts; i++)
                         (void) alert_sender_enqueue(m->senders[i], &ev);

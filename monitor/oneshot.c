@@ -47,8 +47,6 @@ static bool needs_more(oneshot *o, const tunnel *t) {
         /* A failure below monitor.failures leaves the state as it was (maybe UP): look at the probe. */
         if (t->last_probe.status == PROBE_OK || !t->resolved)
                 return false;
-        if (t->last_probe.status == PROBE_UNIT_DOWN && t->unit.active_state != UNIT_ACTIVATING)
-                return false; /* inactive or failed: systemd's word is final */
         /* Bounded whatever happens: failures attempts plus the grace, a second apart. */
         if (t->attempts >= s->failures + s->grace / USEC_PER_SEC + 2)
                 return false;

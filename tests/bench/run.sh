@@ -133,6 +133,12 @@ daemon_start() { # UNIT PORT ARGS...
 }
 daemon_stop() { lab_exec systemctl stop "$1"; }
 daemon_pid() { lab_exec systemctl show -p MainPID --value "$1"; }
+# The container has no /etc/alternatives (no awk inside): read its /proc, parse here.
+proc_cpu() { lab_exec cat "/proc/$1/stat" | awk '{ print $14 + $15 }'; }
+proc_mem() {
+        lab_exec cat "/proc/$1/status" | grep -E '^(VmRSS|VmHWM|RssAnon|RssFile)'
+        lab_exec cat "/proc/$1/smaps_rollup" | grep -E '^(Pss|Pss_Anon|Pss_File):'
+}
 
 if want 3; then
         say "3: one round over 200 tunnels"
@@ -150,6 +156,7 @@ if want 3; then
         done
         curl -s "http://127.0.0.1:$mport/metrics" | awk '$1 ~ /^rtun_tunnel_up/ { n[$2]++ } END { for (v in n) print v, n[v] }' \
                 >"$RAW/daemon200_up.txt"
+        proc_mem "$(daemon_pid rtun-bench-200)" >"$RAW/rss200.txt"
         daemon_stop rtun-bench-200
 fi
 
@@ -176,6 +183,7 @@ if want 4; then
                 sleep 1.5
         done
         lab_exec journalctl --no-pager -o short-unix -u rtun-bench-d >"$RAW/daemon-journal.txt"
+        proc_mem "$(daemon_pid rtun-bench-d)" >"$RAW/rss20.txt"
         daemon_stop rtun-bench-d
 
         say "4: daemon with 100 tunnels at interval 10s: RSS, idle CPU over 60 s, /metrics under wrk"
@@ -183,17 +191,17 @@ if want 4; then
         daemon_start rtun-bench-100 "$mport" --monitor.units="$U100" --monitor.interval=10s
         sleep 15
         pid=$(daemon_pid rtun-bench-100)
-        s0=$(lab_exec awk '{ print $14 + $15 }' "/proc/$pid/stat") t0=$(now)
+        s0=$(proc_cpu "$pid") t0=$(now)
         sleep 60
-        s1=$(lab_exec awk '{ print $14 + $15 }' "/proc/$pid/stat") t1=$(now)
+        s1=$(proc_cpu "$pid") t1=$(now)
         echo "$s0 $s1 $t0 $t1 $(getconf CLK_TCK)" >"$RAW/idle100.txt"
-        lab_exec grep -E '^(VmRSS|VmHWM|RssAnon|RssFile)' "/proc/$pid/status" >"$RAW/rss100.txt"
+        proc_mem "$pid" >"$RAW/rss100.txt"
         metrics_value "$mport" rtun_tunnels >"$RAW/tunnels100.txt"
         curl -s "http://127.0.0.1:$mport/metrics" | wc -c >"$RAW/metrics100_bytes.txt"
         for ((i = 0; i < 5; i++)); do
                 wrk -t 2 -c 8 -d 10s "http://127.0.0.1:$mport/metrics" >"$RAW/wrk-daemon100-$i.txt" 2>&1
         done
-        lab_exec grep -E '^VmHWM' "/proc/$pid/status" >>"$RAW/rss100.txt"
+        lab_exec cat "/proc/$pid/status" | grep -E '^VmHWM' | sed 's/^VmHWM/VmHWMwrk/' >>"$RAW/rss100.txt"
         daemon_stop rtun-bench-100
 
         say "4: /metrics render of 1,000 tunnels; wrk against http_server_start with 20 fake tunnels"

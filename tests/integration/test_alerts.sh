@@ -57,8 +57,10 @@ wait_got() {
         return 1
 }
 
-# conf NAME HOOK_PORT SLACK_PORT [EVENTS]: /lab/NAME.conf with a webhook and a Slack receiver
+# conf NAME HOOK_PORT SLACK_PORT [HOOK_EVENTS [SLACK_EVENTS]]: /lab/NAME.conf with a webhook and a Slack
+# receiver; events default to all of them, "-" leaves the key out (the built-in default).
 conf() {
+        local he=${4:-$ALL_EVENTS} se=${5:-${4:-$ALL_EVENTS}}
         cat >"$LAB/$1.conf" <<EOF
 [monitor]
 grace = 2s
@@ -66,12 +68,12 @@ grace = 2s
 [alert hook]
 type = webhook
 url = http://127.0.0.1:$2/hook/T1
-events = ${4:-$ALL_EVENTS}
+$([[ $he == - ]] || echo "events = $he")
 
 [alert slack]
 type = slack
 url_file = /lab/$1.slack-url
-events = ${4:-$ALL_EVENTS}
+$([[ $se == - ]] || echo "events = $se")
 EOF
         echo "http://127.0.0.1:$3/services/T0/B0/x" >"$LAB/$1.slack-url"
 }
@@ -189,6 +191,21 @@ a_check 3 c3
 t_eq "3: third run: nothing more to webhook" "$(n_requests h3)" 3
 t_eq "3: third run: nothing more to slack" "$(n_requests s3b)" 3
 
+# ===== 3b: --dry-run: the down alert says what would have been done; nothing restarted, nothing "restarted"
+P8H=$(lab_port_alloc) && P8S=$(lab_port_alloc) || t_die "ports"
+recv_start h8 "$P8H" "" && recv_start s8 "$P8S" "" || t_die "receivers 8"
+conf c8 "$P8H" "$P8S"
+a0=$(mainpid $UA)
+lab_fault_stop $UA || t_fail "fault stop"
+a_check 8 c8 --dry-run
+t_eq "3b: dry run: exit 1" "$RC" 1
+t_eq "3b: dry run: a not restarted" "$(mainpid $UA)" "$a0"
+t_eq "3b: dry run: only down" "$(hook_got h8)" "down $UA"
+t_match "3b: dry run: the reason says would restart" \
+        "$(jq -r 'select(.answer == "200") | .body | fromjson | .reason' "$LAB/recv-h8.log")" \
+        "^process_stopped: .* \(dry run: would restart\)$"
+lab_fault_cont $UA
+
 # ===== 4: the daemon, with a third receiver that misbehaves in every way (its cost: its own retries)
 P4H=$(lab_port_alloc) && P4S=$(lab_port_alloc) && P4B=$(lab_port_alloc) && P4M=$(lab_port_alloc) || t_die "ports"
 recv_start h4 "$P4H" "500,200" && recv_start s4 "$P4S" "" && recv_start b4 "$P4B" "garbage,reset,close,hang,hang" ||
@@ -240,7 +257,7 @@ done
 # ===== 6: the all-down guard: both tunnels stopped at once
 P6H=$(lab_port_alloc) && P6S=$(lab_port_alloc) || t_die "ports"
 recv_start h6 "$P6H" "" && recv_start s6 "$P6S" "" || t_die "receivers 6"
-conf c6 "$P6H" "$P6S"
+conf c6 "$P6H" "$P6S" "$ALL_EVENTS" "network_down network_up"
 a_check 6 c6 # a baseline state: both up
 a0=$(mainpid $UA) b0=$(mainpid $UB)
 lab_fault_stop $UA && lab_fault_stop $UB || t_fail "fault stop both"
@@ -250,7 +267,7 @@ t_eq "6: a not restarted" "$(mainpid $UA)" "$a0"
 t_eq "6: b not restarted" "$(mainpid $UB)" "$b0"
 t_match "6: guard logged" "$OUT" "All 2 tunnels are down at once"
 t_eq "6: webhook: one network_down" "$(hook_got h6 | grep -c '^network_down -$')" 1
-t_eq "6: slack: one network_down" "$(slack_got s6 | grep -c '^network_down -$')" 1
+t_eq "6: slack (events = network_down network_up): only network_down" "$(slack_got s6)" "network_down -"
 t_eq "6: no restarted event" "$(hook_got h6 | grep -c '^restarted')" 0
 echo "    events of the all-down run (webhook): $(hook_got h6 | paste -sd,)"
 t_eq "6: network_down payload" \
@@ -264,11 +281,38 @@ lab_fault_cont $UA && lab_fault_cont $UB
 a_check 6 c6
 t_eq "6: resumed: check exits 0" "$RC" 0
 t_eq "6: resumed: one network_up (webhook)" "$(hook_got h6 | grep -c '^network_up -$')" 1
-t_eq "6: resumed: one network_up (slack)" "$(slack_got s6 | grep -c '^network_up -$')" 1
+t_eq "6: resumed: slack (filtered) got network_down, network_up" "$(slack_got s6 | paste -sd,)" "network_down -,network_up -"
 t_eq "6: resumed: network_up is last" "$(hook_got h6 | tail -n 1)" "network_up -"
 echo "    events after resuming (webhook): $(hook_got h6 | tail -n +$((n_before + 1)) | paste -sd,)"
 a_check 6 c6
 t_eq "6: later run: nothing more" "$(hook_got h6 | grep -c network_)" 2
+
+# ===== 7: the all-down guard in the daemon; the webhook keeps the default events (down recovered gave_up)
+P7H=$(lab_port_alloc) && P7S=$(lab_port_alloc) && P7M=$(lab_port_alloc) || t_die "ports"
+recv_start h7 "$P7H" "" && recv_start s7 "$P7S" "" || t_die "receivers 7"
+conf c7 "$P7H" "$P7S" - "$ALL_EVENTS"
+lab_exec systemd-run --quiet --unit=rtun-alerts-guard -p Type=notify -E RTUN_MONITOR_LOG_LEVEL=info \
+        /lab/rtun-monitor daemon --config /lab/c7.conf --monitor.interval=1s --metrics.listen=127.0.0.1:$P7M ||
+        t_fail "7: systemd-run"
+sleep 2
+a0=$(mainpid $UA) b0=$(mainpid $UB)
+lab_fault_stop $UA && lab_fault_stop $UB || t_fail "fault stop both"
+wait_got slack s7 3 15
+sleep 3 # time enough for a wrong restart
+t_eq "7: a not restarted" "$(mainpid $UA)" "$a0"
+t_eq "7: b not restarted" "$(mainpid $UB)" "$b0"
+t_eq "7: slack: one network_down" "$(slack_got s7 | grep -c '^network_down -$')" 1
+lab_fault_cont $UA && lab_fault_cont $UB
+wait_got slack s7 6 15
+sleep 2
+t_eq "7: slack: one network_up" "$(slack_got s7 | grep -c '^network_up -$')" 1
+t_eq "7: slack: no restarted" "$(slack_got s7 | grep -c '^restarted')" 0
+echo "    daemon, all down then resumed (slack): $(slack_got s7 | paste -sd,)"
+t_eq "7: webhook (default events): the downs and recoveries only" "$(hook_got h7 | sort | paste -sd,)" \
+        "down $UA,down $UB,recovered $UA,recovered $UB"
+lab_exec systemctl stop rtun-alerts-guard
+t_match "7: daemon stopped cleanly" "$(lab_exec journalctl -u rtun-alerts-guard -o cat --no-pager)" \
+        "Deactivated successfully"
 
 t_summary
 ((T_FAIL == 0))

@@ -87,6 +87,17 @@ t_eq "prohibited: second run still exits 1" "$RC" 1
 t_eq "prohibited: still not restarted" "$(mainpid $UC)" "$c0"
 lab_exec systemctl disable --now --quiet $UC
 
+# --- bastion gone: systemd keeps restarting the unit; after the grace the tunnel is down (exit 1)
+lab_bastion_stop bastion-a.test || t_fail "bastion a stop"
+t_monitor check --monitor.grace=3s
+t_eq "bastion gone: check exits 1" "$RC" 1
+t_match "bastion gone: a down" "$OUT" "$UA .* (down|failed) "
+t_match "bastion gone: b still up" "$OUT" "$UB .* up "
+lab_bastion_start bastion-a.test || t_fail "bastion a start"
+t_match "bastion back: systemd's own restart reconnects" "$(lab_wait_banner "$PA" 20)" "^SSH-"
+t_monitor check --monitor.grace=3s
+t_eq "bastion back: check exits 0" "$RC" 0
+
 # --- the shipped timer and oneshot service, as systemd runs them (hardening, StateDirectory=)
 for u in rtun-monitor.service rtun-monitor.timer; do
         sed 's|/usr/local/bin/rtun-monitor|/lab/rtun-monitor|' "$T_SRC/systemd/$u" | lab_put /etc/systemd/system/$u

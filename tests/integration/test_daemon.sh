@@ -58,6 +58,11 @@ echo "systemctl start (through READY=1) took $(since "$s") s"
 t_eq "start: Type=notify" "$(dshow Type)" notify
 t_eq "start: WatchdogUSec from the drop-in" "$(dshow WatchdogUSec)" 3s
 t_eq "start: active (running)" "$(dshow ActiveState)/$(dshow SubState)" active/running
+# The shipped sandbox works inside nspawn: /etc read-only for the daemon, the textfile dir writable.
+m=$(dshow MainPID)
+lab_exec nsenter -t "$m" -m touch /etc/rtun-write-test 2>/dev/null
+t_expect "hardening: ProtectSystem=strict in effect (/etc read-only to the daemon)" test $? -ne 0
+t_eq "hardening: NoNewPrivileges in effect" "$(lab_exec grep '^NoNewPrivs:' /proc/"$m"/status | tr -dc 0-9)" 1
 t_until 3 'test "$(dshow StatusText)" = "2 tunnels, 0 down"'
 t_eq "start: StatusText" "$(dshow StatusText)" "2 tunnels, 0 down"
 echo "StatusText '2 tunnels, 0 down' $WAITED s after READY"
@@ -179,10 +184,12 @@ sleep 0.3
 s=$(now)
 lab_exec systemctl restart dbus.service
 t_eq "dbus: systemctl restart dbus" "$?" 0
+echo "systemctl restart dbus took $(since "$s") s"
 wait "$poller"
 seq01=$(awk -v s="$s" '$1 >= s { v = $2; if (v != last) { printf "%s%s@%.1f", sep, v, $1 - s; sep = " " } last = v }' "$poll")
 echo "rtun_dbus_up after 'systemctl restart dbus': $seq01 (value@seconds)"
 t_match "dbus: rtun_dbus_up went 0 and back to 1" "$seq01" "(^| )0@[0-9.]+ 1@"
+[[ $seq01 =~ (^| )0@[0-9.]+\ 1@ ]] || awk -v s="$s" '{ printf "    scrape at %+.2f s: %s\n", $1 - s, $2 }' "$poll"
 t_eq "dbus: same MainPID" "$(dshow MainPID)" "$m0"
 t_eq "dbus: NRestarts unchanged" "$(dshow NRestarts)" "$n0"
 t_match "dbus: journal has lost + reconnected" "$(lab_exec journalctl --no-pager -o cat -u $D)" \
@@ -268,5 +275,9 @@ else
 fi
 
 echo "test_daemon.sh took $(since "$T_START") s"
+if ((T_FAIL > 0)); then
+        echo "---- journal of $D, $UA and $UB (for the failures above)"
+        lab_exec journalctl --no-pager -o short-precise -u $D -u "$UA" -u "$UB" | tail -n 200 | sed 's/^/    /'
+fi
 t_summary
 ((T_FAIL == 0))

@@ -61,6 +61,7 @@ step "Boot the lab: target sshd, two bastion sshds, a container running systemd,
 say "A container (systemd-nspawn over /) runs a real systemd as PID 1; the bastions are sshds on this"
 say "machine's loopback; each tunnel is the shipped systemd/reverse-ssh@.service with a ControlMaster."
 lab_init || die "lab_init"
+trap 'printf "\n%sinterrupted: cleaning up%s\n" "$R" "$N" >&2; exit 130' INT # lab_init's EXIT trap cleans up
 lab_target_start || die "target sshd"
 lab_bastion_start bastion-a.test || die "bastion a"
 lab_bastion_start bastion-b.test || die "bastion b"
