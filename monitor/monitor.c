@@ -258,8 +258,10 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
                 t->last_success_realtime = now;
         else {
                 t->probe_failures[r->status]++;
-                snprintf(t->reason_text, sizeof t->reason_text, "%s%s%s%s%s", probe_status_to_string(r->status),
-                         *r->detail ? ": " : "", r->detail, *why ? "; " : "", why);
+                /* A long detail may cut the TCP view off: the probe's own words matter more. */
+                if (snprintf(t->reason_text, sizeof t->reason_text, "%s%s%s%s%s", probe_status_to_string(r->status),
+                             *r->detail ? ": " : "", r->detail, *why ? "; " : "", why) >= (int) sizeof t->reason_text)
+                        log_debug("%s: reason cut to %zu bytes", t->name, sizeof t->reason_text - 1);
         }
 
         observation o = {

@@ -52,7 +52,7 @@ t_lab_up() {
 }
 # t_monitor ARGS...: runs the monitor inside the container; output in $OUT, exit code in $RC.
 t_monitor() {
-        OUT=$(lab_exec env RTUN_MONITOR_LOG_LEVEL="${RTUN_MONITOR_LOG_LEVEL:-info}" ${T_STATE_DIR:+STATE_DIRECTORY=$T_STATE_DIR} \
+        OUT=$(lab_exec env RTUN_MONITOR_LOG_LEVEL="${RTUN_MONITOR_LOG_LEVEL:-info}" STATE_DIRECTORY=${T_STATE_DIR:-/lab/state} \
                 /lab/rtun-monitor "$@" 2>&1)
         RC=$?
         echo "---- rtun-monitor $* (exit $RC)"

@@ -186,7 +186,7 @@ lab_exec systemctl restart dbus.service
 t_eq "dbus: systemctl restart dbus" "$?" 0
 echo "systemctl restart dbus took $(since "$s") s"
 wait "$poller"
-seq01=$(awk -v s="$s" '$1 >= s { v = $2; if (v != last) { printf "%s%s@%.1f", sep, v, $1 - s; sep = " " } last = v }' "$poll")
+seq01=$(awk -v s="$s" 'BEGIN { last = "none" } $1 >= s { v = $2; if ((v "") != (last "")) { printf "%s%s@%.1f", sep, v, $1 - s; sep = " " } last = v }' "$poll")
 echo "rtun_dbus_up after 'systemctl restart dbus': $seq01 (value@seconds)"
 t_match "dbus: rtun_dbus_up went 0 and back to 1" "$seq01" "(^| )0@[0-9.]+ 1@"
 [[ $seq01 =~ (^| )0@[0-9.]+\ 1@ ]] || awk -v s="$s" '{ printf "    scrape at %+.2f s: %s\n", $1 - s, $2 }' "$poll"
@@ -215,7 +215,7 @@ if lab_prom_start "127.0.0.1:$MP" 1s; then
         t_until 5 'test "$(up_of $UA)" = 1'
         sleep 2.5 # two more scrapes
         S=$(lab_prom_samples "rtun_tunnel_up{name=\"$UA\"}[2m]")
-        seq=$(awk -v s="$s" '{ if ($2 != last) { printf "%s%s@%+.1f", sep, $2, $1 - s; sep = " " } last = $2 }' <<<"$S")
+        seq=$(awk -v s="$s" 'BEGIN { last = "none" } { if (($2 "") != (last "")) { printf "%s%s@%+.1f", sep, $2, $1 - s; sep = " " } last = $2 }' <<<"$S")
         echo "prometheus: rtun_tunnel_up{name=\"$UA\"} changes (value@seconds from SIGSTOP): $seq ($(wc -l <<<"$S") samples)"
         t_match "prometheus: stored 1, then 0, then 1" "$seq" "^1@[-+0-9.]+ 0@[-+0-9.]+ 1@"
         zeros=$(awk '$2 == 0' <<<"$S" | wc -l)
