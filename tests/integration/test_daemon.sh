@@ -113,6 +113,8 @@ echo "watchdog: SIGSTOP to active (running) again took $(since "$s") s"
 t_until 3 'test "$(dshow StatusText)" = "2 tunnels, 0 down"'
 t_eq "watchdog: new instance READY with status" "$(dshow StatusText)" "2 tunnels, 0 down"
 t_eq "watchdog: /healthz from the new instance" "$(http_code "$URL/healthz")" 200
+t_until 5 'test "$(up_of $UA)$(up_of $UB)" = 11'
+t_eq "watchdog: both tunnels up under the new instance ($WAITED s)" "$(up_of $UA)$(up_of $UB)" 11
 
 # --- 3. a stopped ssh is restarted within the bound, the other tunnel is untouched
 a0=$(lab_unit_mainpid $UA) b0=$(lab_unit_mainpid $UB) nb0=$(lab_unit_nrestarts $UB)

@@ -98,6 +98,15 @@ t_expect "metrics: a's rtt is plausible ($rtt s)" awk -v r="$rtt" 'BEGIN { exit 
 old=$(lab_listener_pid "$PA")
 lab_fault_halfopen $UA || t_fail "fault halfopen"
 f=$(now)
+# The first failed probe (a debug line): the exported TCP view already shows the silence.
+if jwait "$f" "^[^ ]+ $UA: up, probe timeout" 5 >/dev/null; then
+        age=$(metric rtun_tcp_last_ack_age_seconds "$UA") unacked=$(metric rtun_tcp_unacked_segments "$UA")
+        t_expect "half-open: rtun_tcp_last_ack_age_seconds after one failed probe is ${age:-absent} (>= ${TIMEOUT} s)" \
+                le "$((TIMEOUT - 1)).9" "${age:--1}"
+        echo "    TCP view after the first failed probe: last ACK ${age} s ago, ${unacked} segments unacked"
+else
+        t_fail "half-open: no failed probe logged within 5 s"
+fi
 td=$(jwait "$f" "^[^ ]+ $UA: up -> down" 15) || t_fail "half-open: no 'up -> down' within 15 s"
 if [[ -n $td ]]; then
         detect=$(secs "$f" "$td")
