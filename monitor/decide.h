@@ -31,6 +31,7 @@ typedef struct tunnel_health {
         usec_t next_restart_at;        /* no restart before this */
         bool announced_down;           /* EVENT_DOWN was raised and EVENT_RECOVERED not yet */
         bool gave_up;                  /* EVENT_GAVE_UP was raised; cleared on recovery or when budget returns */
+        bool down_silenced;            /* not decide()'s: its DOWN was folded into a network_down alert */
 } tunnel_health;
 
 void tunnel_health_init(tunnel_health *h);

@@ -285,7 +285,8 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         else
                 log_debug("%s: %s, probe %s in %.3fs %s", t->name, tunnel_state_to_string(v.state),
                           probe_status_to_string(r->status), (double) r->duration / USEC_PER_SEC, r->detail);
-        monitor_emit(m, t, v.events);
+        t->pending_events |= v.events;
+        t->probed_at = now;
 }
 
 /* Lives as long as the probe: the probe keeps a pointer to the request. */
@@ -447,8 +448,34 @@ void monitor_guard(monitor *m) {
                 log_warning("All %zu tunnels are down at once: local network suspected, restarting none.",
                             m->n_tunnels);
         if (events & EVENT_NETWORK_UP)
+                m->network_up_at = now_usec(CLOCK_REALTIME);
+        if (events & EVENT_NETWORK_UP)
                 log_notice("Not every tunnel is down any more: healing resumes.");
         monitor_emit(m, NULL, events);
+        monitor_flush_events(m);
+}
+
+void monitor_flush_events(monitor *m) {
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                tunnel *t = m->tunnels[i];
+                unsigned ev = t->pending_events;
+                t->pending_events = 0;
+                bool *silenced = &t->health.down_silenced;
+                if (m->guard.network_down) {
+                        if (ev & EVENT_DOWN)
+                                *silenced = true;
+                        ev &= ~(unsigned) EVENT_DOWN;
+                } else if (*silenced && t->probed_at > m->network_up_at && t->health.announced_down &&
+                           (t->last_verdict.state == TUNNEL_DOWN || t->last_verdict.state == TUNNEL_FAILED)) {
+                        ev |= EVENT_DOWN; /* probed since the network came back, still down: now it is news */
+                        *silenced = false;
+                }
+                if ((ev & EVENT_RECOVERED) && *silenced) {
+                        ev &= ~(unsigned) EVENT_RECOVERED; /* network_up said it */
+                        *silenced = false;
+                }
+                monitor_emit(m, t, ev);
+        }
 }
 
 void monitor_emit(monitor *m, tunnel *t, unsigned events) {
@@ -474,7 +501,7 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events) {
                         ev.reason = dry;
                 }
                 log_info("%s%sevent %s", t ? t->name : "", t ? ": " : "", tunnel_event_to_string(bit));
-                for (size_t i = 0; i < m->n_alerts; i++)
+                for (size_t i = 0; i < m->n_alerts && !m->alerts_off; i++)
                         (void) alert_sender_enqueue(m->senders[i], &ev);
         }
 }

@@ -58,6 +58,8 @@ typedef struct tunnel {
         sd_event_source *next_probe;
         unsigned attempts;             /* probes in this check run */
         bool healing;                  /* a restart job is in flight */
+        unsigned pending_events;       /* raised by decide(), sent once the all-down guard has spoken */
+        usec_t probed_at;              /* realtime of the last verdict */
         bool guard_pending;            /* daemon: probed again before the all-down guard decides */
         bool seen;                     /* found in the latest discovery */
 } tunnel;
@@ -76,6 +78,7 @@ typedef void (*monitor_tunnel_cb)(struct monitor *m, tunnel *t);
 typedef struct monitor {
         const config *cfg;
         bool dry_run;
+        bool alerts_off;               /* status: report, never alert */
         sd_event *event;
         sd_bus *bus;
         bool dbus_up;
@@ -83,6 +86,7 @@ typedef struct monitor {
         tunnel **tunnels;
         size_t n_tunnels;
         guard_state guard;
+        usec_t network_up_at;          /* realtime the all-down spell ended */
 
         usec_t round_duration;         /* of the last full round */
         usec_t last_round_end;         /* realtime */
@@ -116,6 +120,10 @@ int monitor_heal(monitor *m, tunnel *t);
 void monitor_guard(monitor *m);
 /* Alerts and journal for events of t (NULL for host-wide events). */
 void monitor_emit(monitor *m, tunnel *t, unsigned events);
+/* Sends the tunnels' pending events. While the local network is suspected (all down), each tunnel's
+ * own down/recovered is folded into the one network_down/network_up; a tunnel still down when the
+ * network is back gets its down then. monitor_guard() calls it. */
+void monitor_flush_events(monitor *m);
 tunnel *monitor_find(monitor *m, const char *name);
 /* Resolves t->unit's ExecStart into t->ssh and t->forward (cached while the command line is unchanged);
  * on failure t->resolve_error says why and the tunnel is UNKNOWN, never acted on. */

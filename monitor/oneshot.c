@@ -167,6 +167,8 @@ static void advance(oneshot *o) {
                         continue;
                 case PHASE_ALERTS:
                         if (!o->drain_until)
+                                monitor_flush_events(m); /* the verification's recovered */
+                        if (!o->drain_until)
                                 o->drain_until = now_usec(CLOCK_MONOTONIC) + ALERT_DRAIN_TIMEOUT;
                         if (alerts_idle(o)) {
                                 o->phase = PHASE_DONE;
@@ -228,6 +230,7 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         if (r < 0)
                 return RTUN_EXIT_FAILURE;
         o.m = m;
+        m->alerts_off = !heal;
         current = &o;
         m->on_probed = on_tunnel_event;
         m->on_healed = on_tunnel_event;

@@ -25,7 +25,7 @@ json_t *health_to_json(const tunnel_health *h) {
                 return NULL;
         for (unsigned i = 0; i < h->n_restarts && i < RESTART_HISTORY_MAX; i++)
                 json_array_append_new(restarts, json_integer((json_int_t) h->restarts[i]));
-        return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:I, s:I, s:b, s:b}",
+        return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:I, s:I, s:b, s:b, s:b}",
                          "state", tunnel_state_to_string(h->state),
                          "consecutive_failures", (json_int_t) h->consecutive_failures,
                          "last_failure", probe_status_to_string(h->last_failure),
@@ -35,7 +35,8 @@ json_t *health_to_json(const tunnel_health *h) {
                          "backoff", (json_int_t) h->backoff,
                          "next_restart_at", (json_int_t) h->next_restart_at,
                          "announced_down", h->announced_down,
-                         "gave_up", h->gave_up);
+                         "gave_up", h->gave_up,
+                         "down_silenced", h->down_silenced);
 }
 
 static int get_u64(json_t *o, const char *key, uint64_t *ret) {
@@ -77,6 +78,10 @@ int health_from_json(json_t *o, tunnel_health *ret) {
         if (!json_is_boolean(v))
                 return -EINVAL;
         h.gave_up = json_is_true(v);
+        v = json_object_get(o, "down_silenced");
+        if (v && !json_is_boolean(v))
+                return -EINVAL;
+        h.down_silenced = json_is_true(v);
         restarts = json_object_get(o, "restarts");
         if (!json_is_array(restarts) || json_array_size(restarts) > RESTART_HISTORY_MAX)
                 return -EINVAL;

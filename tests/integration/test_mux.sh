@@ -126,6 +126,7 @@ trec=$(jwait "$f" "^[^ ]+ $UA: event recovered" 10) || t_fail "half-open: no 're
 lab_fault_clear
 echo "half-open: fault -> detected $detect s, -> restarted $(secs "$f" "${tr:-$f}") s," \
         "-> stale listener freed $(secs "$f" "$tg") s, -> banner again $(secs "$f" "$tb") s, -> recovered $(secs "$f" "${trec:-$f}") s"
+t_expect "half-open: a has a new MainPID" test "$(mainpid "$UA")" != "$a0"
 t_eq "half-open: b not restarted" "$(djournal "$start" | grep -c -F "$UB: restarted")" 0
 
 # --- a stopped master: /proc says T at the next probe, before any network timeout
