@@ -253,6 +253,7 @@ int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, unit_info
                 units = nu;
                 unit_info *u = &units[n++];
                 *u = (unit_info) { .active_state = unit_active_state_from_string(active) };
+                u->start_pending = jid != 0 && (streq(jtype, "start") || streq(jtype, "restart"));
                 if (set_str(&u->name, name) < 0 || set_str(&u->object_path, path) < 0 ||
                     set_str(&u->load_state, load) < 0 || set_str(&u->sub_state, sub) < 0) {
                         r = log_oom();
@@ -269,6 +270,9 @@ int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, unit_info
                         continue; /* logged; the unit keeps what ListUnits said */
                 if (streq_ptr(u->load_state, "loaded") && endswith_str(u->name, ".service"))
                         (void) get_all(bus, u, "org.freedesktop.systemd1.Service");
+                /* Just enabled, start job queued: starting, not "stopped by an administrator". */
+                if (u->start_pending && u->active_state == UNIT_INACTIVE)
+                        u->active_state = UNIT_ACTIVATING;
         }
 
         *ret = units;

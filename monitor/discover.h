@@ -10,8 +10,9 @@ typedef struct unit_info {
         char *object_path;
         char *load_state;           /* "loaded", "not-found", "error", "bad-setting", "masked" */
         char *load_error;           /* LoadError message when not loaded, else NULL */
-        unit_active_state active_state;
+        unit_active_state active_state; /* an inactive unit with a start job queued reads as activating */
         char *sub_state;            /* "running", "auto-restart", ... */
+        bool start_pending;         /* a start or restart job is queued */
         char *result;               /* Service.Result: "success", "start-limit-hit", "exit-code", ... */
         pid_t main_pid;             /* 0: none */
         uint32_t n_restarts;        /* systemd's own NRestarts */

@@ -15,7 +15,7 @@ else # the shared helper's few lines: one Prometheus on loopback, storage in $LA
                 mkdir -p "$LAB/prom/data" && printf 'global: {scrape_interval: %s, scrape_timeout: %s}\nscrape_configs: [{job_name: rtun, static_configs: [{targets: ["%s"]}]}]\n' \
                         "$2" "$2" "$1" >"$LAB/prom/prometheus.yml" || return 1
                 LAB_PROM_URL=http://127.0.0.1:$(lab_port_alloc) || return 1
-                /usr/bin/prometheus --config.file="$LAB/prom/prometheus.yml" --storage.tsdb.path="$LAB/prom/data" \
+                "${LAB_SPAWN[@]}" /usr/bin/prometheus --config.file="$LAB/prom/prometheus.yml" --storage.tsdb.path="$LAB/prom/data" \
                         --web.listen-address="${LAB_PROM_URL#http://}" --log.level=warn >"$LAB/prom/log" 2>&1 &
                 echo $! >"$LAB/prom/pid"
                 lab_on_cleanup "lab__kill_tree $! 5"
@@ -76,7 +76,7 @@ cp build/rtun-monitor "$LAB/rtun-monitor" || die "copy the monitor into the lab"
 say "lab $LAB: target sshd :$LAB_TPORT, bastion-a.test :$BPA, bastion-b.test :$BPB (all 127.0.0.1)"
 ctr systemctl list-units --no-legend 'reverse-ssh@*'
 say "Through bastion a, 127.0.0.1:$PA reaches the target's sshd:"
-host lab_banner "$PA"
+host lab_banner "$PA" || die "no banner through tunnel a"
 
 # ---------------------------------------------------------------------------------------------------
 step "A Slack stand-in, and the monitor's configuration"
@@ -85,7 +85,7 @@ RPORT=$(lab_port_alloc) || die "port"
 MPORT=$(lab_port_alloc) || die "port"
 ALERTS=$LAB/receiver/requests.jsonl
 : >"$ALERTS"
-"$LAB_PY" tests/integration/receiver.py --port "$RPORT" --log "$ALERTS" >"$LAB/receiver/out" 2>&1 &
+"${LAB_SPAWN[@]}" "$LAB_PY" tests/integration/receiver.py --port "$RPORT" --log "$ALERTS" >"$LAB/receiver/out" 2>&1 &
 RECV_PID=$!
 lab_on_cleanup "lab__kill_tree $RECV_PID 3"
 wait_for 5 grep -q '^PORT ' "$LAB/receiver/out" || die "the receiver did not start: $(cat "$LAB/receiver/out")"
@@ -122,8 +122,8 @@ lab_put /etc/systemd/system/rtun-monitord.service <systemd/rtun-monitord.service
 printf '[Service]\nExecStart=\nExecStart=/lab/rtun-monitor daemon --config /lab/rtun.conf\n' |
         lab_put /etc/systemd/system/rtun-monitord.service.d/50-demo.conf || die "install the drop-in"
 ctr cat /etc/systemd/system/rtun-monitord.service.d/50-demo.conf
-ctr systemctl daemon-reload
-ctr systemctl start rtun-monitord.service
+ctr systemctl daemon-reload || die "daemon-reload failed"
+ctr systemctl start rtun-monitord.service || die "rtun-monitord.service did not start"
 daemon_ready() { [[ $(lab_exec systemctl show -p StatusText --value rtun-monitord.service) == "2 tunnels, 0 down" ]]; }
 wait_for 10 daemon_ready || { ctr systemctl status --no-pager rtun-monitord.service; die "the daemon did not report 2 tunnels, 0 down"; }
 ctr systemctl status --no-pager -n 3 rtun-monitord.service
@@ -227,10 +227,12 @@ RENDER_PY=$(cat <<'PY'
 import json, sys, time
 start, end, unit, datfile, fault = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 res = json.load(sys.stdin)["data"]["result"]
-vals = {int(float(t)): float(v) for t, v in (res[0]["values"] if res else [])}
+# min_over_time(...[1s]) at step t covers the second before t: draw it at t - 1.
+vals = {int(float(t)) - 1: float(v) for t, v in (res[0]["values"] if res else [])}
 if not vals:
     print("    rtun_tunnel_up{name=\"%s\"}: no samples" % unit)
     sys.exit(3)
+end -= 1
 start = max(start, min(vals))  # the lab is younger than a minute: begin at the first sample
 n = end - start + 1
 w = 2 if n <= 40 else 1  # a short lab life gets two columns per second
@@ -276,7 +278,7 @@ graph() {
                 echo "set terminal pngcairo size 900,$((140 + 160 * ${#files[@]})) font 'sans,10'"
                 echo "set output '$PNG'"
                 echo "set xdata time; set timefmt '%s'; set format x '%H:%M:%S'; set xlabel 'UTC'"
-                echo "set xrange ['$start':'$end']; set yrange [-0.2:1.2]; set ytics ('down' 0, 'up' 1); set grid"
+                echo "set xrange ['$start':'$((end - 1))']; set yrange [-0.2:1.2]; set ytics ('down' 0, 'up' 1); set grid"
                 echo "set multiplot layout ${#files[@]},1 title 'rtun\\_tunnel\\_up (rtun-monitor demo, min per second, scraped every 0.5 s)'"
                 for i in "${!files[@]}"; do
                         echo "set title '${titles[$i]}' noenhanced"
@@ -333,7 +335,7 @@ indent <<<"$BANNER"
 [[ $BANNER == SSH-* ]] || die "bastion port $PB does not answer after the heal"
 ok "detected in $(secs "$T0" "$T_DOWN") s (mux probe timeouts), restarted at $(secs "$T0" "$T_RESTART") s, up again at $(secs "$T0" "$T_UP") s"
 B_T0=$T0 B_DOWN=$T_DOWN B_UP=$T_UP
-sleep 2
+sleep 3 # a few scrapes after the recovery
 say "Prometheus's view of both tunnels:"
 graph "$UA" "$UB" || die "Prometheus's series do not show both outages"
 
