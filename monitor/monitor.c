@@ -20,6 +20,7 @@ static tunnel *tunnel_free(tunnel *t) {
         sd_event_source_disable_unref(t->next_probe);
         unit_info_done(&t->unit);
         ssh_resolved_done(&t->ssh);
+        ssh_resolve_job_free(t->resolving);
         strv_free(t->resolved_for_argv);
         free(t->resolve_error);
         free(t->name);
@@ -185,7 +186,6 @@ int monitor_refresh(monitor *m) {
                 t->unit = *u;
                 *u = (unit_info) {};
                 t->seen = true;
-                tunnel_resolve(t);
         }
         unit_info_free_array(units, (size_t) n);
 
@@ -204,6 +204,7 @@ int monitor_refresh(monitor *m) {
                 tunnel_free(m->tunnels[i]);
         }
         m->n_tunnels = k;
+        tunnels_resolve(m->tunnels, m->n_tunnels);
         return 0;
 oom:
         unit_info_free_array(units, (size_t) n);

@@ -33,6 +33,7 @@ typedef struct tunnel {
         char *resolve_error;           /* why not, for status and logs */
         ssh_resolved ssh;
         char **resolved_for_argv;      /* ExecStart argv the resolution was made from (cache key) */
+        struct ssh_resolve_job *resolving; /* `ssh -G` running */
         const ssh_forward *forward;    /* points into ssh.forwards */
         char forward_label[128];       /* "localhost:21022": the "forward" label */
         const monitor_settings *settings; /* effective monitor.* for this unit (points into config) */
@@ -125,9 +126,9 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events);
  * network is back gets its down then. monitor_guard() calls it. */
 void monitor_flush_events(monitor *m);
 tunnel *monitor_find(monitor *m, const char *name);
-/* Resolves t->unit's ExecStart into t->ssh and t->forward (cached while the command line is unchanged);
- * on failure t->resolve_error says why and the tunnel is UNKNOWN, never acted on. */
-void tunnel_resolve(tunnel *t);
+/* Resolves each unit's ExecStart into t->ssh and t->forward (cached while the command line is unchanged,
+ * several `ssh -G` at once); on failure t->resolve_error says why and the tunnel is UNKNOWN, never acted on. */
+void tunnels_resolve(tunnel **tunnels, size_t n);
 size_t monitor_count_down(const monitor *m);
 heal_policy monitor_policy(const monitor *m, const tunnel *t);
 

@@ -1,5 +1,6 @@
 /* Resolution of a tunnel unit's ssh command line: OpenSSH's own `ssh -G`, parsed. */
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -441,8 +442,25 @@ static int collect(pid_t pid, int out_fd, int err_fd, usec_t deadline, buffer *o
         }
 }
 
-int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_resolved *ret, char *err,
-                     size_t errlen) {
+struct ssh_resolve_job {
+        pid_t pid;
+        int out_r, err_r;
+        char binary[PATH_MAX];
+};
+
+void ssh_resolve_job_free(ssh_resolve_job *j) {
+        if (!j)
+                return;
+        if (j->pid > 0)
+                kill_and_reap(j->pid);
+        if (j->out_r >= 0)
+                close(j->out_r);
+        if (j->err_r >= 0)
+                close(j->err_r);
+        free(j);
+}
+
+int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret, char *err, size_t errlen) {
         int k;
 
         if (!argv || !argv[0] || !exec_is_ssh(path, argv))
@@ -450,6 +468,8 @@ int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_re
         const char *binary = path && *path ? path : argv[0];
         if (binary[0] != '/')
                 return set_err(err, errlen, -EINVAL, "ssh binary path is not absolute: %s", binary);
+        if (strlen(binary) >= PATH_MAX)
+                return set_err(err, errlen, -ENAMETOOLONG, "ssh binary path too long");
         if (access(binary, X_OK) < 0)
                 return set_err(err, errlen, -errno, "Cannot execute %s: %m", binary);
         k = check_tunnel_argv(argv, err, errlen);
@@ -465,26 +485,36 @@ int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_re
                 return set_err(err, errlen, -errno, "Failed to create pipe: %m");
         err_r = fds[0], err_w = fds[1];
 
-        usec_t deadline = timeout == USEC_INFINITY ? USEC_INFINITY : now_usec(CLOCK_MONOTONIC) + timeout;
-        pid_t pid;
-        k = spawn_ssh_g(binary, argv, out_w, err_w, &pid);
-        if (k < 0)
-                return set_err(err, errlen, k, "Failed to run %s -G: %s", binary, strerror(-k));
-        /* Our copies of the write ends must go, or we never see EOF. */
-        (void) close(TAKE_FD(out_w));
-        (void) close(TAKE_FD(err_w));
-
-        buffer out = {}, errb = {};
-        int status = 0;
-        k = collect(pid, out_r, err_r, deadline, &out, &errb, &status);
+        ssh_resolve_job *j = calloc(1, sizeof *j);
+        if (!j)
+                return set_err(err, errlen, -ENOMEM, "Out of memory");
+        snprintf(j->binary, sizeof j->binary, "%s", binary);
+        k = spawn_ssh_g(binary, argv, out_w, err_w, &j->pid);
         if (k < 0) {
-                kill_and_reap(pid);
+                free(j);
+                return set_err(err, errlen, k, "Failed to run %s -G: %s", binary, strerror(-k));
+        }
+        /* Our copies of the write ends must go, or we never see EOF. */
+        j->out_r = TAKE_FD(out_r);
+        j->err_r = TAKE_FD(err_r);
+        *ret = j;
+        return 0;
+}
+
+int ssh_resolve_finish(ssh_resolve_job *j, usec_t deadline, ssh_resolved *ret, char *err, size_t errlen) {
+        const char *binary = j->binary;
+        buffer out = {}, errb = {};
+        int status = 0, k;
+
+        k = collect(j->pid, j->out_r, j->err_r, deadline, &out, &errb, &status);
+        if (k < 0) {
                 if (k == -ETIMEDOUT)
                         set_err(err, errlen, k, "%s -G did not finish in time", binary);
                 else
                         set_err(err, errlen, k, "Failed to read %s -G output: %s", binary, strerror(-k));
                 goto finish;
         }
+        j->pid = 0; /* reaped by collect() */
 
         if (WIFSIGNALED(status)) {
                 k = set_err(err, errlen, -EINVAL, "%s -G killed by signal %d", binary, WTERMSIG(status));
@@ -502,10 +532,20 @@ int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_re
 finish:
         free(out.data);
         free(errb.data);
+        ssh_resolve_job_free(j); /* kills and reaps a child still running */
         return k;
 }
 
-/* "ADDR:PORT", "[ADDR]:PORT" or "PORT" (any address). */
+int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_resolved *ret, char *err,
+                     size_t errlen) {
+        ssh_resolve_job *j = NULL;
+        usec_t deadline = timeout == USEC_INFINITY ? USEC_INFINITY : now_usec(CLOCK_MONOTONIC) + timeout;
+        int k = ssh_resolve_start(path, argv, &j, err, errlen);
+        if (k < 0)
+                return k;
+        return ssh_resolve_finish(j, deadline, ret, err, errlen);
+}
+
 static bool forward_matches(const ssh_forward *f, const char *spec) {
         const char *host = NULL, *port = spec;
         size_t hostlen = 0;

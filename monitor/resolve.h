@@ -40,6 +40,13 @@ bool exec_is_ssh(const char *path, char *const *argv);
 int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_resolved *ret, char *err,
                      size_t errlen);
 
+/* The same in two steps, so several `ssh -G` run at once: start spawns, finish reads, reaps, parses and
+ * frees the job (also on error). The output (a few KiB) fits in the pipe, so children never wait on us. */
+typedef struct ssh_resolve_job ssh_resolve_job;
+int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret, char *err, size_t errlen);
+int ssh_resolve_finish(ssh_resolve_job *j, usec_t deadline, ssh_resolved *ret, char *err, size_t errlen);
+void ssh_resolve_job_free(ssh_resolve_job *j);
+
 /* Picks the forward named "ADDR:PORT" (or "PORT"), or the first when spec is NULL. NULL if absent. */
 const ssh_forward *ssh_resolved_find_forward(const ssh_resolved *r, const char *spec);
 /* Formats "listen_host:port" ("[::1]:2323" for IPv6) into buf. */

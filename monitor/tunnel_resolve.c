@@ -42,10 +42,10 @@ static int expand_exec(const unit_info *u, char ***ret, char *err, size_t errlen
 }
 
 /* ssh -G once per command line: cached until the unit's (expanded) ExecStart changes. */
-void tunnel_resolve(tunnel *t) {
+/* Step 1: decides whether t needs `ssh -G` again and, if so, starts it (t->resolving). */
+static void resolve_begin(tunnel *t) {
         _cleanup_(strv_freep) char **argv = NULL;
         char err[256] = "";
-        int r;
 
         if (!streq_ptr(t->unit.load_state, "loaded")) {
                 snprintf(err, sizeof err, "unit not loaded (%s%s%s)", strna(t->unit.load_state),
@@ -71,7 +71,21 @@ void tunnel_resolve(tunnel *t) {
         }
         t->resolved_for_argv = TAKE_PTR(argv);
 
-        r = ssh_resolve_exec(t->unit.exec_path, t->resolved_for_argv, RESOLVE_TIMEOUT, &t->ssh, err, sizeof err);
+        int r = ssh_resolve_start(t->unit.exec_path, t->resolved_for_argv, &t->resolving, err, sizeof err);
+        if (r < 0) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));
+                set_resolve_error(t, msg);
+        }
+}
+
+/* Step 2: waits for t's `ssh -G` and takes its answer. */
+static void resolve_end(tunnel *t, usec_t deadline) {
+        char err[256] = "";
+
+        if (!t->resolving)
+                return;
+        int r = ssh_resolve_finish(TAKE_PTR(t->resolving), deadline, &t->ssh, err, sizeof err);
         if (r < 0) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));
@@ -97,3 +111,16 @@ void tunnel_resolve(tunnel *t) {
                   strna(t->ssh.control_path));
 }
 
+/* Many units at once (a check over 200 tunnels): up to RESOLVE_PARALLEL `ssh -G` run side by side. */
+#define RESOLVE_PARALLEL 32
+
+void tunnels_resolve(tunnel **tunnels, size_t n) {
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + RESOLVE_TIMEOUT;
+        size_t started = 0, ended = 0;
+
+        while (ended < n) {
+                while (started < n && started - ended < RESOLVE_PARALLEL)
+                        resolve_begin(tunnels[started++]);
+                resolve_end(tunnels[ended++], deadline);
+        }
+}
