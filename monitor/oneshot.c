@@ -27,6 +27,8 @@ typedef struct oneshot {
         bool heal;                 /* check: yes; status: no */
         phase phase;
         sd_event_source *tick;     /* re-probe timer */
+        sd_event_source *launcher; /* spreads the first probes */
+        size_t launched;
         sd_event_source *drain_deadline;
         usec_t started;
         usec_t drain_until;        /* CLOCK_MONOTONIC end of the alert drain */
@@ -135,7 +137,7 @@ static void advance(oneshot *o) {
         monitor *m = o->m;
 
         for (;;) {
-                if (m->probes_running > 0 || m->heals_running > 0 || o->tick)
+                if (m->probes_running > 0 || m->heals_running > 0 || o->tick || o->launched < m->n_tunnels)
                         return;
                 switch (o->phase) {
                 case PHASE_PROBE:
@@ -187,6 +189,40 @@ static void advance(oneshot *o) {
                 sd_event_exit(m->event, 0);
                 return;
         }
+}
+
+/* First probes of the run, a few milliseconds apart: every forward ends at the host's own sshd, and a
+ * burst of hundreds of connections at once trips its MaxStartups (10 by default) into refusing some. */
+#define LAUNCH_BATCH 4
+#define LAUNCH_GAP (2 * USEC_PER_MSEC)
+
+static int on_launch(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void launch(oneshot *o) {
+        monitor *m = o->m;
+        for (size_t k = 0; k < LAUNCH_BATCH && o->launched < m->n_tunnels; k++) {
+                tunnel *t = m->tunnels[o->launched++];
+                t->attempts = 1;
+                (void) monitor_probe(m, t);
+        }
+        if (o->launched < m->n_tunnels) {
+                if (!o->launcher &&
+                    sd_event_add_time_relative(m->event, &o->launcher, CLOCK_MONOTONIC, LAUNCH_GAP, 0, on_launch, o) < 0) {
+                        while (o->launched < m->n_tunnels) /* no timer: all at once, still correct */
+                                (void) monitor_probe(m, m->tunnels[o->launched++]);
+                } else if (o->launcher) {
+                        (void) sd_event_source_set_time_relative(o->launcher, LAUNCH_GAP);
+                        (void) sd_event_source_set_enabled(o->launcher, SD_EVENT_ONESHOT);
+                        return;
+                }
+        }
+        o->launcher = sd_event_source_disable_unref(o->launcher);
+        advance(o);
+}
+
+static int on_launch(sd_event_source *s, uint64_t usec, void *userdata) {
+        launch(userdata);
+        return 0;
 }
 
 static oneshot *current; /* the monitor's callbacks carry no userdata of their own */
@@ -265,11 +301,7 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         }
 
         o.started = now_usec(CLOCK_MONOTONIC);
-        for (size_t i = 0; i < m->n_tunnels; i++) {
-                m->tunnels[i]->attempts = 1;
-                (void) monitor_probe(m, m->tunnels[i]);
-        }
-        advance(&o);
+        launch(&o);
         if (o.phase != PHASE_DONE) {
                 r = sd_event_loop(e);
                 if (r < 0)
@@ -302,6 +334,7 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
 finish:
         current = NULL;
         sd_event_source_disable_unref(o.tick);
+        sd_event_source_disable_unref(o.launcher);
         sd_event_source_disable_unref(o.drain_deadline);
         sd_event_source_disable_unref(post);
         free(o.verify);

@@ -1,6 +1,10 @@
 /* tcp_info of one process's TCP connection: its socket inodes from /proc/PID/fd, then one
- * SOCK_DIAG_BY_FAMILY dump per address family with INET_DIAG_INFO, matched by inode. */
+ * SOCK_DIAG_BY_FAMILY dump per address family with INET_DIAG_INFO, matched by inode. A dump walks every
+ * bucket of the host's TCP hash table (hundreds of microseconds even when empty), so the kernel filters
+ * it by the remote port, and a connection once found is asked for again by its address (an O(1) lookup)
+ * while the same socket sits at the same fd. */
 #include <dirent.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
@@ -9,10 +13,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "tcpinfo.h"
 
 #define TCPINFO_MAX_SOCKETS 256
+/* Bounds the lookup cache: a daemon keeps one entry per tunnel, a dead ssh's entry ages out. */
+#define TCPINFO_CACHE_MAX 4096
+/* A process without a matching connection is dumped again when its sockets change, or after this. */
+#define TCPINFO_NEGATIVE_TTL (60 * USEC_PER_SEC)
 /* Every state of a connection that still exists, not listeners (TIME_WAIT has no owner any more). */
 #define TCPINFO_STATES                                                                                     \
         ((1U << TCP_ESTABLISHED) | (1U << TCP_SYN_SENT) | (1U << TCP_FIN_WAIT1) | (1U << TCP_FIN_WAIT2) | \
@@ -24,13 +33,95 @@ typedef struct socket_ref {
 } socket_ref;
 
 typedef struct candidate {
-        int fd; /* INT_MAX: none yet */
+        int fd; /* INT32_MAX: none yet */
+        uint64_t inode;
+        uint8_t family;
+        struct inet_diag_sockid id; /* the kernel's key to ask for this socket alone */
         tcp_view view;
 } candidate;
+
+/* What the last call for (pid, remote_port) found; the daemon is single-threaded, so is this cache. */
+typedef struct cache_entry {
+        pid_t pid; /* 0: free */
+        uint16_t remote_port;
+        uint64_t used; /* LRU stamp */
+        bool found;
+        int fd; /* found: the socket, at that fd, with that key */
+        uint64_t inode;
+        uint8_t family;
+        struct inet_diag_sockid id;
+        uint64_t fingerprint; /* not found: the process's socket inodes then, and when */
+        usec_t at;
+} cache_entry;
+
+static cache_entry *cache;
+static size_t cache_n, cache_allocated;
+static uint64_t cache_clock;
 
 static void closedirp(DIR **d) {
         if (*d)
                 closedir(*d);
+}
+
+static usec_t mono_now(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+/* Order-independent digest of a set of inodes (splitmix64 of each, summed). */
+static uint64_t refs_fingerprint(const socket_ref *refs, size_t n) {
+        uint64_t fp = n;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t z = refs[i].inode + 0x9e3779b97f4a7c15ULL;
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+                fp += z ^ (z >> 31);
+        }
+        return fp;
+}
+
+static cache_entry *cache_find(pid_t pid, uint16_t remote_port) {
+        for (size_t i = 0; i < cache_n; i++)
+                if (cache[i].pid == pid && cache[i].remote_port == remote_port)
+                        return &cache[i];
+        return NULL;
+}
+
+/* An entry for (pid, remote_port): the existing one, a free or new slot, or the least recently used. */
+static cache_entry *cache_slot(pid_t pid, uint16_t remote_port) {
+        cache_entry *e = cache_find(pid, remote_port), *lru = NULL;
+
+        if (e)
+                return e;
+        for (size_t i = 0; i < cache_n && !e; i++)
+                if (cache[i].pid == 0)
+                        e = &cache[i];
+        if (!e && cache_n < cache_allocated)
+                e = &cache[cache_n++];
+        if (!e && cache_allocated < TCPINFO_CACHE_MAX) {
+                size_t n = MAX(cache_allocated * 2, (size_t) 16);
+                cache_entry *c = reallocarray(cache, n, sizeof *c);
+                if (c) {
+                        cache = c;
+                        cache_allocated = n;
+                        e = &cache[cache_n++];
+                }
+        }
+        for (size_t i = 0; i < cache_n && !e; i++)
+                if (!lru || cache[i].used < lru->used)
+                        lru = &cache[i];
+        if (!e)
+                e = lru;
+        if (e)
+                *e = (cache_entry) { .pid = pid, .remote_port = remote_port };
+        return e;
+}
+
+static void cache_forget_pid(pid_t pid) {
+        for (size_t i = 0; i < cache_n; i++)
+                if (cache[i].pid == pid)
+                        cache[i].pid = 0;
 }
 
 /* Collects "socket:[INODE]" links of /proc/PID/fd. */
@@ -94,6 +185,9 @@ static void consider(const struct inet_diag_msg *m, size_t len, const socket_ref
                 return;
         if (remote_port != 0 && ntohs(m->id.idiag_dport) != remote_port)
                 return;
+        /* A lookup by address answers whatever state the socket is in now. */
+        if (m->idiag_state >= 32 || !(TCPINFO_STATES & (1U << m->idiag_state)))
+                return;
 
         size_t rta_len = len - NLMSG_ALIGN(sizeof *m);
         for (const struct rtattr *a = (const struct rtattr *) ((const uint8_t *) m + NLMSG_ALIGN(sizeof *m));
@@ -101,32 +195,21 @@ static void consider(const struct inet_diag_msg *m, size_t len, const socket_ref
                 if (a->rta_type == INET_DIAG_INFO) {
                         view_from_info(RTA_DATA(a), RTA_PAYLOAD(a), &best->view);
                         best->fd = ref->fd;
+                        best->inode = m->idiag_inode;
+                        best->family = m->idiag_family;
+                        best->id = m->id;
                         return;
                 }
 }
 
-static int dump_family(int nl, uint8_t family, const socket_ref *refs, size_t n_refs, uint16_t remote_port,
-                       candidate *best) {
-        struct {
-                struct nlmsghdr h;
-                struct inet_diag_req_v2 r;
-        } req = {
-                .h = {
-                        .nlmsg_len = sizeof req,
-                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                        .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-                        .nlmsg_seq = family,
-                },
-                .r = {
-                        .sdiag_family = family,
-                        .sdiag_protocol = IPPROTO_TCP,
-                        .idiag_ext = 1U << (INET_DIAG_INFO - 1),
-                        .idiag_states = TCPINFO_STATES,
-                },
-        };
+/* Sends one request and hands each socket of the answer to consider(), until the dump ends (or after
+ * the single answer to a lookup). An unknown family or socket (-ENOENT) is an empty answer. */
+static int diag_exchange(int nl, void *req, size_t size, const socket_ref *refs, size_t n_refs,
+                         uint16_t remote_port, candidate *best) {
         struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+        const struct nlmsghdr *q = req;
 
-        if (sendto(nl, &req, sizeof req, 0, (struct sockaddr *) &kernel, sizeof kernel) < 0)
+        if (sendto(nl, req, size, 0, (struct sockaddr *) &kernel, sizeof kernel) < 0)
                 return -errno;
 
         for (;;) {
@@ -140,7 +223,7 @@ static int dump_family(int nl, uint8_t family, const socket_ref *refs, size_t n_
                 }
                 size_t left = (size_t) n;
                 for (const struct nlmsghdr *h = (const struct nlmsghdr *) buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-                        if (h->nlmsg_seq != family)
+                        if (h->nlmsg_seq != q->nlmsg_seq)
                                 continue;
                         if (h->nlmsg_type == NLMSG_DONE)
                                 return 0;
@@ -151,11 +234,79 @@ static int dump_family(int nl, uint8_t family, const socket_ref *refs, size_t n_
                                 /* A kernel without IPv6 has no diag handler for it: nothing to find. */
                                 return e->error == -ENOENT ? 0 : e->error;
                         }
-                        if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-                                continue;
-                        consider(NLMSG_DATA(h), h->nlmsg_len - NLMSG_LENGTH(0), refs, n_refs, remote_port, best);
+                        if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
+                            h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+                                consider(NLMSG_DATA(h), h->nlmsg_len - NLMSG_LENGTH(0), refs, n_refs, remote_port, best);
+                        if (!(h->nlmsg_flags & NLM_F_MULTI))
+                                return 0;
                 }
         }
+}
+
+/* One family's connections; the kernel keeps only those to remote_port (bytecode "dport == P"). */
+static int dump_family(int nl, uint8_t family, const socket_ref *refs, size_t n_refs, uint16_t remote_port,
+                       candidate *best) {
+        struct {
+                struct nlmsghdr h;
+                struct inet_diag_req_v2 r;
+                struct rtattr a;
+                struct inet_diag_bc_op op;
+                struct inet_diag_hostcond cond; /* AF_UNSPEC, prefix 0: any address, this port */
+        } req = {
+                .h = {
+                        .nlmsg_len = offsetof(__typeof__(req), a),
+                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                        .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+                        .nlmsg_seq = family,
+                },
+                .r = {
+                        .sdiag_family = family,
+                        .sdiag_protocol = IPPROTO_TCP,
+                        .idiag_ext = 1U << (INET_DIAG_INFO - 1),
+                        .idiag_states = TCPINFO_STATES,
+                },
+                .a = {
+                        .rta_len = RTA_LENGTH(sizeof req.op + sizeof req.cond),
+                        .rta_type = INET_DIAG_REQ_BYTECODE,
+                },
+                /* Match: run past the end (accept); no match: jump 4 bytes beyond it (reject). */
+                .op = {
+                        .code = INET_DIAG_BC_D_COND,
+                        .yes = sizeof req.op + sizeof req.cond,
+                        .no = sizeof req.op + sizeof req.cond + 4,
+                },
+                .cond = { .family = AF_UNSPEC, .prefix_len = 0, .port = remote_port },
+        };
+        _Static_assert(sizeof req == offsetof(__typeof__(req), cond) + sizeof req.cond, "request not packed");
+
+        if (remote_port != 0)
+                req.h.nlmsg_len = sizeof req;
+        return diag_exchange(nl, &req, req.h.nlmsg_len, refs, n_refs, remote_port, best);
+}
+
+/* The cached socket alone, asked for by its address and cookie: no walk of the hash table. */
+static int lookup_cached(int nl, const cache_entry *e, candidate *best) {
+        struct {
+                struct nlmsghdr h;
+                struct inet_diag_req_v2 r;
+        } req = {
+                .h = {
+                        .nlmsg_len = sizeof req,
+                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                        .nlmsg_flags = NLM_F_REQUEST,
+                        .nlmsg_seq = 1,
+                },
+                .r = {
+                        .sdiag_family = e->family,
+                        .sdiag_protocol = IPPROTO_TCP,
+                        .idiag_ext = 1U << (INET_DIAG_INFO - 1),
+                        .idiag_states = TCPINFO_STATES,
+                        .id = e->id,
+                },
+        };
+        const socket_ref ref = { .inode = e->inode, .fd = e->fd };
+
+        return diag_exchange(nl, &req, sizeof req, &ref, 1, e->remote_port, best);
 }
 
 int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret) {
@@ -167,20 +318,53 @@ int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret) {
         if (pid <= 0 || !ret)
                 return -EINVAL;
         r = list_socket_inodes(pid, refs, ELEMENTSOF(refs), &n_refs);
+        if (r == -ESRCH)
+                cache_forget_pid(pid);
         if (r < 0)
                 return r;
         if (n_refs == 0)
                 return -ENOENT;
 
+        uint64_t fp = refs_fingerprint(refs, n_refs);
+        usec_t now = mono_now();
+        cache_entry *e = cache_find(pid, remote_port);
+        if (e && !e->found && e->fingerprint == fp && now - e->at < TCPINFO_NEGATIVE_TTL) {
+                e->used = ++cache_clock;
+                return -ENOENT; /* the same sockets as when nothing matched */
+        }
+
         _cleanup_(closep) int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (nl < 0)
                 return -errno;
+
+        const socket_ref *ref = e && e->found ? find_ref(refs, n_refs, e->inode) : NULL;
+        if (ref && ref->fd == e->fd) {
+                r = lookup_cached(nl, e, &best);
+                if (r >= 0 && best.fd != INT32_MAX) {
+                        e->used = ++cache_clock;
+                        *ret = best.view;
+                        return 0;
+                }
+                best = (candidate) { .fd = INT32_MAX }; /* closed or moved on: look again */
+        }
 
         r = dump_family(nl, AF_INET, refs, n_refs, remote_port, &best);
         if (r >= 0)
                 r = dump_family(nl, AF_INET6, refs, n_refs, remote_port, &best);
         if (r < 0)
                 return r;
+
+        e = cache_slot(pid, remote_port);
+        if (e) {
+                e->used = ++cache_clock;
+                e->found = best.fd != INT32_MAX;
+                e->fd = best.fd;
+                e->inode = best.inode;
+                e->family = best.family;
+                e->id = best.id;
+                e->fingerprint = fp;
+                e->at = now;
+        }
         if (best.fd == INT32_MAX)
                 return -ENOENT;
         *ret = best.view;

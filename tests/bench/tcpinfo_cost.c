@@ -48,17 +48,24 @@ static int listener(uint16_t *ret_port) {
         return fd;
 }
 
+/* Closed with a reset, not into TIME_WAIT: thousands of those would slow every later dump on the host. */
+static void no_linger(int fd) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        (void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
 /* One connection to port, accepted on l (the accepted end stays open too: a full pair per call). */
-static int connect_to(int l, uint16_t port) {
+static void connect_to(int l, uint16_t port) {
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), s;
 
-        if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof a) < 0 || accept4(l, NULL, NULL, SOCK_CLOEXEC) < 0) {
+        if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof a) < 0 || (s = accept4(l, NULL, NULL, SOCK_CLOEXEC)) < 0) {
                 perror("connect");
                 exit(2);
         }
-        return fd;
+        no_linger(fd);
+        no_linger(s);
 }
 
 int main(int argc, char **argv) {
@@ -89,16 +96,19 @@ int main(int argc, char **argv) {
                 close(p[1]);
                 if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof a) < 0)
                         _exit(2);
+                no_linger(fd);
                 (void) read(p[0], &ch, 1);
                 _exit(0);
         }
         close(p[0]);
-        if (accept4(lb, NULL, NULL, SOCK_CLOEXEC) < 0)
+        int s = accept4(lb, NULL, NULL, SOCK_CLOEXEC);
+        if (s < 0)
                 return 2;
+        no_linger(s);
         for (int i = 0; i < siblings; i++)
-                (void) connect_to(lb, bastion_port);
+                connect_to(lb, bastion_port);
         for (int i = 0; i < other; i++)
-                (void) connect_to(lo, other_port);
+                connect_to(lo, other_port);
 
         tcp_view v = {};
         int r = tcpinfo_for_pid_port(pid, bastion_port, &v); /* warm up */
