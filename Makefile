@@ -7,7 +7,8 @@ BUILD ?= build
 CC ?= gcc
 PKGS := libsystemd libcurl libmicrohttpd inih jansson zlib
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is dlopen()ed when alerts are configured (exporters/curl_dl.c): headers only at build time.
+PKG_LIBS = $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-nonliteral

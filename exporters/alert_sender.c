@@ -1,11 +1,11 @@
 /* Delivers alerts from the event loop: libcurl multi with its sockets and timer as sd-event sources
  * (the shape of systemd's src/import/curl-util.c), one ordered queue and one request in flight per
  * receiver, retries with backoff, Retry-After on 429, give-up after 1 h. */
-#include <curl/curl.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <time.h>
 
+#include "curl_dl.h"
 #include "alert.h"
 
 #ifndef VERSION
@@ -63,7 +63,7 @@ usec_t alert_retry_after(const char *value, usec_t now_realtime) {
                 if (digits > 0 && value[digits + strspn(value + digits, " \t\r\n")] == 0) {
                         unsigned long long secs = strtoull(value, NULL, 10); /* ULLONG_MAX on overflow */
                         d = secs > RETRY_AFTER_CAP / USEC_PER_SEC ? RETRY_AFTER_CAP : secs * USEC_PER_SEC;
-                } else {
+                } else if (curl_dl_open() >= 0) { /* an HTTP-date; curl parses those */
                         time_t t = curl_getdate(value, NULL);
                         if (t >= 0)
                                 d = (usec_t) t * USEC_PER_SEC > now_realtime ?
@@ -486,6 +486,9 @@ usec_t alert_sender_next_due(alert_sender *s) {
 int alert_sender_new(sd_event *e, const alert_receiver_config *rc, alert_counters *counters, alert_sender **ret) {
         if (!e || !rc || !rc->url || !counters || !ret)
                 return -EINVAL;
+        int r = curl_dl_open();
+        if (r < 0)
+                return r;
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) /* refcounted; idempotent since 7.84 */
                 return -EIO;
 

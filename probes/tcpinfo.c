@@ -19,7 +19,7 @@
 
 #define TCPINFO_MAX_SOCKETS 256
 /* Bounds the lookup cache: a daemon keeps one entry per tunnel, a dead ssh's entry ages out. */
-#define TCPINFO_CACHE_MAX 4096
+#define TCPINFO_CACHE_MAX 1024
 /* A process without a matching connection is dumped again when its sockets change, or after this. */
 #define TCPINFO_NEGATIVE_TTL (60 * USEC_PER_SEC)
 /* Every state of a connection that still exists, not listeners (TIME_WAIT has no owner any more). */

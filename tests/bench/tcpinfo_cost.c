@@ -8,6 +8,7 @@
  * which is where the kernel's dump work is accounted). Exit 1 if a lookup fails. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -57,7 +57,8 @@ static bool conn_open(conn *c, int family) {
 
 static void conn_close(conn *c) {
         close(c->client);
-        close(c->server);
+        if (c->server >= 0)
+                close(c->server);
         close(c->listener);
 }
 
@@ -93,6 +94,75 @@ static void test_loopback_ipv4(void **state) {
 
 static void test_loopback_ipv6(void **state) {
         check_family(AF_INET6);
+}
+
+/* Repeated lookups (the second one by the kernel's address lookup) follow the live connection. */
+static void test_repeated(void **state) {
+        conn c;
+        tcp_view a = {}, b = {};
+
+        assert_true(conn_open(&c, AF_INET));
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &a), 0);
+        usleep(300 * 1000);
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &b), 0);
+        assert_true(b.valid);
+        /* Fresh from the kernel, not a remembered copy: the last ACK has aged. */
+        assert_true(b.last_ack_age_seconds >= a.last_ack_age_seconds + 0.2);
+
+        /* The peer closed: CLOSE_WAIT is still a connection. */
+        close(c.server);
+        c.server = -1;
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &b), 0);
+
+        /* Closed: gone, whatever was found before. */
+        int fd = c.client;
+        close(c.client);
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &b), -ENOENT);
+
+        /* A new connection to the same port on the same fd number is found: a new socket there. */
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c.port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int n = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(n, fd);
+        assert_int_equal(connect(n, (struct sockaddr *) &sa, sizeof sa), 0);
+        int s = accept4(c.listener, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(s >= 0);
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &b), 0);
+        assert_true(b.valid);
+        close(n);
+        close(s);
+        close(c.listener);
+}
+
+/* Nothing to a port, then a connection to it: found at once (the process's sockets changed). */
+static void test_not_found_then_connected(void **state) {
+        conn c;
+        tcp_view v = {};
+
+        assert_true(conn_open(&c, AF_INET));
+        uint16_t other = c.port == 65535 ? 1024 : c.port + 1;
+        for (int i = 0; i < 2; i++)
+                assert_int_equal(tcpinfo_for_pid_port(getpid(), other, &v), -ENOENT);
+        conn d;
+        assert_true(conn_open(&d, AF_INET));
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), d.port, &v), 0);
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &v), 0);
+        conn_close(&d);
+        conn_close(&c);
+}
+
+/* More (pid, port) pairs than the cache holds: entries are recycled, answers stay right. */
+static void test_many_ports(void **state) {
+        conn c;
+        tcp_view v = {};
+
+        assert_true(conn_open(&c, AF_INET));
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &v), 0);
+        for (unsigned p = 1; p <= 1100; p++)
+                if (p != c.port)
+                        assert_int_equal(tcpinfo_for_pid_port(getpid(), (uint16_t) p, &v), -ENOENT);
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &v), 0);
+        assert_true(v.valid);
+        conn_close(&c);
 }
 
 static void test_no_connection(void **state) {
@@ -154,6 +224,9 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_loopback_ipv4),
                 cmocka_unit_test(test_loopback_ipv6),
+                cmocka_unit_test(test_repeated),
+                cmocka_unit_test(test_not_found_then_connected),
+                cmocka_unit_test(test_many_ports),
                 cmocka_unit_test(test_no_connection),
                 cmocka_unit_test(test_explain),
         };
