@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "../exporters/alert.h"
 #include "../exporters/http_server.h"
 #include "../exporters/metrics.h"
 #include "../exporters/textfile.h"
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "oneshot.h"
+#include "state_file.h"
 
 #define BUS_RETRY_MIN (1 * USEC_PER_SEC)
 #define BUS_RETRY_MAX (30 * USEC_PER_SEC)
@@ -186,7 +188,43 @@ out:
         notify_status(d);
 }
 
+/* Restart history and backoff survive a restart of the daemon itself (a crash loop must not reset the
+ * restart budget), and so do alerts not delivered yet: same state file as `check`. */
+static void save_state(daemon_ctx *d, bool with_alerts) {
+        json_t *alerts = with_alerts ? json_array() : NULL;
+        if (with_alerts && (!alerts || saved_alerts_collect(d->m, alerts) < 0))
+                log_warning("Undelivered alerts not saved.");
+        if (saved_state_write(state_file_path(), d->m, alerts) < 0)
+                log_warning("State not saved.");
+        else if (json_array_size(alerts) > 0) {
+                log_notice("%zu undelivered alert(s) kept in %s for the next start.", json_array_size(alerts),
+                           state_file_path());
+                for (size_t i = 0; i < d->m->n_alerts; i++)
+                        alert_sender_discard(d->m->senders[i]);
+        }
+        json_decref(alerts);
+}
+
+static void restore_state(daemon_ctx *d) {
+        saved_state saved = {};
+        if (saved_state_load(state_file_path(), &saved) < 0)
+                return;
+        d->m->guard = saved.guard;
+        for (size_t i = 0; i < d->m->n_tunnels; i++) {
+                tunnel *t = d->m->tunnels[i];
+                const tunnel_health *h = saved_state_find(&saved, t->name);
+                if (h) {
+                        t->health = *h;
+                        t->last_verdict.state = h->state;
+                }
+        }
+        if (saved.alerts)
+                saved_alerts_restore(d->m, saved.alerts);
+        saved_state_done(&saved);
+}
+
 static void on_healed(monitor *m, tunnel *t) {
+        save_state(ctx, false);
         /* A restarted ssh needs a moment to connect; the grace keeps early failures from counting. */
         schedule_probe(ctx, t, MIN(t->settings->interval, 1 * USEC_PER_SEC));
         notify_status(ctx);
@@ -376,6 +414,7 @@ int daemon_run(const config *cfg, bool dry_run) {
                 ret = RTUN_EXIT_NO_BUS;
                 goto finish;
         }
+        restore_state(&d); /* tunnels exist now; their first probes have not run yet */
         if (!isempty_str(cfg->metrics_listen)) {
                 r = http_server_start(e, cfg->metrics_listen, d.m, &d.http);
                 if (r < 0) {
@@ -399,6 +438,7 @@ int daemon_run(const config *cfg, bool dry_run) {
 
         r = sd_event_loop(e);
         ret = r < 0 ? RTUN_EXIT_FAILURE : RTUN_EXIT_OK;
+        save_state(&d, true);
 finish:
         ctx = NULL;
         d.http = http_server_free(d.http);

@@ -276,6 +276,13 @@ else
         t_fail "valgrind not installed (tests/lab/install-deps.sh)"
 fi
 
+# ---- the daemon's state file: restart history survives the daemon (a crash loop must not reset budgets)
+t_expect "state: the service wrote /var/lib/rtun-monitor/state" lab_exec test -s /var/lib/rtun-monitor/state
+t_expect "state: restart history of a healed tunnel kept" \
+        test "$(lab_exec cat /var/lib/rtun-monitor/state | jq "[.tunnels[].restarts | length] | add")" -ge 1
+OUT=$(lab_exec env STATE_DIRECTORY=/var/lib/rtun-monitor /lab/rtun-monitor status --json 2>/dev/null)
+t_expect "state: status shows the daemon's restarts" test "$(jq '[.tunnels[].restarts] | add' <<<"$OUT")" -ge 1
+
 echo "test_daemon.sh took $(since "$T_START") s"
 if ((T_FAIL > 0)); then
         echo "---- journal of $D, $UA and $UB (for the failures above)"
