@@ -46,9 +46,9 @@ done
 BASTIONS=(bench-b1.test bench-b2.test bench-b3.test bench-b4.test)
 T0=$(now)
 lab_init || die "lab_init"
-lab_target_start_opts -o MaxStartups=1000:30:2000 || die "target sshd"
+lab_target_start -o MaxStartups=1000:30:2000 || die "target sshd"
 for b in "${BASTIONS[@]}"; do
-        lab_bastion_start_opts "$b" -o MaxStartups=200:30:400 -o MaxSessions=100 || die "bastion $b"
+        lab_bastion_start "$b" -o MaxStartups=200:30:400 -o MaxSessions=100 || die "bastion $b"
 done
 lab_container_start || die "container"
 LAB_QUIET=1 lab_tunnels_add_many bt 200 25 "${BASTIONS[@]}" || die "200 tunnels"

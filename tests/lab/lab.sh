@@ -729,53 +729,6 @@ lab_cleanup() {
 # Many tunnels (tests/bench): bastions that take many sessions, one ssh Host alias per tunnel, units
 # started in batches. The list of tunnels is $LAB/run/many: "ALIAS UNIT REMOTE_PORT BASTION" per line.
 
-# lab_bastion_start_opts NAME [SSHD_ARG...]: lab_bastion_start plus extra sshd arguments
-# (e.g. -o MaxStartups=100:30:200 -o MaxSessions=50).
-lab_bastion_start_opts() {
-        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
-        lab__need lab_bastion_start_opts || return 1
-        local name=$1 dir port
-        shift
-        [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ ]] || { lab__err "lab_bastion_start_opts: bad bastion name '$name'"; return 1; }
-        dir=$LAB/bastions/$name
-        mkdir -p "$dir" || return 1
-        if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "bastion $name already running"; return 1; fi
-        if [[ ! -f $dir/port ]]; then
-                port=$(lab_port_alloc) || return 1
-                echo "$port" >"$dir/port"
-                ssh-keygen -q -t ed25519 -N '' -C "rtunlab-$LAB_RUN-$name" -f "$dir/hostkey" ||
-                        { lab__err "ssh-keygen for bastion $name failed"; return 1; }
-        fi
-        port=$(cat "$dir/port")
-        touch "$dir/authorized"
-        lab__write_authorized_keys "$dir" || return 1
-        lab__sshd "$dir" "$port" "$dir/hostkey" -o AuthorizedKeysFile="$dir/authorized_keys" \
-                -o AllowUsers=reverse-ssh -o ClientAliveInterval=2 -o ClientAliveCountMax=2 "$@" || return 1
-        lab__log "bastion $name on 127.0.0.1:$port (pid $(cat "$dir/pid")) $*"
-        [[ -f $LAB/run/pid1 ]] && lab__write_ssh_config_many
-        return 0
-}
-
-# The lab's ssh_config plus one Host alias per tunnel of $LAB/run/many (alias -> its bastion's port).
-# Call it again after anything that rewrites /etc/ssh/ssh_config (lab_bastion_start, lab_tunnel_add).
-lab__write_ssh_config_many() {
-        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
-        local d name alias unit rport b
-        {
-                echo "# written by lab.sh: every lab bastion, on the host's loopback, and the many-tunnel aliases"
-                for d in "$LAB"/bastions/*/; do
-                        [[ -f $d/port ]] || continue
-                        name=$(basename "$d")
-                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "$(cat "$d/port")"
-                        printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
-                done
-                [[ -f $LAB/run/many ]] && while read -r alias unit rport b; do
-                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "$(cat "$LAB/bastions/$b/port")"
-                        printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
-                done <"$LAB/run/many"
-        } | lab_put /etc/ssh/ssh_config
-}
-
 # lab__wait_banners TIMEOUT PORT...: waits until every port answers "SSH-" (polled together); prints
 # the ports still silent and returns 1 on timeout.
 lab__wait_banners() {
@@ -836,7 +789,7 @@ lab_tunnels_add_many() {
                         lab_put "/etc/reverse-ssh/$alias.env" || return 1
         done
         for b in "${bastions[@]}"; do lab__write_authorized_keys "$LAB/bastions/$b" || return 1; done
-        lab__write_ssh_config_many || return 1
+        lab__write_ssh_config || return 1
         while read -r alias unit rport b; do
                 [[ $alias == "$prefix"[0-9][0-9][0-9].test ]] || continue
                 units+=("$unit")
@@ -854,18 +807,6 @@ lab_tunnels_add_many() {
                         { lab__err "lab_tunnels_add_many: no banner on ports $silent"; return 1; }
         fi
         lab__log "$count tunnels ${prefix}NNN.test over ${#bastions[@]} bastions up in $(lab__since "$start") s"
-}
-
-# lab_target_start_opts [SSHD_ARG...]: lab_target_start plus extra sshd arguments. Many tunnels probed
-# at once all reach this one sshd: its default MaxStartups (10:30:100) drops probes beyond 10.
-lab_target_start_opts() {
-        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
-        lab__need lab_target_start_opts || return 1
-        local dir=$LAB/target
-        if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "target already running"; return 1; fi
-        lab__sshd "$dir" "$LAB_TPORT" "$LAB/keys/target_hostkey" -o AuthorizedKeysFile=none -o AllowUsers=nobody-rtunlab \
-                "$@" || return 1
-        lab__log "target sshd on 127.0.0.1:$LAB_TPORT (pid $(cat "$dir/pid")) $*"
 }
 
 # lab_reap_stale: cleans up every /tmp/rtunlab.* whose owner shell is gone (a test killed by SIGKILL:
