@@ -389,6 +389,13 @@ static void render_tunnels(render *r) {
                 series(r, i, L_NAME);
                 end_u64(r, r->tunnels[i]->unit.n_restarts);
         }
+
+        /* --dry-run: what the monitor would have done (contract: metrics say "would restart"). */
+        family(r, "rtun_would_restart", "gauge", "1 while a dry run decided a restart of the unit and did not do it.");
+        for (size_t i = 0; i < n; i++) {
+                series(r, i, L_NAME);
+                end_u64(r, r->tunnels[i]->would_restart);
+        }
 }
 
 static void render_host(render *r) {

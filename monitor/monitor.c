@@ -274,8 +274,10 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         };
         verdict v = decide(&t->health, &o, &p, now);
         t->last_verdict = v;
-        if (v.state == TUNNEL_UP)
+        if (v.state == TUNNEL_UP) {
                 t->reason_text[0] = 0;
+                t->would_restart = false;
+        }
         if (!t->resolved)
                 snprintf(t->reason_text, sizeof t->reason_text, "error: %s", strna(t->resolve_error));
 
@@ -411,8 +413,9 @@ int monitor_heal(monitor *m, tunnel *t) {
         if (v->action == HEAL_NONE || t->healing)
                 return 0;
         if (m->dry_run) {
+                if (!t->would_restart) /* once per outage, not once per probe */
+                        log_notice("%s: would restart (%s), dry run", t->name, strna(v->restart_reason));
                 t->would_restart = true;
-                log_notice("%s: would restart (%s), dry run", t->name, strna(v->restart_reason));
                 v->action = HEAL_NONE;
                 return 0;
         }

@@ -54,11 +54,13 @@ echo "check with healing took $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {
 a1=$(mainpid $UA)
 lab_fault_stop $UA || t_fail "fault stop (dry run)"
 # (a fresh state directory: the restart above left a backoff in the default one)
-T_STATE_DIR=/lab/state-dry t_monitor check --dry-run
+T_STATE_DIR=/lab/state-dry t_monitor check --dry-run --metrics.textfile=/lab/dry.prom
 t_eq "dry run: exit 1 (still unhealthy)" "$RC" 1
 t_match "dry run: would restart" "$OUT" "would restart"
 t_eq "dry run: a not restarted" "$(mainpid $UA)" "$a1"
 t_expect "dry run: state written to \$STATE_DIRECTORY" test -s "$LAB/state-dry/state"
+t_match "dry run: textfile says would restart" "$(cat "$LAB/dry.prom")" "rtun_would_restart\{name=\"$UA\"\} 1"
+t_match "dry run: textfile has the tunnel down" "$(cat "$LAB/dry.prom")" "rtun_tunnel_up\{name=\"$UA\",[^}]*\} 0"
 lab_fault_cont $UA
 
 # --- a unit systemd gave up on (start limit hit) is reset and started
