@@ -24,7 +24,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 ASAN_BUILD := $(BUILD)/asan
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all check unit unit-asan integration lint deps demo install bench clean
+.PHONY: all check unit unit-asan integration lint deps demo install bench fuzz clean
 all: $(BUILD)/rtun-monitor
 
 $(BUILD)/obj/%.o: %.c
@@ -72,6 +72,15 @@ demo: deps
 bench: deps
 	$(MAKE) --no-print-directory all
 	bash tests/bench/run.sh
+
+# libFuzzer targets for the parsers that read untrusted bytes (ssh -G output, the mux socket); needs clang.
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_mux.c probes/mux_proto.c -o $(BUILD)/fuzz/fuzz_mux
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_resolve.c monitor/resolve.c monitor/util.c monitor/log.c -o $(BUILD)/fuzz/fuzz_resolve
+	$(BUILD)/fuzz/fuzz_mux -max_total_time=$${FUZZ_SECONDS:-30}
+	$(BUILD)/fuzz/fuzz_resolve -max_total_time=$${FUZZ_SECONDS:-30}
 
 install: $(BUILD)/rtun-monitor
 	install -Dm755 $(BUILD)/rtun-monitor $(DESTDIR)$(PREFIX)/bin/rtun-monitor
