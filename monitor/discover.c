@@ -1,6 +1,6 @@
 /* Discovery over D-Bus: which tunnel units exist and what systemd says about them.
- * One ListUnitsByPatterns, then one GetAll per interface per unit; every call bounded by the bus's
- * method call timeout (set by the caller with sd_bus_set_method_call_timeout). */
+ * One ListUnitsByPatterns, then one GetAll per unit (Service; Unit too when not loaded); every call
+ * bounded by the bus's method call timeout (set by the caller with sd_bus_set_method_call_timeout). */
 #include <systemd/sd-bus.h>
 
 #include "discover.h"
@@ -263,11 +263,15 @@ int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, unit_info
 
         for (size_t i = 0; i < n; i++) {
                 unit_info *u = &units[i];
-                r = get_all(bus, u, "org.freedesktop.systemd1.Unit");
-                if (r == -ENOMEM)
-                        goto fail;
-                if (r < 0)
-                        continue; /* logged; the unit keeps what ListUnits said */
+                /* ListUnits gave the states; the Unit interface adds only LoadError, set when not loaded.
+                 * Skipping it halves the calls (and systemd's work) of every round. */
+                if (!streq_ptr(u->load_state, "loaded")) {
+                        r = get_all(bus, u, "org.freedesktop.systemd1.Unit");
+                        if (r == -ENOMEM)
+                                goto fail;
+                        if (r < 0)
+                                continue; /* logged; the unit keeps what ListUnits said */
+                }
                 if (streq_ptr(u->load_state, "loaded") && endswith_str(u->name, ".service"))
                         (void) get_all(bus, u, "org.freedesktop.systemd1.Service");
                 /* Just enabled, start job queued: starting, not "stopped by an administrator". */

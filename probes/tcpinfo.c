@@ -12,6 +12,7 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -99,6 +100,10 @@ static cache_entry *cache_slot(pid_t pid, uint16_t remote_port) {
                         e = &cache[i];
         if (!e && cache_n < cache_allocated)
                 e = &cache[cache_n++];
+        /* Before growing: the entries of processes gone (a restarted ssh has a new pid). */
+        for (size_t i = 0; i < cache_n && !e; i++)
+                if (kill(cache[i].pid, 0) < 0 && errno == ESRCH)
+                        e = &cache[i];
         if (!e && cache_allocated < TCPINFO_CACHE_MAX) {
                 size_t n = MAX(cache_allocated * 2, (size_t) 16);
                 cache_entry *c = reallocarray(cache, n, sizeof *c);
@@ -309,6 +314,37 @@ static int lookup_cached(int nl, const cache_entry *e, candidate *best) {
         return diag_exchange(nl, &req, sizeof req, &ref, 1, e->remote_port, best);
 }
 
+/* Whether the process still holds that socket at that fd: one readlink, not a scan of its fd table. */
+static bool holds_socket(pid_t pid, int fd, uint64_t inode) {
+        char path[64], target[64], want[64];
+
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int) pid, fd);
+        ssize_t l = readlink(path, target, sizeof target - 1);
+        if (l < 0)
+                return false;
+        target[l] = 0;
+        snprintf(want, sizeof want, "socket:[%llu]", (unsigned long long) inode);
+        return streq(target, want);
+}
+
+/* The socket found last time, if it is still there and still a connection. */
+static int tcpinfo_cached(const cache_entry *e, tcp_view *ret) {
+        candidate best = { .fd = INT32_MAX };
+
+        if (!holds_socket(e->pid, e->fd, e->inode))
+                return -ENOENT;
+        _cleanup_(closep) int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        if (nl < 0)
+                return -errno;
+        int r = lookup_cached(nl, e, &best);
+        if (r < 0)
+                return r;
+        if (best.fd == INT32_MAX)
+                return -ENOENT;
+        *ret = best.view;
+        return 0;
+}
+
 int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret) {
         socket_ref refs[TCPINFO_MAX_SOCKETS];
         size_t n_refs = 0;
@@ -317,6 +353,17 @@ int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret) {
 
         if (pid <= 0 || !ret)
                 return -EINVAL;
+
+        cache_entry *e = cache_find(pid, remote_port);
+        if (e && e->found) {
+                if (tcpinfo_cached(e, ret) >= 0) {
+                        e->used = ++cache_clock;
+                        return 0;
+                }
+                e->pid = 0; /* closed or moved on: look again */
+                e = NULL;
+        }
+
         r = list_socket_inodes(pid, refs, ELEMENTSOF(refs), &n_refs);
         if (r == -ESRCH)
                 cache_forget_pid(pid);
@@ -327,8 +374,7 @@ int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret) {
 
         uint64_t fp = refs_fingerprint(refs, n_refs);
         usec_t now = mono_now();
-        cache_entry *e = cache_find(pid, remote_port);
-        if (e && !e->found && e->fingerprint == fp && now - e->at < TCPINFO_NEGATIVE_TTL) {
+        if (e && e->fingerprint == fp && now - e->at < TCPINFO_NEGATIVE_TTL) {
                 e->used = ++cache_clock;
                 return -ENOENT; /* the same sockets as when nothing matched */
         }
@@ -336,18 +382,6 @@ int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret) {
         _cleanup_(closep) int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (nl < 0)
                 return -errno;
-
-        const socket_ref *ref = e && e->found ? find_ref(refs, n_refs, e->inode) : NULL;
-        if (ref && ref->fd == e->fd) {
-                r = lookup_cached(nl, e, &best);
-                if (r >= 0 && best.fd != INT32_MAX) {
-                        e->used = ++cache_clock;
-                        *ret = best.view;
-                        return 0;
-                }
-                best = (candidate) { .fd = INT32_MAX }; /* closed or moved on: look again */
-        }
-
         r = dump_family(nl, AF_INET, refs, n_refs, remote_port, &best);
         if (r >= 0)
                 r = dump_family(nl, AF_INET6, refs, n_refs, remote_port, &best);

@@ -9,7 +9,10 @@
 
 /* Fills *ret from the process's TCP socket to remote_port (0: any; then the lowest fd wins, which is
  * the bastion connection ssh made first, not a forwarded channel's). -ESRCH: no such process;
- * -EACCES: its fds are not ours to read; -ENOENT: it has no such TCP connection (e.g. ProxyCommand). */
+ * -EACCES: its fds are not ours to read; -ENOENT: it has no such TCP connection (e.g. ProxyCommand).
+ * The connection found is remembered per (pid, remote_port) and followed while it stays open at that
+ * fd (about 10 us a call instead of a dump of every socket on the host); "none" is remembered while
+ * the process's sockets stay the same, for up to 60 s. Not thread-safe (one process-wide cache). */
 int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret);
 int tcpinfo_for_pid(pid_t pid, tcp_view *ret);
 

@@ -133,21 +133,32 @@ static void test_repeated(void **state) {
         close(c.listener);
 }
 
-/* Nothing to a port, then a connection to it: found at once (the process's sockets changed). */
+/* Nothing to a port (remembered), then a connection to it: found at once, the process's sockets changed. */
 static void test_not_found_then_connected(void **state) {
-        conn c;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
         tcp_view v = {};
 
-        assert_true(conn_open(&c, AF_INET));
-        uint16_t other = c.port == 65535 ? 1024 : c.port + 1;
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(l >= 0);
+        assert_int_equal(bind(l, (struct sockaddr *) &sa, len), 0);
+        assert_int_equal(listen(l, 1), 0);
+        assert_int_equal(getsockname(l, (struct sockaddr *) &sa, &len), 0);
+        uint16_t port = ntohs(sa.sin_port);
+
+        /* A listener is not a connection. */
         for (int i = 0; i < 2; i++)
-                assert_int_equal(tcpinfo_for_pid_port(getpid(), other, &v), -ENOENT);
-        conn d;
-        assert_true(conn_open(&d, AF_INET));
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), d.port, &v), 0);
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &v), 0);
-        conn_close(&d);
-        conn_close(&c);
+                assert_int_equal(tcpinfo_for_pid_port(getpid(), port, &v), -ENOENT);
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(c >= 0);
+        assert_int_equal(connect(c, (struct sockaddr *) &sa, len), 0);
+        int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(s >= 0);
+        assert_int_equal(tcpinfo_for_pid_port(getpid(), port, &v), 0);
+        assert_true(v.valid);
+        close(c);
+        close(s);
+        close(l);
 }
 
 /* More (pid, port) pairs than the cache holds: entries are recycled, answers stay right. */
@@ -162,6 +173,42 @@ static void test_many_ports(void **state) {
                         assert_int_equal(tcpinfo_for_pid_port(getpid(), (uint16_t) p, &v), -ENOENT);
         assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &v), 0);
         assert_true(v.valid);
+        conn_close(&c);
+}
+
+/* Another process's connection (the daemon's case), then that process gone. */
+static void test_other_process(void **state) {
+        conn c;
+        tcp_view v = {};
+        int p[2];
+
+        assert_true(conn_open(&c, AF_INET));
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char ch;
+                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c.port),
+                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                close(p[1]);
+                if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                        _exit(1);
+                (void) read(p[0], &ch, 1);
+                _exit(0);
+        }
+        close(p[0]);
+        int s = accept4(c.listener, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(s >= 0);
+        for (int i = 0; i < 3; i++) {
+                v = (tcp_view) {};
+                assert_int_equal(tcpinfo_for_pid_port(pid, c.port, &v), 0);
+                assert_true(v.valid);
+        }
+        close(p[1]);
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+        assert_int_equal(tcpinfo_for_pid_port(pid, c.port, &v), -ESRCH);
+        close(s);
         conn_close(&c);
 }
 
@@ -227,6 +274,7 @@ int main(void) {
                 cmocka_unit_test(test_repeated),
                 cmocka_unit_test(test_not_found_then_connected),
                 cmocka_unit_test(test_many_ports),
+                cmocka_unit_test(test_other_process),
                 cmocka_unit_test(test_no_connection),
                 cmocka_unit_test(test_explain),
         };
