@@ -29,7 +29,8 @@ typedef struct daemon_ctx {
         sd_event_source *bus_teardown; /* a lost bus is closed from a defer, never inside its own callback */
         sd_event_source *bus_retry;
         usec_t bus_retry_delay;
-        sd_bus_slot *unit_signals[4];
+        sd_bus_slot *unit_signals[5];
+        unsigned rounds;
         http_server *http;
         bool sweeping;                 /* a guard sweep runs: heal when its probes are all back */
         size_t last_down;
@@ -223,10 +224,18 @@ static void restore_state(daemon_ctx *d) {
         saved_state_done(&saved);
 }
 
+static int refresh(daemon_ctx *d, bool full);
+
 static void on_healed(monitor *m, tunnel *t) {
         save_state(ctx, false);
+        /* The probe must see the new MainPID and start time (grace): read them now, not next round.
+         * t may be freed by the refresh if the unit vanished, so schedule by name afterwards. */
+        _cleanup_(freep) char *name = strdup(t->name);
+        (void) refresh(ctx, false);
+        tunnel *u = name ? monitor_find(m, name) : NULL;
         /* A restarted ssh needs a moment to connect; the grace keeps early failures from counting. */
-        schedule_probe(ctx, t, MIN(t->settings->interval, 1 * USEC_PER_SEC));
+        if (u)
+                schedule_probe(ctx, u, MIN(u->settings->interval, 1 * USEC_PER_SEC));
         notify_status(ctx);
 }
 
@@ -290,10 +299,14 @@ static void bus_lost_soon(daemon_ctx *d) {
         notify_status(d);
 }
 
-static int refresh(daemon_ctx *d) {
+/* Every round lists the units; their properties are read again only when systemd said they changed
+ * (PropertiesChanged), their state or job moved, or every FULL_REFRESH_ROUNDS rounds as a safety net. */
+#define FULL_REFRESH_ROUNDS 6
+
+static int refresh(daemon_ctx *d, bool full) {
         if (!d->m->bus || d->bus_retry || d->bus_teardown)
                 return -ENOTCONN;
-        int r = monitor_refresh(d->m);
+        int r = monitor_refresh(d->m, full);
         if (r < 0) {
                 /* A slow systemd (daemon-reload) fails a call but keeps the connection: retry next round. */
                 if (!sd_bus_is_open(d->m->bus))
@@ -309,7 +322,7 @@ static int refresh(daemon_ctx *d) {
 static int on_refresh_soon(sd_event_source *s, uint64_t usec, void *userdata) {
         daemon_ctx *d = userdata;
         d->refresh_soon = sd_event_source_disable_unref(d->refresh_soon);
-        (void) refresh(d);
+        (void) refresh(d, true);
         return 0;
 }
 
@@ -318,6 +331,16 @@ static int on_units_changed(sd_bus_message *msg, void *userdata, sd_bus_error *r
         if (!d->refresh_soon)
                 (void) sd_event_add_time_relative(d->m->event, &d->refresh_soon, CLOCK_MONOTONIC, REFRESH_DEBOUNCE,
                                                   TIMER_ACCURACY, on_refresh_soon, d);
+        return 0;
+}
+
+/* Only a string compare per signal: systemd sends these for every unit of the host. */
+static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
+        daemon_ctx *d = userdata;
+        const char *path = sd_bus_message_get_path(msg);
+        for (size_t i = 0; path && i < d->m->n_tunnels; i++)
+                if (streq_ptr(d->m->tunnels[i]->unit.object_path, path))
+                        d->m->tunnels[i]->dirty = true;
         return 0;
 }
 
@@ -340,12 +363,17 @@ static int bus_connect(daemon_ctx *d) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to watch systemd's %s signal: %m", changes[i]);
         }
+        r = sd_bus_match_signal_async(bus, &d->unit_signals[4], "org.freedesktop.systemd1", NULL,
+                                      "org.freedesktop.DBus.Properties", "PropertiesChanged", on_properties_changed,
+                                      NULL, d);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch unit property changes: %m");
         r = sd_bus_match_signal_async(bus, &d->unit_signals[3], "org.freedesktop.DBus.Local",
                                       "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local", "Disconnected",
                                       on_disconnected, NULL, d);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch for bus disconnection: %m");
-        r = refresh(d);
+        r = refresh(d, true);
         if (r < 0)
                 return r;
         if (d->bus_retry_delay)
@@ -361,7 +389,7 @@ static int on_round(sd_event_source *s, uint64_t usec, void *userdata) {
         if (d->m->bus && !sd_bus_is_open(d->m->bus) && !d->bus_teardown)
                 bus_lost(d);
         else
-                (void) refresh(d);
+                (void) refresh(d, ++d->rounds % FULL_REFRESH_ROUNDS == 0);
         d->m->round_duration = now_usec(CLOCK_MONOTONIC) - start;
         d->m->last_round_end = now_usec(CLOCK_REALTIME);
         write_textfile(d);

@@ -209,7 +209,21 @@ fail:
         return log_warning_errno(r, "Failed to parse properties of %s: %m", u->name);
 }
 
-int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, unit_info **ret) {
+void unit_info_keep_details(unit_info *u, unit_info *old) {
+        u->main_pid = old->main_pid;
+        u->n_restarts = old->n_restarts;
+        u->started_at = old->started_at;
+        u->result = TAKE_PTR(old->result);
+        u->exec_path = TAKE_PTR(old->exec_path);
+        u->exec_argv = TAKE_PTR(old->exec_argv);
+        u->environment = TAKE_PTR(old->environment);
+        u->environment_files = TAKE_PTR(old->environment_files);
+        u->load_error = TAKE_PTR(old->load_error);
+        u->details_skipped = false;
+}
+
+int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, discover_want_details_t want_details,
+                   void *userdata, unit_info **ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         unit_info *units = NULL;
@@ -263,6 +277,13 @@ int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, unit_info
 
         for (size_t i = 0; i < n; i++) {
                 unit_info *u = &units[i];
+                /* Just enabled, start job queued: starting, not "stopped by an administrator". */
+                if (u->start_pending && u->active_state == UNIT_INACTIVE)
+                        u->active_state = UNIT_ACTIVATING;
+                if (want_details && !want_details(u, userdata)) {
+                        u->details_skipped = true;
+                        continue;
+                }
                 /* ListUnits gave the states; the Unit interface adds only LoadError, set when not loaded.
                  * Skipping it halves the calls (and systemd's work) of every round. */
                 if (!streq_ptr(u->load_state, "loaded")) {

@@ -13,6 +13,7 @@ typedef struct unit_info {
         unit_active_state active_state; /* an inactive unit with a start job queued reads as activating */
         char *sub_state;            /* "running", "auto-restart", ... */
         bool start_pending;         /* a start or restart job is queued */
+        bool details_skipped;       /* only the listing's fields are filled (see discover_units) */
         char *result;               /* Service.Result: "success", "start-limit-hit", "exit-code", ... */
         pid_t main_pid;             /* 0: none */
         uint32_t n_restarts;        /* systemd's own NRestarts */
@@ -27,5 +28,12 @@ void unit_info_done(unit_info *u);
 void unit_info_free_array(unit_info *u, size_t n);
 
 /* Lists units matching patterns (all load states) and fills their properties. Each D-Bus call has
- * timeout. Returns the number of units (>= 0) or a negative errno (logged). */
-int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, unit_info **ret);
+ * timeout. Returns the number of units (>= 0) or a negative errno (logged).
+ * want_details (may be NULL: always) says, from what ListUnitsByPatterns showed, whether a unit needs its
+ * Service properties (MainPID, ExecStart, ...) fetched; units it declines come back with
+ * details_skipped set and only name, path, load/active/sub state and start_pending filled. */
+typedef bool (*discover_want_details_t)(const unit_info *listed, void *userdata);
+int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, discover_want_details_t want_details,
+                   void *userdata, unit_info **ret);
+/* Moves what a listing-only entry does not carry (the Service properties) from old into u. */
+void unit_info_keep_details(unit_info *u, unit_info *old);

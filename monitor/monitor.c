@@ -142,13 +142,21 @@ static int tunnel_new(monitor *m, unit_info *u, tunnel **ret) {
         return 0;
 }
 
-int monitor_refresh(monitor *m) {
+/* What the listing shows is enough unless something about the unit moved since its last full read. */
+static bool want_details(const unit_info *listed, void *userdata) {
+        monitor *m = userdata;
+        tunnel *t = monitor_find(m, listed->name);
+        return !t || t->dirty || t->healing || listed->start_pending || listed->active_state != t->unit.active_state ||
+               !streq_ptr(listed->sub_state, t->unit.sub_state) || !streq_ptr(listed->load_state, t->unit.load_state);
+}
+
+int monitor_refresh(monitor *m, bool full) {
         unit_info *units = NULL;
         int n, r;
 
         if (!m->bus)
                 return -ENOTCONN;
-        n = discover_units(m->bus, m->cfg->units, m->cfg->monitor.timeout, &units);
+        n = discover_units(m->bus, m->cfg->units, m->cfg->monitor.timeout, full ? NULL : want_details, m, &units);
         if (n < 0) {
                 m->dbus_up = false;
                 return n;
@@ -182,6 +190,10 @@ int monitor_refresh(monitor *m) {
                         else
                                 log_debug("%s: discovered", u->name);
                 }
+                if (u->details_skipped)
+                        unit_info_keep_details(u, &t->unit);
+                else
+                        t->dirty = false;
                 unit_info_done(&t->unit);
                 t->unit = *u;
                 *u = (unit_info) {};
@@ -390,6 +402,7 @@ static void on_act_done(const char *unit, int result, const char *job_result, vo
         if (!t)
                 return; /* the unit vanished meanwhile */
         t->healing = false;
+        t->dirty = true; /* new MainPID and start time: read them at the next discovery */
         if (result < 0) {
                 log_error("%s: restart failed (%s)", unit, job_result ?: strerror(-result));
                 t->last_verdict.why = "restart failed";

@@ -63,6 +63,7 @@ typedef struct tunnel {
         usec_t probed_at;              /* realtime of the last verdict */
         bool guard_pending;            /* daemon: probed again before the all-down guard decides */
         bool seen;                     /* found in the latest discovery */
+        bool dirty;                    /* systemd said its properties changed: fetch them again */
 } tunnel;
 
 typedef struct alert_counters {
@@ -110,8 +111,10 @@ monitor *monitor_free(monitor *m);
 /* Opens the system bus (attached to the loop, Subscribe()d). -errno when unreachable. */
 int monitor_connect_bus(monitor *m);
 void monitor_disconnect_bus(monitor *m);
-/* Discovery + resolution: brings m->tunnels in line with the units systemd has now. */
-int monitor_refresh(monitor *m);
+/* Discovery + resolution: brings m->tunnels in line with the units systemd has now. full: fetch every
+ * unit's properties; otherwise only those of new units, units whose state or job changed, and units
+ * marked dirty (PropertiesChanged), the listing tells the rest. */
+int monitor_refresh(monitor *m, bool full);
 /* Starts one probe of t (unit and process state first, then the end-to-end probe). m->on_probed is
  * called when t->last_verdict holds the new verdict. */
 int monitor_probe(monitor *m, tunnel *t);

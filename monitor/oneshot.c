@@ -66,7 +66,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 
         o->tick = sd_event_source_disable_unref(o->tick);
         /* Fresh unit state: a restart or systemd's own auto-restart changes MainPID and start time. */
-        if (monitor_refresh(m) < 0)
+        if (monitor_refresh(m, true) < 0)
                 log_warning("Re-discovery failed; probing with what is known.");
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 tunnel *t = m->tunnels[i];
@@ -271,7 +271,7 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         m->on_probed = on_tunnel_event;
         m->on_healed = on_tunnel_event;
 
-        if (monitor_connect_bus(m) < 0 || monitor_refresh(m) < 0) {
+        if (monitor_connect_bus(m) < 0 || monitor_refresh(m, true) < 0) {
                 ret = RTUN_EXIT_NO_BUS;
                 goto finish;
         }
