@@ -83,7 +83,8 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 static void schedule_tick(oneshot *o) {
         if (o->tick)
                 return;
-        if (sd_event_add_time_relative(o->m->event, &o->tick, CLOCK_MONOTONIC, REPROBE_DELAY, 0, on_tick, o) < 0)
+        /* Accuracy 1 us: sd-event's default (250 ms) would stretch "about a second apart" and the launch. */
+        if (sd_event_add_time_relative(o->m->event, &o->tick, CLOCK_MONOTONIC, REPROBE_DELAY, 1, on_tick, o) < 0)
                 sd_event_exit(o->m->event, 1);
 }
 
@@ -207,7 +208,7 @@ static void launch(oneshot *o) {
         }
         if (o->launched < m->n_tunnels) {
                 if (!o->launcher &&
-                    sd_event_add_time_relative(m->event, &o->launcher, CLOCK_MONOTONIC, LAUNCH_GAP, 0, on_launch, o) < 0) {
+                    sd_event_add_time_relative(m->event, &o->launcher, CLOCK_MONOTONIC, LAUNCH_GAP, 1, on_launch, o) < 0) {
                         while (o->launched < m->n_tunnels) /* no timer: all at once, still correct */
                                 (void) monitor_probe(m, m->tunnels[o->launched++]);
                 } else if (o->launcher) {

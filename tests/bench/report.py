@@ -166,6 +166,15 @@ def bench3():
         res.append(fig("200 tunnels: status minus probe=none (the probes' share; noisy)",
                        st["median"] - disc["median"], "s"))
         items.append(("discovery + resolve only", disc["median"]))
+    p = os.path.join(RAW, "proberound200.txt")
+    if os.path.exists(p):
+        xs = [float(x) for x in open(p).read().split()]
+        if xs:
+            res.append(fig("200 tunnels: the probe round of one status run (rtun_round_duration_seconds)", med(xs),
+                           "s", "<= 1 s", med(xs) <= 1,
+                           "IN /lab/rtun-monitor status --monitor.units=U200 --metrics.textfile=/lab/r200.prom",
+                           "first probe sent to last verdict; excludes process start, D-Bus discovery, ssh -G"))
+            items.append(("status: probe round only", med(xs)))
     mx, n, up = status_max_duration(os.path.join(RAW, "status200.json"))
     res.append(fig("200 tunnels: slowest probe of one status run", mx, "s", None, None, "", f"{up}/{n} up"))
     p = os.path.join(RAW, "round200.txt")

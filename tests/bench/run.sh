@@ -145,6 +145,12 @@ if want 3; then
         hf status200 "$IN /lab/rtun-monitor status --monitor.units=$U200"
         hf discover200 "$IN /lab/rtun-monitor status --monitor.units=$U200 --monitor.probe=none"
         lab_exec /lab/rtun-monitor status --json --monitor.units="$U200" >"$RAW/status200.json" 2>/dev/null
+        # The probe round alone (first probe sent to last verdict), as the run itself measures it.
+        : >"$RAW/proberound200.txt"
+        for ((i = 0; i < RUNS; i++)); do
+                lab_exec /lab/rtun-monitor status --monitor.units="$U200" --metrics.textfile=/lab/r200.prom >/dev/null 2>&1
+                awk '$1 == "rtun_round_duration_seconds" { print $2 }' "$LAB/r200.prom" >>"$RAW/proberound200.txt"
+        done
         # The daemon resolves once and keeps it: its round (discovery over D-Bus) over the same 200.
         mport=$(lab_port_alloc)
         daemon_start rtun-bench-200 "$mport" --monitor.units="$U200" --monitor.interval=2s

@@ -124,6 +124,13 @@ t_eq "corrupt state: check still exits 0" "$RC" 0
 t_match "corrupt state: reported" "$OUT" "corrupt state file"
 t_eq "corrupt state: replaced with valid JSON" "$(jq -r '.tunnels | length' "$LAB/state-corrupt/state" 2>/dev/null)" 2
 
+# --- a matching unit that is not an ssh tunnel: unknown, reason error, never restarted
+d0=$(mainpid dbus.service)
+t_monitor check --monitor.units=dbus.service
+t_eq "not ssh: check exits 1" "$RC" 1
+t_match "not ssh: unknown with the reason" "$OUT" "dbus.service .* unknown .*error: ExecStart is not an ssh command"
+t_eq "not ssh: dbus not restarted" "$(mainpid dbus.service)" "$d0"
+
 # --- bad configuration: exit 2 with FILE:LINE
 printf '[monitor]\ninterval = 10s\ntimeout = 5x\n' >"$LAB/bad.conf"
 t_monitor check --config /lab/bad.conf
