@@ -5,6 +5,7 @@
 #include <stdarg.h>
 
 #include "config_loader.h"
+#include "duration.h"
 
 #define CONFIG_MAX_LINE 4096
 
