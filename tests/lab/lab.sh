@@ -30,6 +30,8 @@ lab__err() { echo "lab: ERROR: $*" >&2; }
 lab__log() { [[ -n ${LAB_QUIET:-} ]] || echo "lab: $*" >&2; }
 lab__need() { [[ -n ${LAB:-} && -d $LAB ]] || { lab__err "${1:-lab}: no lab (call lab_init first)"; return 1; }; }
 lab__now() { date +%s.%N; }
+# lab__within START SECONDS: true while less than SECONDS have passed since START (lab__now).
+lab__within() { awk -v s="$1" -v t="$2" -v n="$(lab__now)" 'BEGIN { exit !(n - s < t) }'; }
 lab__since() { awk -v a="$1" -v b="$(lab__now)" 'BEGIN { printf "%.2f", b - a }'; }
 # Daemons die with the shell that started them (SIGTERM on its death, even by SIGKILL): no lab outlives
 # its test. So call lab_*_start in the test's own shell, never inside $(...) or a pipeline.
@@ -241,7 +243,7 @@ lab_wait_banner() {
         start=$(lab__now)
         while :; do
                 line=$(lab_banner "$port" 1 2>/dev/null) && [[ $line == SSH-* ]] && { echo "$line"; return 0; }
-                awk -v s="$start" -v t="$timeout" -v n="$(lab__now)" 'BEGIN { exit !(n - s < t) }' || break
+                lab__within "$start" "$timeout" || break
                 sleep 0.1
         done
         lab__err "port $port gave no SSH banner within ${timeout}s"
@@ -440,7 +442,7 @@ lab_container_start() {
         np=$!
         echo "$np" >"$LAB/run/nspawn.pid"
         # PID 1 of the container is the nspawn process's child, in another pid namespace.
-        while awk -v s="$start" -v t="$LAB_BOOT_TIMEOUT" -v n="$(lab__now)" 'BEGIN { exit !(n - s < t) }'; do
+        while lab__within "$start" "$LAB_BOOT_TIMEOUT"; do
                 pid1=$(cat /proc/"$np"/task/*/children 2>/dev/null | tr -s ' \n' ' ' | awk '{ print $1 }')
                 # nspawn's short-lived outer child comes first: wait for systemd in its own pid namespace.
                 [[ -n $pid1 && $(cat "/proc/$pid1/comm" 2>/dev/null) == systemd ]] &&
@@ -459,7 +461,7 @@ lab_container_start() {
         while :; do
                 state=$(lab_exec systemctl is-system-running 2>/dev/null)
                 [[ $state == running || $state == degraded ]] && break
-                if ! lab__alive "$np" || ! awk -v s="$start" -v t="$LAB_BOOT_TIMEOUT" -v n="$(lab__now)" 'BEGIN { exit !(n - s < t) }'; then
+                if ! lab__alive "$np" || ! lab__within "$start" "$LAB_BOOT_TIMEOUT"; then
                         lab__err "lab_container_start: container not up after ${LAB_BOOT_TIMEOUT}s (state '$state'); its output:"
                         tail -n 60 "$LAB/run/nspawn.log" >&2
                         lab_exec systemctl --failed --no-pager >&2 2>&1

@@ -85,7 +85,7 @@ lab_prom_wait() {
         start=$(lab__now)
         while :; do
                 res=$(lab_prom_query "$expr" 2>/dev/null) && [[ $res != "[]" ]] && { echo "$res"; return 0; }
-                awk -v s="$start" -v t="$timeout" -v n="$(lab__now)" 'BEGIN { exit !(n - s < t) }' || break
+                lab__within "$start" "$timeout" || break
                 sleep 0.2
         done
         lab__err "lab_prom_wait: '$expr' empty after ${timeout}s"
