@@ -352,6 +352,22 @@ static bool local_verdict(const tunnel *t, probe_result *r) {
         return r->status != PROBE_OK;
 }
 
+void monitor_prefetch_tcp(monitor *m) {
+        _cleanup_(freep) tcpinfo_query *q = calloc(m->n_tunnels + 1, sizeof *q);
+        size_t n = 0;
+
+        if (!q)
+                return; /* each verdict looks for its own */
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                const tunnel *t = m->tunnels[i];
+                if (t->resolved && t->unit.main_pid > 0)
+                        q[n++] = (tcpinfo_query) { .pid = t->unit.main_pid, .remote_port = t->ssh.port };
+        }
+        int r = tcpinfo_prefetch(q, n);
+        if (r < 0)
+                log_debug_errno(r, "TCP connections not looked up at once (each verdict will): %m");
+}
+
 int monitor_probe(monitor *m, tunnel *t) {
         probe_result r;
         int k;

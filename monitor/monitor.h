@@ -58,6 +58,8 @@ typedef struct tunnel {
         void *probe_ctx;               /* the running probe's request and callback context */
         sd_event_source *next_probe;
         unsigned attempts;             /* probes in this check run */
+        bool probe_queued;             /* check run: waits for a launch slot */
+        usec_t probe_launched;         /* check run: CLOCK_MONOTONIC of the last launch */
         bool healing;                  /* a restart job is in flight */
         unsigned pending_events;       /* raised by decide(), sent once the all-down guard has spoken */
         usec_t probed_at;              /* realtime of the last verdict */
@@ -118,6 +120,9 @@ int monitor_refresh(monitor *m, bool full);
 /* Starts one probe of t (unit and process state first, then the end-to-end probe). m->on_probed is
  * called when t->last_verdict holds the new verdict. */
 int monitor_probe(monitor *m, tunnel *t);
+/* Before a round over many tunnels none has been looked at yet (a check run): finds every tunnel's TCP
+ * connection to its bastion at once, so the verdicts that follow do not each walk the host's sockets. */
+void monitor_prefetch_tcp(monitor *m);
 /* Carries out t->last_verdict.action (or only reports it under --dry-run); m->on_healed afterwards. */
 int monitor_heal(monitor *m, tunnel *t);
 /* The all-down guard over every tunnel's last probe; cancels pending actions when it holds. */

@@ -27,8 +27,8 @@ typedef struct oneshot {
         bool heal;                 /* check: yes; status: no */
         phase phase;
         sd_event_source *tick;     /* re-probe timer */
-        sd_event_source *launcher; /* spreads the first probes */
-        size_t launched;
+        sd_event_source *launcher; /* launches queued probes as slots free up */
+        bool launching;
         sd_event_source *drain_deadline;
         usec_t started;
         usec_t drain_until;        /* CLOCK_MONOTONIC end of the alert drain */
@@ -36,6 +36,7 @@ typedef struct oneshot {
 } oneshot;
 
 static void advance(oneshot *o);
+static void launch(oneshot *o);
 
 /* Does this tunnel need another probe before it has this run's verdict? */
 static bool needs_more(oneshot *o, const tunnel *t) {
@@ -73,10 +74,10 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 bool in_scope = o->phase != PHASE_VERIFY || (o->verify && o->verify[i]);
                 if (in_scope && needs_more(o, t)) {
                         t->attempts++;
-                        (void) monitor_probe(m, t);
+                        t->probe_queued = true;
                 }
         }
-        advance(o);
+        launch(o);
         return 0;
 }
 
@@ -138,7 +139,7 @@ static void advance(oneshot *o) {
         monitor *m = o->m;
 
         for (;;) {
-                if (m->probes_running > 0 || m->heals_running > 0 || o->tick || o->launched < m->n_tunnels)
+                if (m->probes_running > 0 || m->heals_running > 0 || o->tick || o->launcher)
                         return;
                 switch (o->phase) {
                 case PHASE_PROBE:
@@ -192,45 +193,73 @@ static void advance(oneshot *o) {
         }
 }
 
-/* First probes of the run, a few milliseconds apart: every forward ends at the host's own sshd, and a
- * burst of hundreds of connections at once trips its MaxStartups (10 by default) into refusing some. */
-#define LAUNCH_BATCH 4
-#define LAUNCH_GAP (2 * USEC_PER_MSEC)
+/* Probes are launched a few at a time: every forward ends at the host's own sshd, which forks and
+ * re-executes itself per connection; a burst of hundreds overflows its accept queue (the SYN retried a
+ * second later) and trips its MaxStartups (10 by default: refused). A probe stops holding a slot when
+ * it ends or has waited LAUNCH_SETTLE, so tunnels that hang slow the launch only so much. */
+#define LAUNCH_WINDOW 8
+#define LAUNCH_SETTLE (50 * USEC_PER_MSEC)
 
-static int on_launch(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_launch(sd_event_source *s, uint64_t usec, void *userdata) {
+        oneshot *o = userdata;
+        o->launcher = sd_event_source_disable_unref(o->launcher);
+        launch(o);
+        return 0;
+}
 
 static void launch(oneshot *o) {
         monitor *m = o->m;
-        for (size_t k = 0; k < LAUNCH_BATCH && o->launched < m->n_tunnels; k++) {
-                tunnel *t = m->tunnels[o->launched++];
-                t->attempts = 1;
-                (void) monitor_probe(m, t);
-        }
-        if (o->launched < m->n_tunnels) {
-                if (!o->launcher &&
-                    sd_event_add_time_relative(m->event, &o->launcher, CLOCK_MONOTONIC, LAUNCH_GAP, 1, on_launch, o) < 0) {
-                        while (o->launched < m->n_tunnels) /* no timer: all at once, still correct */
-                                (void) monitor_probe(m, m->tunnels[o->launched++]);
-                } else if (o->launcher) {
-                        (void) sd_event_source_set_time_relative(o->launcher, LAUNCH_GAP);
-                        (void) sd_event_source_set_enabled(o->launcher, SD_EVENT_ONESHOT);
-                        return;
+        usec_t now = now_usec(CLOCK_MONOTONIC), oldest = USEC_INFINITY;
+        size_t young = 0;
+        bool queued = false;
+
+        if (o->launching)
+                return; /* a probe that ends at once calls back into here */
+        o->launching = true;
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                const tunnel *t = m->tunnels[i];
+                if (t->running && now < t->probe_launched + LAUNCH_SETTLE) {
+                        young++;
+                        oldest = MIN(oldest, t->probe_launched);
                 }
         }
-        o->launcher = sd_event_source_disable_unref(o->launcher);
-        advance(o);
-}
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                tunnel *t = m->tunnels[i];
+                if (!t->probe_queued)
+                        continue;
+                if (young >= LAUNCH_WINDOW) {
+                        queued = true;
+                        break;
+                }
+                t->probe_queued = false;
+                t->probe_launched = now;
+                (void) monitor_probe(m, t);
+                if (t->running) {
+                        young++;
+                        oldest = MIN(oldest, now);
+                }
+        }
+        o->launching = false;
 
-static int on_launch(sd_event_source *s, uint64_t usec, void *userdata) {
-        launch(userdata);
-        return 0;
+        /* A slot frees when a probe ends (on_tunnel_event) or when the oldest has waited long enough. */
+        if (!queued)
+                o->launcher = sd_event_source_disable_unref(o->launcher);
+        else if (!o->launcher &&
+            sd_event_add_time(m->event, &o->launcher, CLOCK_MONOTONIC, oldest + LAUNCH_SETTLE, 1, on_launch, o) < 0) {
+                for (size_t i = 0; i < m->n_tunnels; i++) /* no timer: all at once, still correct */
+                        if (m->tunnels[i]->probe_queued) {
+                                m->tunnels[i]->probe_queued = false;
+                                (void) monitor_probe(m, m->tunnels[i]);
+                        }
+        }
+        advance(o);
 }
 
 static oneshot *current; /* the monitor's callbacks carry no userdata of their own */
 
 static void on_tunnel_event(monitor *m, tunnel *t) {
         if (current)
-                advance(current);
+                launch(current); /* a slot is free, and maybe the run moves on */
 }
 
 static int on_alert_check(sd_event_source *s, void *userdata) {
@@ -302,6 +331,11 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         }
 
         o.started = now_usec(CLOCK_MONOTONIC);
+        monitor_prefetch_tcp(m);
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                m->tunnels[i]->attempts = 1;
+                m->tunnels[i]->probe_queued = true;
+        }
         launch(&o);
         if (o.phase != PHASE_DONE) {
                 r = sd_event_loop(e);

@@ -1,6 +1,15 @@
 /* The answer matcher shared by every probe kind: accumulate what the far end sent, match monitor.expect. */
 #include "probe.h"
 
+/* What OpenSSH's sshd writes, before closing, to a connection over its MaxStartups (sshd.c). */
+#define SSHD_THROTTLED "Exceeded MaxStartups\r\n"
+
+/* The answer is sshd's throttle message, and monitor.expect is after an sshd (it would take a banner). */
+static bool sshd_turned_away(const expect_buffer *b, const regex_t *re) {
+        return b->len == strlen(SSHD_THROTTLED) && memcmp(b->data, SSHD_THROTTLED, b->len) == 0 &&
+               regexec(re, "SSH-2.0-OpenSSH_9.2p1\r\n", 0, NULL, 0) == 0;
+}
+
 /* With re == NULL any byte at all is a match; whether an opened forward with no byte yet is enough is the
  * caller's decision (the kinds report PROBE_OK as soon as the forward is open when req->expect is NULL). */
 expect_verdict expect_feed(expect_buffer *b, const regex_t *re, const void *data, size_t n) {
@@ -21,6 +30,8 @@ expect_verdict expect_feed(expect_buffer *b, const regex_t *re, const void *data
         if (b->len > 0 && regexec(re, b->data, 1, m, REG_STARTEND) == 0)
                 return EXPECT_MATCH;
 
+        if (sshd_turned_away(b, re))
+                return EXPECT_BUSY;
         return b->len >= sizeof b->data - 1 ? EXPECT_FULL : EXPECT_MORE;
 }
 

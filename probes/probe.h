@@ -51,7 +51,10 @@ typedef struct expect_buffer {
         char data[4096];
         size_t len;
 } expect_buffer;
-typedef enum expect_verdict { EXPECT_MORE, EXPECT_MATCH, EXPECT_FULL } expect_verdict;
+/* EXPECT_BUSY: an sshd was expected and the far end is one that turned this connection away for load
+ * ("Exceeded MaxStartups"): the bytes crossed the whole tunnel, so the path works. */
+typedef enum expect_verdict { EXPECT_MORE, EXPECT_MATCH, EXPECT_FULL, EXPECT_BUSY } expect_verdict;
+#define EXPECT_BUSY_DETAIL "host's sshd busy (\"Exceeded MaxStartups\"): the path works"
 expect_verdict expect_feed(expect_buffer *b, const regex_t *re, const void *data, size_t n);
 /* Printable excerpt of what was received, for reasons like "bad answer: \"HTTP/1.1 400\"". */
 const char *expect_excerpt(const expect_buffer *b, char *buf, size_t size);

@@ -397,6 +397,8 @@ static int mux_read_answer(mux_probe *m) {
                 case EXPECT_FULL:
                         return mux_finish(m, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
                                           expect_excerpt(&m->answer, excerpt, sizeof excerpt));
+                case EXPECT_BUSY:
+                        return mux_finish(m, PROBE_OK, EXPECT_BUSY_DETAIL);
                 case EXPECT_MORE:
                         break;
                 }

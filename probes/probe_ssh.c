@@ -266,6 +266,9 @@ static bool ssh_drain_out(ssh_state *st) {
                         probe_finish(st->probe, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
                                      expect_excerpt(&st->answer, ex, sizeof ex));
                         return true;
+                case EXPECT_BUSY:
+                        probe_finish(st->probe, PROBE_OK, EXPECT_BUSY_DETAIL);
+                        return true;
                 case EXPECT_MORE:
                         break;
                 }

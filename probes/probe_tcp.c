@@ -161,6 +161,9 @@ static void tcp_on_answer(tcp_state *st) {
                         probe_finish(st->probe, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
                                      expect_excerpt(&st->answer, ex, sizeof ex));
                         return;
+                case EXPECT_BUSY:
+                        probe_finish(st->probe, PROBE_OK, EXPECT_BUSY_DETAIL);
+                        return;
                 case EXPECT_MORE:
                         break;
                 }

@@ -31,6 +31,7 @@
 typedef struct socket_ref {
         uint64_t inode;
         int fd;
+        unsigned owner; /* tcpinfo_prefetch(): the query it belongs to */
 } socket_ref;
 
 typedef struct candidate {
@@ -55,6 +56,7 @@ typedef struct cache_entry {
         usec_t at;
 } cache_entry;
 
+static unsigned dumps_done;
 static cache_entry *cache;
 static size_t cache_n, cache_allocated;
 static uint64_t cache_clock;
@@ -129,6 +131,20 @@ static void cache_forget_pid(pid_t pid) {
                         cache[i].pid = 0;
 }
 
+static void cache_store(pid_t pid, uint16_t remote_port, const candidate *best, uint64_t fingerprint, usec_t now) {
+        cache_entry *e = cache_slot(pid, remote_port);
+        if (!e)
+                return;
+        e->used = ++cache_clock;
+        e->found = best->fd != INT32_MAX;
+        e->fd = best->fd;
+        e->inode = best->inode;
+        e->family = best->family;
+        e->id = best->id;
+        e->fingerprint = fingerprint;
+        e->at = now;
+}
+
 /* Collects "socket:[INODE]" links of /proc/PID/fd. */
 static int list_socket_inodes(pid_t pid, socket_ref *refs, size_t max, size_t *ret_n) {
         char path[64];
@@ -183,9 +199,9 @@ static void view_from_info(const void *data, size_t len, tcp_view *v) {
         };
 }
 
-static void consider(const struct inet_diag_msg *m, size_t len, const socket_ref *refs, size_t n_refs,
-                     uint16_t remote_port, candidate *best) {
-        const socket_ref *ref = find_ref(refs, n_refs, m->idiag_inode);
+/* The socket of one query: the lowest matching fd, as a process's first connection is its bastion's. */
+static void consider(const struct inet_diag_msg *m, size_t len, const socket_ref *ref, uint16_t remote_port,
+                     candidate *best) {
         if (!ref || ref->fd >= best->fd)
                 return;
         if (remote_port != 0 && ntohs(m->id.idiag_dport) != remote_port)
@@ -207,10 +223,40 @@ static void consider(const struct inet_diag_msg *m, size_t len, const socket_ref
                 }
 }
 
+/* What a dump's sockets are matched against: one process's sockets, or many processes' (sorted by
+ * inode, each ref naming its query). */
+typedef struct match_set {
+        const socket_ref *refs;
+        size_t n_refs;
+        bool many;
+        const uint16_t *remote_ports; /* per query */
+        candidate *best;              /* per query */
+} match_set;
+
+static int ref_cmp(const void *a, const void *b) {
+        const socket_ref *x = a, *y = b;
+        return (x->inode > y->inode) - (x->inode < y->inode);
+}
+
+static void match(const struct inet_diag_msg *m, size_t len, const match_set *set) {
+        if (!set->many) {
+                consider(m, len, find_ref(set->refs, set->n_refs, m->idiag_inode), set->remote_ports[0], set->best);
+                return;
+        }
+        const socket_ref key = { .inode = m->idiag_inode };
+        const socket_ref *ref = bsearch(&key, set->refs, set->n_refs, sizeof key, ref_cmp);
+        if (!ref)
+                return;
+        /* The same process may be asked about for several ports: each of its queries sees the socket. */
+        while (ref > set->refs && ref[-1].inode == key.inode)
+                ref--;
+        for (; ref < set->refs + set->n_refs && ref->inode == key.inode; ref++)
+                consider(m, len, ref, set->remote_ports[ref->owner], &set->best[ref->owner]);
+}
+
 /* Sends one request and hands each socket of the answer to consider(), until the dump ends (or after
  * the single answer to a lookup). An unknown family or socket (-ENOENT) is an empty answer. */
-static int diag_exchange(int nl, void *req, size_t size, const socket_ref *refs, size_t n_refs,
-                         uint16_t remote_port, candidate *best) {
+static int diag_exchange(int nl, void *req, size_t size, const match_set *set) {
         struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
         const struct nlmsghdr *q = req;
 
@@ -241,7 +287,7 @@ static int diag_exchange(int nl, void *req, size_t size, const socket_ref *refs,
                         }
                         if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
                             h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-                                consider(NLMSG_DATA(h), h->nlmsg_len - NLMSG_LENGTH(0), refs, n_refs, remote_port, best);
+                                match(NLMSG_DATA(h), h->nlmsg_len - NLMSG_LENGTH(0), set);
                         if (!(h->nlmsg_flags & NLM_F_MULTI))
                                 return 0;
                 }
@@ -249,8 +295,7 @@ static int diag_exchange(int nl, void *req, size_t size, const socket_ref *refs,
 }
 
 /* One family's connections; the kernel keeps only those to remote_port (bytecode "dport == P"). */
-static int dump_family(int nl, uint8_t family, const socket_ref *refs, size_t n_refs, uint16_t remote_port,
-                       candidate *best) {
+static int dump_family(int nl, uint8_t family, uint16_t remote_port, const match_set *set) {
         struct {
                 struct nlmsghdr h;
                 struct inet_diag_req_v2 r;
@@ -286,7 +331,8 @@ static int dump_family(int nl, uint8_t family, const socket_ref *refs, size_t n_
 
         if (remote_port != 0)
                 req.h.nlmsg_len = sizeof req;
-        return diag_exchange(nl, &req, req.h.nlmsg_len, refs, n_refs, remote_port, best);
+        dumps_done++;
+        return diag_exchange(nl, &req, req.h.nlmsg_len, set);
 }
 
 /* The cached socket alone, asked for by its address and cookie: no walk of the hash table. */
@@ -310,8 +356,9 @@ static int lookup_cached(int nl, const cache_entry *e, candidate *best) {
                 },
         };
         const socket_ref ref = { .inode = e->inode, .fd = e->fd };
+        const match_set set = { .refs = &ref, .n_refs = 1, .remote_ports = &e->remote_port, .best = best };
 
-        return diag_exchange(nl, &req, sizeof req, &ref, 1, e->remote_port, best);
+        return diag_exchange(nl, &req, sizeof req, &set);
 }
 
 /* Whether the process still holds that socket at that fd: one readlink, not a scan of its fd table. */
@@ -382,31 +429,101 @@ int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret) {
         _cleanup_(closep) int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (nl < 0)
                 return -errno;
-        r = dump_family(nl, AF_INET, refs, n_refs, remote_port, &best);
+        const match_set set = { .refs = refs, .n_refs = n_refs, .remote_ports = &remote_port, .best = &best };
+        r = dump_family(nl, AF_INET, remote_port, &set);
         if (r >= 0)
-                r = dump_family(nl, AF_INET6, refs, n_refs, remote_port, &best);
+                r = dump_family(nl, AF_INET6, remote_port, &set);
         if (r < 0)
                 return r;
 
-        e = cache_slot(pid, remote_port);
-        if (e) {
-                e->used = ++cache_clock;
-                e->found = best.fd != INT32_MAX;
-                e->fd = best.fd;
-                e->inode = best.inode;
-                e->family = best.family;
-                e->id = best.id;
-                e->fingerprint = fp;
-                e->at = now;
-        }
+        cache_store(pid, remote_port, &best, fp, now);
         if (best.fd == INT32_MAX)
                 return -ENOENT;
         *ret = best.view;
         return 0;
 }
 
+/* The first lookups of a whole round at once: every process's sockets, then one dump per family and
+ * distinct remote port (a per-tunnel dump would walk the host's TCP table once per tunnel). What is
+ * found goes to the cache, where tcpinfo_for_pid_port() then finds it by address. */
+int tcpinfo_prefetch(const tcpinfo_query *queries, size_t n) {
+        _cleanup_(freep) socket_ref *refs = NULL;
+        _cleanup_(freep) uint16_t *ports = NULL;
+        _cleanup_(freep) candidate *best = NULL;
+        _cleanup_(freep) uint64_t *fps = NULL;
+        _cleanup_(freep) bool *wanted = NULL;
+        size_t n_refs = 0, allocated = 0;
+        int r;
+
+        if (n == 0)
+                return 0;
+        ports = calloc(n, sizeof *ports);
+        best = calloc(n, sizeof *best);
+        fps = calloc(n, sizeof *fps);
+        wanted = calloc(n, sizeof *wanted);
+        if (!ports || !best || !fps || !wanted)
+                return -ENOMEM;
+
+        for (size_t q = 0; q < n; q++) {
+                socket_ref one[TCPINFO_MAX_SOCKETS];
+                size_t k = 0;
+                const cache_entry *e = cache_find(queries[q].pid, queries[q].remote_port);
+
+                ports[q] = queries[q].remote_port;
+                best[q].fd = INT32_MAX;
+                /* Already followed by address, or nothing to look for. */
+                if (queries[q].pid <= 0 || (e && e->found) ||
+                    list_socket_inodes(queries[q].pid, one, ELEMENTSOF(one), &k) < 0 || k == 0)
+                        continue;
+                wanted[q] = true;
+                fps[q] = refs_fingerprint(one, k);
+                if (n_refs + k > allocated) {
+                        size_t want = MAX(allocated * 2, n_refs + k);
+                        socket_ref *nr = reallocarray(refs, want, sizeof *nr);
+                        if (!nr)
+                                return -ENOMEM;
+                        refs = nr;
+                        allocated = want;
+                }
+                for (size_t i = 0; i < k; i++) {
+                        refs[n_refs] = one[i];
+                        refs[n_refs++].owner = q;
+                }
+        }
+        if (n_refs == 0)
+                return 0;
+        qsort(refs, n_refs, sizeof *refs, ref_cmp);
+
+        _cleanup_(closep) int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        if (nl < 0)
+                return -errno;
+        const match_set set = { .refs = refs, .n_refs = n_refs, .many = true, .remote_ports = ports, .best = best };
+        for (size_t q = 0; q < n; q++) {
+                bool done = false;
+                for (size_t p = 0; p < q && !done; p++)
+                        done = wanted[p] && ports[p] == ports[q];
+                if (!wanted[q] || done)
+                        continue;
+                r = dump_family(nl, AF_INET, ports[q], &set);
+                if (r >= 0)
+                        r = dump_family(nl, AF_INET6, ports[q], &set);
+                if (r < 0)
+                        return r;
+        }
+
+        usec_t now = mono_now();
+        for (size_t q = 0; q < n; q++)
+                if (wanted[q])
+                        cache_store(queries[q].pid, queries[q].remote_port, &best[q], fps[q], now);
+        return 0;
+}
+
 int tcpinfo_for_pid(pid_t pid, tcp_view *ret) {
         return tcpinfo_for_pid_port(pid, 0, ret);
+}
+
+unsigned tcpinfo_dumps(void) {
+        return dumps_done;
 }
 
 int tcpinfo_explain(const tcp_view *v, char *buf, size_t size) {

@@ -16,6 +16,16 @@
 int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret);
 int tcpinfo_for_pid(pid_t pid, tcp_view *ret);
 
+/* Warms the cache for many (pid, remote_port) at once: one dump per address family and distinct port
+ * instead of one per query. For a run's first round over many tunnels; later calls find them by address. */
+typedef struct tcpinfo_query {
+        pid_t pid;
+        uint16_t remote_port;
+} tcpinfo_query;
+int tcpinfo_prefetch(const tcpinfo_query *queries, size_t n);
+/* Dumps of the socket table done so far by this process (for tests and benchmarks). */
+unsigned tcpinfo_dumps(void);
+
 /* "no ACK from bastion for 12 s, 3 segments unacked" when data waits for an ACK for 2 s or more; an
  * empty string otherwise. Returns the length written. */
 int tcpinfo_explain(const tcp_view *v, char *buf, size_t size);

@@ -33,6 +33,33 @@ t_eq "status --json: two tunnels" "$(jq -r '.tunnels | length' <<<"$OUT" 2>/dev/
 t_eq "status --json: states" "$(jq -r '[.tunnels[].state] | join(",")' <<<"$OUT" 2>/dev/null)" "up,up"
 t_eq "status --json: forward" "$(jq -r ".tunnels[] | select(.name==\"$UA\") | .forward" <<<"$OUT" 2>/dev/null)" "localhost:$PA"
 
+# --- the host's sshd at its MaxStartups turns the probe away ("Exceeded MaxStartups"): those bytes
+# crossed the whole tunnel, so it is up; restarting it would not help anyone.
+lab_target_stop || t_fail "target stop"
+lab_target_start -o MaxStartups=1 || t_die "target sshd with MaxStartups=1"
+exec {hold}<>"/dev/tcp/127.0.0.1/$LAB_TPORT" || t_die "hold a startup slot" # unauthenticated: its one slot
+head -c 4 <&$hold >/dev/null
+throttled0=$(grep -c "past MaxStartups" "$LAB/target/sshd.log")
+a0=$(mainpid $UA) b0=$(mainpid $UB)
+RTUN_MONITOR_LOG_LEVEL=debug t_monitor check
+t_eq "host sshd busy: check exits 0" "$RC" 0
+t_match "host sshd busy: a up, said why" "$OUT" "$UA: up, probe ok .*Exceeded MaxStartups.*the path works"
+t_nomatch "host sshd busy: nothing restarted (log)" "$OUT" "restarted"
+t_eq "host sshd busy: a not restarted" "$(mainpid $UA)" "$a0"
+t_eq "host sshd busy: b not restarted" "$(mainpid $UB)" "$b0"
+RTUN_MONITOR_LOG_LEVEL=debug t_monitor status --monitor.probe=ssh
+t_eq "host sshd busy, ssh probe: exit 0" "$RC" 0
+t_match "host sshd busy, ssh probe: b up, said why" "$OUT" "$UB: up, probe ok .*Exceeded MaxStartups"
+t_expect "host sshd busy: the target really turned the probes away" \
+        test "$(grep -c "past MaxStartups" "$LAB/target/sshd.log")" -ge $((throttled0 + 3))
+# The same answer where monitor.expect wants something else than an sshd is a bad response.
+t_monitor status --monitor.expect='^HTTP/1'
+t_eq "host sshd busy, expect HTTP: exit 1" "$RC" 1
+t_match "host sshd busy, expect HTTP: bad_response with the answer" "$OUT" "$UA .* down .*bad_response: bad answer: \"Exceeded MaxStartups"
+exec {hold}>&-
+lab_target_stop || t_fail "target stop"
+lab_target_start || t_die "target sshd"
+
 # --- a stopped ssh (dead but running): exactly that unit is restarted, the forward answers again
 lab_fault_stop $UA || t_fail "fault stop"
 t_eq "stopped: systemd still says active" "$(lab_unit_state $UA)" active

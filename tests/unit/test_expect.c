@@ -31,6 +31,14 @@ static void test_feed_table(void **state) {
                 { "^SSH-", 0, { "Debian banner\r\n", BANNER }, { 0 }, { EXPECT_MORE, EXPECT_MORE } },
                 /* A NUL byte from the peer does not hide what follows. */
                 { "SSH-", 0, { "\0SSH-2.0\r\n" }, { 10 }, { EXPECT_MATCH } },
+                /* sshd over its MaxStartups: turned away, but by an sshd at the far end (the path works). */
+                { "^SSH-", REG_NEWLINE, { "Exceeded MaxStartups\r\n" }, { 0 }, { EXPECT_BUSY } },
+                { "^SSH-2\\.0-", 0, { "Exceeded Max", "Startups\r", "\n" }, { 0 }, { EXPECT_MORE, EXPECT_MORE, EXPECT_BUSY } },
+                /* ... only that message, and only when an sshd is what monitor.expect is after. */
+                { "^SSH-", REG_NEWLINE, { "Exceeded MaxStartups\r\n", "x" }, { 0 }, { EXPECT_BUSY, EXPECT_MORE } },
+                { "^SSH-", REG_NEWLINE, { "Exceeded MaxStartups\n" }, { 0 }, { EXPECT_MORE } },
+                { "^HTTP/1", REG_NEWLINE, { "Exceeded MaxStartups\r\n" }, { 0 }, { EXPECT_MORE } },
+                { "MaxStartups", REG_NEWLINE, { "Exceeded MaxStartups\r\n" }, { 0 }, { EXPECT_MATCH } },
                 /* No regex: any byte at all is an answer; an empty read is not. */
                 { NULL, 0, { "", "x" }, { 0 }, { EXPECT_MORE, EXPECT_MATCH } },
                 { NULL, 0, { "\0" }, { 1 }, { EXPECT_MATCH } },

@@ -212,6 +212,71 @@ static void test_other_process(void **state) {
         conn_close(&c);
 }
 
+/* A round's first lookups at once: one dump per family and distinct port, then each found by address. */
+static void test_prefetch(void **state) {
+        conn a, b;
+        tcp_view v = {};
+        int p[2];
+
+        assert_true(conn_open(&a, AF_INET));
+        assert_true(conn_open(&b, AF_INET));
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        pid_t pid = fork(); /* another process with a connection to a's port */
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char ch;
+                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(a.port),
+                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                /* Only its own connection: not the ones fork() handed down. */
+                close(a.client);
+                close(a.server);
+                close(b.client);
+                close(b.server);
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                close(p[1]);
+                if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                        _exit(1);
+                (void) read(p[0], &ch, 1);
+                _exit(0);
+        }
+        close(p[0]);
+        int s = accept4(a.listener, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(s >= 0);
+
+        const tcpinfo_query q[] = {
+                { getpid(), a.port }, { pid, a.port }, { getpid(), b.port },
+                { pid, b.port },      /* the child has no connection there */
+                { 0, a.port },        /* no process: skipped */
+        };
+        unsigned before = tcpinfo_dumps();
+        assert_int_equal(tcpinfo_prefetch(q, ELEMENTSOF(q)), 0);
+        /* a.port and b.port, IPv4 and IPv6 each. */
+        assert_int_equal(tcpinfo_dumps() - before, 4);
+
+        before = tcpinfo_dumps();
+        for (size_t i = 0; i < 3; i++) {
+                v = (tcp_view) {};
+                assert_int_equal(tcpinfo_for_pid_port(q[i].pid, q[i].remote_port, &v), 0);
+                assert_true(v.valid);
+                assert_true(v.rtt_seconds > 0 && v.rtt_seconds < 1.0);
+        }
+        /* All three by address; the one with nothing is remembered as nothing. */
+        assert_int_equal(tcpinfo_for_pid_port(pid, b.port, &v), -ENOENT);
+        assert_int_equal(tcpinfo_dumps() - before, 0);
+
+        /* Nothing left to find: no dump at all. */
+        before = tcpinfo_dumps();
+        assert_int_equal(tcpinfo_prefetch(q, 3), 0);
+        assert_int_equal(tcpinfo_prefetch(NULL, 0), 0);
+        assert_int_equal(tcpinfo_dumps() - before, 0);
+
+        close(p[1]);
+        assert_int_equal(waitpid(pid, NULL, 0), pid);
+        close(s);
+        conn_close(&a);
+        conn_close(&b);
+}
+
 static void test_no_connection(void **state) {
         tcp_view v = {};
         int p[2];
@@ -275,6 +340,7 @@ int main(void) {
                 cmocka_unit_test(test_not_found_then_connected),
                 cmocka_unit_test(test_many_ports),
                 cmocka_unit_test(test_other_process),
+                cmocka_unit_test(test_prefetch),
                 cmocka_unit_test(test_no_connection),
                 cmocka_unit_test(test_explain),
         };
