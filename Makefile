@@ -78,7 +78,7 @@ FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
 fuzz:
 	@mkdir -p $(BUILD)/fuzz
 	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_mux.c probes/mux_proto.c -o $(BUILD)/fuzz/fuzz_mux
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_resolve.c monitor/resolve.c monitor/util.c monitor/log.c -o $(BUILD)/fuzz/fuzz_resolve
+	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_resolve.c monitor/ssh_config.c monitor/util.c monitor/log.c -o $(BUILD)/fuzz/fuzz_resolve
 	$(BUILD)/fuzz/fuzz_mux -max_total_time=$${FUZZ_SECONDS:-30}
 	$(BUILD)/fuzz/fuzz_resolve -max_total_time=$${FUZZ_SECONDS:-30}
 

@@ -1,6 +1,6 @@
 /* libFuzzer target for ssh_config_parse, the parser of `ssh -G` output.
  * Build: clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *          tests/fuzz/fuzz_resolve.c monitor/resolve.c monitor/util.c monitor/log.c -o build/fuzz_resolve
+ *          tests/fuzz/fuzz_resolve.c monitor/ssh_config.c monitor/util.c monitor/log.c -o build/fuzz_resolve
  * Run:   build/fuzz_resolve -max_total_time=60 */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +29,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 if (!r.hostname || !r.bastion || r.port == 0)
                         abort();
+                /* What the state file keeps reads back the same. */
+                char *formatted = NULL;
+                ssh_resolved b = {};
+                if (ssh_resolved_format(&r, &formatted) == 0) {
+                        if (ssh_config_parse(formatted, &b, NULL, 0) != 0 || strcmp(b.bastion, r.bastion) != 0 ||
+                            b.n_forwards != r.n_forwards || !streq_ptr(b.control_path, r.control_path) ||
+                            !streq_ptr(b.user, r.user) || strv_length(b.identity_files) != strv_length(r.identity_files))
+                                abort();
+                        for (size_t i = 0; i < r.n_forwards; i++)
+                                if (strcmp(b.forwards[i].listen_host, r.forwards[i].listen_host) != 0 ||
+                                    b.forwards[i].listen_port != r.forwards[i].listen_port ||
+                                    strcmp(b.forwards[i].target, r.forwards[i].target) != 0)
+                                        abort();
+                }
+                ssh_resolved_done(&b);
+                free(formatted);
         }
         ssh_resolved_done(&r);
         free(text);

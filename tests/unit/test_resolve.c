@@ -1,4 +1,4 @@
-/* Tests of resolve.c: the ssh -G parser on OpenSSH 9.2's exact output, and ssh -G run for real. */
+/* Tests of ssh_config.c and resolve.c: the ssh -G parser on OpenSSH 9.2's exact output, and ssh -G run for real. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -267,6 +267,75 @@ static void test_find_and_format(void **state) {
         ssh_resolved_done(NULL);
 }
 
+static void assert_str_or_null_equal(const char *a, const char *b) {
+        if (!a || !b)
+                assert_ptr_equal(a, b);
+        else
+                assert_string_equal(a, b);
+}
+
+static void assert_resolved_equal(const ssh_resolved *a, const ssh_resolved *b) {
+        assert_str_or_null_equal(a->hostname, b->hostname);
+        assert_int_equal(a->port, b->port);
+        assert_str_or_null_equal(a->user, b->user);
+        assert_int_equal(strv_length(a->identity_files), strv_length(b->identity_files));
+        for (size_t i = 0; i < strv_length(a->identity_files); i++)
+                assert_string_equal(a->identity_files[i], b->identity_files[i]);
+        assert_str_or_null_equal(a->control_path, b->control_path);
+        assert_str_or_null_equal(a->control_master, b->control_master);
+        assert_str_or_null_equal(a->proxy_jump, b->proxy_jump);
+        assert_str_or_null_equal(a->proxy_command, b->proxy_command);
+        assert_str_or_null_equal(a->host_key_alias, b->host_key_alias);
+        assert_str_or_null_equal(a->user_known_hosts_file, b->user_known_hosts_file);
+        assert_str_or_null_equal(a->global_known_hosts_file, b->global_known_hosts_file);
+        assert_str_or_null_equal(a->strict_host_key_checking, b->strict_host_key_checking);
+        assert_string_equal(a->bastion, b->bastion);
+        assert_int_equal(a->n_forwards, b->n_forwards);
+        for (size_t i = 0; i < a->n_forwards; i++) {
+                assert_string_equal(a->forwards[i].listen_host, b->forwards[i].listen_host);
+                assert_int_equal(a->forwards[i].listen_port, b->forwards[i].listen_port);
+                assert_string_equal(a->forwards[i].target, b->forwards[i].target);
+        }
+}
+
+/* What the state file keeps: format() then parse() gives the same resolution back. */
+static void round_trip(const char *text) {
+        ssh_resolved a = {}, b = {};
+        char *formatted = NULL;
+
+        assert_int_equal(ssh_config_parse(text, &a, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_format(&a, &formatted), 0);
+        if (ssh_config_parse(formatted, &b, NULL, 0) != 0)
+                fail_msg("formatted text does not parse:\n%s", formatted);
+        assert_resolved_equal(&a, &b);
+        free(formatted);
+        ssh_resolved_done(&a);
+        ssh_resolved_done(&b);
+}
+
+static void test_format_round_trip(void **state) {
+        char *formatted = NULL;
+        ssh_resolved r = {};
+
+        round_trip(seed_output);
+        round_trip("host ::1\nuser root\nhostname ::1\nport 2222\nhostkeyalias foo\ncontrolpath none\n"
+                   "proxyjump jump@j:23\nproxycommand ssh -W %h:%p j\nidentityfile ~/.ssh/id_rsa\n"
+                   "identityfile ~/.ssh/id_ed25519\nuserknownhostsfile none\n");
+        for (size_t i = 0; i < sizeof(forward_cases) / sizeof(forward_cases[0]); i++) {
+                char text[512];
+                snprintf(text, sizeof(text), "hostname b\nport 22\n%s\nremoteforward 9 [x]:1\n", forward_cases[i].line);
+                round_trip(text);
+        }
+        /* The seed, formatted: only the fields kept, the forward with its listen host. */
+        assert_int_equal(ssh_config_parse(seed_output, &r, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_format(&r, &formatted), 0);
+        assert_non_null(strstr(formatted, "hostname bastion.example.com\n"));
+        assert_non_null(strstr(formatted, "remoteforward [localhost]:21022 [localhost]:22\n"));
+        assert_null(strstr(formatted, "hostkeyalgorithms"));
+        free(formatted);
+        ssh_resolved_done(&r);
+}
+
 static void test_exec_is_ssh(void **state) {
         char *const ssh_argv[] = { (char *) "ssh", NULL };
         char *const other_argv[] = { (char *) "/usr/bin/autossh", NULL };
@@ -462,6 +531,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_case_and_none),
                 cmocka_unit_test(test_parse_bad),
                 cmocka_unit_test(test_find_and_format),
+                cmocka_unit_test(test_format_round_trip),
                 cmocka_unit_test(test_exec_is_ssh),
                 cmocka_unit_test(test_exec_seed),
                 cmocka_unit_test(test_exec_wildcards),

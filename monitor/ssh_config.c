@@ -1,0 +1,334 @@
+/* `ssh -G` output <-> ssh_resolved: what OpenSSH resolved, parsed strictly; and written back in the same
+ * form, so a resolution can be kept in the state file and read by the same parser. Pure, unit-tested. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <strings.h>
+
+#include "log.h"
+#include "resolve.h"
+
+_printf_(4, 5) static int set_err(char *err, size_t errlen, int r, const char *fmt, ...) {
+        if (err && errlen > 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return r;
+}
+
+static bool strcaseeq(const char *a, const char *b) {
+        return strcasecmp(a, b) == 0;
+}
+
+static int free_and_strdup(char **p, const char *s) {
+        char *c = strdup(s);
+        if (!c)
+                return -ENOMEM;
+        free(*p);
+        *p = c;
+        return 0;
+}
+
+/* Strict: decimal digits only, no sign or blanks, 1..65535 (0 too when allow_zero). */
+static int parse_port(const char *s, size_t len, bool allow_zero, uint16_t *ret) {
+        char buf[8];
+        if (len == 0 || len >= sizeof(buf))
+                return -EINVAL;
+        memcpy(buf, s, len);
+        buf[len] = 0;
+        if (strspn(buf, "0123456789") != len)
+                return -EINVAL;
+
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(buf, &end, 10);
+        if (errno != 0 || *end != 0 || v > 65535 || (v == 0 && !allow_zero))
+                return -EINVAL;
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+void ssh_resolved_done(ssh_resolved *r) {
+        if (!r)
+                return;
+        free(r->hostname);
+        free(r->user);
+        strv_free(r->identity_files);
+        free(r->control_path);
+        free(r->control_master);
+        free(r->proxy_jump);
+        free(r->proxy_command);
+        free(r->host_key_alias);
+        free(r->user_known_hosts_file);
+        free(r->global_known_hosts_file);
+        free(r->strict_host_key_checking);
+        for (size_t i = 0; i < r->n_forwards; i++) {
+                free(r->forwards[i].listen_host);
+                free(r->forwards[i].target);
+        }
+        free(r->forwards);
+        free(r->bastion);
+        *r = (ssh_resolved) {};
+}
+
+/* The plain string keywords of ssh -G that we keep; "none" means unset for some. */
+static const struct {
+        const char *keyword;
+        size_t offset;
+        bool none_is_null;
+} string_keywords[] = {
+        { "hostname", offsetof(ssh_resolved, hostname), false },
+        { "user", offsetof(ssh_resolved, user), false },
+        { "controlpath", offsetof(ssh_resolved, control_path), true },
+        { "controlmaster", offsetof(ssh_resolved, control_master), false },
+        { "proxyjump", offsetof(ssh_resolved, proxy_jump), true },
+        { "proxycommand", offsetof(ssh_resolved, proxy_command), true },
+        { "hostkeyalias", offsetof(ssh_resolved, host_key_alias), false },
+        { "userknownhostsfile", offsetof(ssh_resolved, user_known_hosts_file), false },
+        { "globalknownhostsfile", offsetof(ssh_resolved, global_known_hosts_file), false },
+        { "stricthostkeychecking", offsetof(ssh_resolved, strict_host_key_checking), false },
+};
+
+/* "remoteforward LISTEN TARGET", LISTEN one of "[host]:port", "port", "/unix/path". */
+static int parse_remote_forward(const char *value, ssh_resolved *r, char *err, size_t errlen) {
+        size_t llen = strcspn(value, " \t");
+        const char *target = value + llen;
+        target += strspn(target, " \t");
+        if (llen == 0 || !*target)
+                return set_err(err, errlen, -EINVAL, "Malformed remoteforward line: \"%s\"", value);
+
+        _cleanup_(freep) char *listen = strndup(value, llen);
+        if (!listen)
+                return -ENOMEM;
+
+        const char *host, *port;
+        size_t hostlen;
+        if (listen[0] == '[') {
+                char *close = strchr(listen, ']');
+                if (!close || close[1] != ':')
+                        return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"",
+                                       listen);
+                host = listen + 1;
+                hostlen = (size_t) (close - host);
+                port = close + 2;
+        } else if (strspn(listen, "0123456789") == strlen(listen)) {
+                host = "";
+                hostlen = 0;
+                port = listen;
+        } else if (strchr(listen, '/')) {
+                log_debug("Skipping remote forward from unix socket %s: not probeable.", listen);
+                return 0;
+        } else {
+                char *colon = strrchr(listen, ':'); /* lenient: an unbracketed "host:port" */
+                if (!colon)
+                        return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"",
+                                       listen);
+                host = listen;
+                hostlen = (size_t) (colon - listen);
+                port = colon + 1;
+        }
+
+        if (memchr(host, '[', hostlen) || memchr(host, ']', hostlen))
+                return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"", listen);
+
+        uint16_t p;
+        if (parse_port(port, strlen(port), /* allow_zero= */ true, &p) < 0)
+                return set_err(err, errlen, -EINVAL, "Bad port in remoteforward listen address \"%s\"", listen);
+        if (p == 0) {
+                /* Dynamic allocation: the bastion picks the port, we cannot know which one to probe. */
+                log_debug("Skipping remote forward %s with a dynamically allocated port.", listen);
+                return 0;
+        }
+
+        /* Omitted, empty or "*" bind address: the bastion listens on loopback at least. */
+        _cleanup_(freep) char *h = NULL;
+        if (hostlen == 0 || (hostlen == 1 && host[0] == '*'))
+                h = strdup("localhost");
+        else
+                h = strndup(host, hostlen);
+        _cleanup_(freep) char *t = strdup(target);
+        if (!h || !t)
+                return -ENOMEM;
+        size_t tl = strlen(t);
+        while (tl > 0 && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
+                t[--tl] = 0;
+
+        ssh_forward *m = realloc(r->forwards, (r->n_forwards + 1) * sizeof(ssh_forward));
+        if (!m)
+                return -ENOMEM;
+        r->forwards = m;
+        r->forwards[r->n_forwards++] = (ssh_forward) {
+                .listen_host = TAKE_PTR(h),
+                .listen_port = p,
+                .target = TAKE_PTR(t),
+        };
+        return 0;
+}
+
+static int parse_line(char *line, ssh_resolved *r, bool *seen_port, char *err, size_t errlen) {
+        size_t len = strlen(line);
+        while (len > 0 && strchr(" \t\r", line[len - 1]))
+                line[--len] = 0;
+        line += strspn(line, " \t");
+        if (!*line)
+                return 0;
+
+        char *value = line + strcspn(line, " \t");
+        if (*value) {
+                *value++ = 0;
+                value += strspn(value, " \t");
+        }
+        const char *keyword = line;
+        if (!*value)
+                return 0; /* ssh -G never prints a keyword without a value; nothing to keep */
+
+        if (strcaseeq(keyword, "port")) {
+                if (parse_port(value, strlen(value), /* allow_zero= */ false, &r->port) < 0)
+                        return set_err(err, errlen, -EINVAL, "Bad port \"%s\" in ssh -G output", value);
+                *seen_port = true;
+                return 0;
+        }
+        if (strcaseeq(keyword, "identityfile"))
+                return strv_push(&r->identity_files, value);
+        if (strcaseeq(keyword, "remoteforward"))
+                return parse_remote_forward(value, r, err, errlen);
+
+        for (size_t i = 0; i < ELEMENTSOF(string_keywords); i++) {
+                if (!strcaseeq(keyword, string_keywords[i].keyword))
+                        continue;
+                char **field = (char **) ((uint8_t *) r + string_keywords[i].offset);
+                if (string_keywords[i].none_is_null && strcaseeq(value, "none")) {
+                        free(*field);
+                        *field = NULL;
+                        return 0;
+                }
+                return free_and_strdup(field, value);
+        }
+        return 0; /* everything else (localforward, dynamicforward, ...) is not ours */
+}
+
+static int make_bastion(ssh_resolved *r) {
+        int n;
+        if (r->port == 22)
+                n = asprintf(&r->bastion, "%s", r->hostname);
+        else if (strchr(r->hostname, ':'))
+                n = asprintf(&r->bastion, "[%s]:%u", r->hostname, (unsigned) r->port);
+        else
+                n = asprintf(&r->bastion, "%s:%u", r->hostname, (unsigned) r->port);
+        if (n < 0) {
+                r->bastion = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int ssh_config_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen) {
+        _cleanup_(ssh_resolved_done) ssh_resolved r = {};
+        bool seen_port = false;
+        int k;
+
+        if (!text || !ret)
+                return set_err(err, errlen, -EINVAL, "No ssh -G output");
+
+        _cleanup_(freep) char *copy = strdup(text);
+        if (!copy)
+                return -ENOMEM;
+
+        for (char *line = copy, *next; line; line = next) {
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                k = parse_line(line, &r, &seen_port, err, errlen);
+                if (k < 0)
+                        return k;
+        }
+
+        if (!r.hostname)
+                return set_err(err, errlen, -EINVAL, "ssh -G output has no hostname");
+        if (!seen_port)
+                r.port = 22;
+        k = make_bastion(&r);
+        if (k < 0)
+                return k;
+
+        *ret = r;
+        r = (ssh_resolved) {};
+        return 0;
+}
+
+/* One "keyword value" line per field set, the way `ssh -G` prints them (fields at "none" left out). */
+int ssh_resolved_format(const ssh_resolved *r, char **ret) {
+        _cleanup_(freep) char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+        if (!f)
+                return -ENOMEM;
+
+        for (size_t i = 0; i < ELEMENTSOF(string_keywords); i++) {
+                char *const *field = (char *const *) ((const uint8_t *) r + string_keywords[i].offset);
+                if (*field)
+                        fprintf(f, "%s %s\n", string_keywords[i].keyword, *field);
+        }
+        fprintf(f, "port %u\n", (unsigned) r->port);
+        for (char **i = r->identity_files; i && *i; i++)
+                fprintf(f, "identityfile %s\n", *i);
+        for (size_t i = 0; i < r->n_forwards; i++)
+                fprintf(f, "remoteforward [%s]:%u %s\n", r->forwards[i].listen_host,
+                        (unsigned) r->forwards[i].listen_port, r->forwards[i].target);
+        if (fclose(f) != 0 || !text)
+                return -ENOMEM;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+static bool forward_matches(const ssh_forward *f, const char *spec) {
+        const char *host = NULL, *port = spec;
+        size_t hostlen = 0;
+
+        if (spec[0] == '[') {
+                const char *close = strchr(spec, ']');
+                if (!close || close[1] != ':')
+                        return false;
+                host = spec + 1;
+                hostlen = (size_t) (close - host);
+                port = close + 2;
+        } else {
+                const char *colon = strrchr(spec, ':');
+                if (colon) {
+                        host = spec;
+                        hostlen = (size_t) (colon - spec);
+                        port = colon + 1;
+                }
+        }
+
+        uint16_t p;
+        if (parse_port(port, strlen(port), false, &p) < 0 || p != f->listen_port)
+                return false;
+        if (!host)
+                return true;
+        return strlen(f->listen_host) == hostlen && strncasecmp(f->listen_host, host, hostlen) == 0;
+}
+
+const ssh_forward *ssh_resolved_find_forward(const ssh_resolved *r, const char *spec) {
+        if (!r || r->n_forwards == 0)
+                return NULL;
+        if (!spec)
+                return &r->forwards[0];
+        for (size_t i = 0; i < r->n_forwards; i++)
+                if (forward_matches(&r->forwards[i], spec))
+                        return &r->forwards[i];
+        return NULL;
+}
+
+char *ssh_forward_format(const ssh_forward *f, char *buf, size_t size) {
+        if (!buf || size == 0)
+                return buf;
+        if (!f) {
+                buf[0] = 0;
+                return buf;
+        }
+        const char *h = strempty(f->listen_host);
+        snprintf(buf, size, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned) f->listen_port);
+        return buf;
+}
