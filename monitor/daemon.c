@@ -206,22 +206,19 @@ static void save_state(daemon_ctx *d, bool with_alerts) {
         json_decref(alerts);
 }
 
-static void restore_state(daemon_ctx *d) {
-        saved_state saved = {};
-        if (saved_state_load(state_file_path(), &saved) < 0)
-                return;
-        d->m->guard = saved.guard;
+/* What the last run left (tunnels exist now; their first probes have not run yet). */
+static void restore_state(daemon_ctx *d, saved_state *saved) {
+        d->m->guard = saved->guard;
         for (size_t i = 0; i < d->m->n_tunnels; i++) {
                 tunnel *t = d->m->tunnels[i];
-                const tunnel_health *h = saved_state_find(&saved, t->name);
+                const tunnel_health *h = saved_state_find(saved, t->name);
                 if (h) {
                         t->health = *h;
                         t->last_verdict.state = h->state;
                 }
         }
-        if (saved.alerts)
-                saved_alerts_restore(d->m, saved.alerts);
-        saved_state_done(&saved);
+        if (saved->alerts)
+                saved_alerts_restore(d->m, saved->alerts);
 }
 
 static int refresh(daemon_ctx *d, bool full);
@@ -438,11 +435,20 @@ int daemon_run(const config *cfg, bool dry_run) {
         d.m->on_probed = on_probed;
         d.m->on_healed = on_healed;
 
-        if (bus_connect(&d) < 0) {
+        /* The saved resolutions stand in for `ssh -G` in the first discovery (bus_connect does it). */
+        _cleanup_(saved_state_done) saved_state saved = {};
+        (void) saved_state_load(state_file_path(), &saved);
+        d.m->seeds = saved.seeds;
+        d.m->n_seeds = saved.n_seeds;
+        r = bus_connect(&d);
+        d.m->seeds = NULL;
+        d.m->n_seeds = 0;
+        if (r < 0) {
                 ret = RTUN_EXIT_NO_BUS;
                 goto finish;
         }
-        restore_state(&d); /* tunnels exist now; their first probes have not run yet */
+        restore_state(&d, &saved);
+        saved_state_done(&saved); /* not needed any more: freed now, not at exit */
         if (!isempty_str(cfg->metrics_listen)) {
                 r = http_server_start(e, cfg->metrics_listen, d.m, &d.http);
                 if (r < 0) {

@@ -216,7 +216,7 @@ int monitor_refresh(monitor *m, bool full) {
                 tunnel_free(m->tunnels[i]);
         }
         m->n_tunnels = k;
-        tunnels_resolve(m->tunnels, m->n_tunnels);
+        tunnels_resolve(m->tunnels, m->n_tunnels, m->seeds, m->n_seeds);
         return 0;
 oom:
         unit_info_free_array(units, (size_t) n);

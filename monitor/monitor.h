@@ -33,6 +33,7 @@ typedef struct tunnel {
         char *resolve_error;           /* why not, for status and logs */
         ssh_resolved ssh;
         char **resolved_for_argv;      /* ExecStart argv the resolution was made from (cache key) */
+        usec_t resolved_for_start;     /* ... and the process it describes (ExecMainStartTimestamp; 0: none) */
         struct ssh_resolve_job *resolving; /* `ssh -G` running */
         const ssh_forward *forward;    /* points into ssh.forwards */
         char forward_label[128];       /* "localhost:21022": the "forward" label */
@@ -74,6 +75,15 @@ typedef struct alert_counters {
         uint64_t failures;
 } alert_counters;
 
+/* A resolution an earlier run made (the state file): taken for the unit of that name while it runs the
+ * same command line in the same process, instead of running `ssh -G` again. */
+typedef struct resolve_seed {
+        char *name;
+        char **argv;
+        usec_t started_at;
+        char *ssh_config;              /* ssh_resolved_format() text */
+} resolve_seed;
+
 struct alert_sender;
 struct act_tracker;
 struct monitor;
@@ -98,6 +108,8 @@ typedef struct monitor {
         size_t n_alerts;
         struct alert_sender **senders; /* same order as cfg->alerts */
         struct act_tracker *act;
+        const resolve_seed *seeds;     /* for the first discovery only (borrowed) */
+        size_t n_seeds;
         char host[256];                /* this host's name, for alerts */
 
         /* what the running mode (check, status, daemon) does when a probe or a restart finished */
@@ -134,9 +146,11 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events);
  * network is back gets its down then. monitor_guard() calls it. */
 void monitor_flush_events(monitor *m);
 tunnel *monitor_find(monitor *m, const char *name);
-/* Resolves each unit's ExecStart into t->ssh and t->forward (cached while the command line is unchanged,
- * several `ssh -G` at once); on failure t->resolve_error says why and the tunnel is UNKNOWN, never acted on. */
-void tunnels_resolve(tunnel **tunnels, size_t n);
+/* Resolves each unit's ExecStart into t->ssh and t->forward, several `ssh -G` at once; on failure
+ * t->resolve_error says why and the tunnel is UNKNOWN, never acted on. A resolution describes the running
+ * ssh process (which read its ssh_config when it started): it is kept while the command line and the
+ * process stay the same, and a seed of the same name and key stands in for `ssh -G`. */
+void tunnels_resolve(tunnel **tunnels, size_t n, const resolve_seed *seeds, size_t n_seeds);
 size_t monitor_count_down(const monitor *m);
 heal_policy monitor_policy(const monitor *m, const tunnel *t);
 

@@ -301,16 +301,23 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         m->on_probed = on_tunnel_event;
         m->on_healed = on_tunnel_event;
 
-        if (monitor_connect_bus(m) < 0 || monitor_refresh(m, true) < 0) {
+        /* The round: discover, resolve, probe, decide, act, report. */
+        o.started = now_usec(CLOCK_MONOTONIC);
+        /* status reads the state too (restart history for display, resolutions) but never writes it. */
+        (void) saved_state_load(state_path, &saved);
+        m->seeds = saved.seeds;
+        m->n_seeds = saved.n_seeds;
+        r = monitor_connect_bus(m) < 0 ? -ENOTCONN : monitor_refresh(m, true);
+        m->seeds = NULL;
+        m->n_seeds = 0;
+        if (r < 0) {
                 ret = RTUN_EXIT_NO_BUS;
                 goto finish;
         }
         if (m->n_tunnels == 0)
                 log_warning("No units match %s.", cfg->units[0]);
 
-        /* status reads the state too (restart history for display) but never writes it. */
         {
-                (void) saved_state_load(state_path, &saved);
                 m->guard = saved.guard;
                 for (size_t i = 0; i < m->n_tunnels; i++) {
                         const tunnel_health *h = saved_state_find(&saved, m->tunnels[i]->name);
@@ -330,7 +337,6 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
                 goto finish;
         }
 
-        o.started = now_usec(CLOCK_MONOTONIC);
         monitor_prefetch_tcp(m);
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 m->tunnels[i]->attempts = 1;

@@ -4,6 +4,7 @@
 #include "../exporters/alert.h"
 #include "../exporters/textfile.h"
 #include "log.h"
+#include "resolve.h"
 #include "state_file.h"
 
 #define STATE_VERSION 1
@@ -96,9 +97,60 @@ int health_from_json(json_t *o, tunnel_health *ret) {
         return 0;
 }
 
+json_t *resolution_to_json(const tunnel *t) {
+        _cleanup_(freep) char *text = NULL;
+
+        if (!t->resolved || !t->resolved_for_argv || t->resolved_for_start == 0 ||
+            ssh_resolved_format(&t->ssh, &text) < 0)
+                return NULL;
+        json_t *argv = json_array();
+        for (char **a = t->resolved_for_argv; argv && *a; a++)
+                if (json_array_append_new(argv, json_string(*a)) < 0) {
+                        json_decref(argv);
+                        return NULL;
+                }
+        return json_pack("{s:o, s:I, s:s}", "argv", argv, "started_at", (json_int_t) t->resolved_for_start, "ssh", text);
+}
+
+void resolve_seed_done(resolve_seed *s) {
+        if (!s)
+                return;
+        free(s->name);
+        strv_free(s->argv);
+        free(s->ssh_config);
+        *s = (resolve_seed) {};
+}
+
+int resolution_from_json(json_t *o, const char *name, resolve_seed *ret) {
+        _cleanup_(resolve_seed_done) resolve_seed s = {};
+        json_t *argv = json_object_get(o, "argv"), *v;
+        const char *text = json_string_value(json_object_get(o, "ssh"));
+        size_t i;
+
+        if (!json_is_object(o) || !json_is_array(argv) || json_array_size(argv) == 0 || !text ||
+            get_u64(o, "started_at", &s.started_at) < 0 || s.started_at == 0)
+                return -EINVAL;
+        json_array_foreach(argv, i, v) {
+                if (!json_is_string(v))
+                        return -EINVAL;
+                if (strv_push(&s.argv, json_string_value(v)) < 0)
+                        return -ENOMEM;
+        }
+        s.name = strdup(name);
+        s.ssh_config = strdup(text);
+        if (!s.name || !s.ssh_config)
+                return -ENOMEM;
+        *ret = s;
+        s = (resolve_seed) {};
+        return 0;
+}
+
 void saved_state_done(saved_state *s) {
         if (!s)
                 return;
+        for (size_t i = 0; i < s->n_seeds; i++)
+                resolve_seed_done(&s->seeds[i]);
+        free(s->seeds);
         for (size_t i = 0; i < s->n_tunnels; i++)
                 free(s->tunnels[i].name);
         free(s->tunnels);
@@ -121,7 +173,8 @@ static int parse(json_t *root, saved_state *s) {
         if (!json_is_object(tunnels))
                 return -EINVAL;
         s->tunnels = calloc(json_object_size(tunnels) + 1, sizeof(saved_tunnel));
-        if (!s->tunnels)
+        s->seeds = calloc(json_object_size(tunnels) + 1, sizeof(resolve_seed));
+        if (!s->tunnels || !s->seeds)
                 return -ENOMEM;
         const char *name;
         json_object_foreach(tunnels, name, v) {
@@ -131,6 +184,15 @@ static int parse(json_t *root, saved_state *s) {
                 if (!(t->name = strdup(name)))
                         return -ENOMEM;
                 s->n_tunnels++;
+                /* A resolution that does not read back is not used: `ssh -G` runs instead. */
+                json_t *res = json_object_get(v, "resolution");
+                if (res) {
+                        int k = resolution_from_json(res, name, &s->seeds[s->n_seeds]);
+                        if (k == -ENOMEM)
+                                return k;
+                        if (k >= 0)
+                                s->n_seeds++;
+                }
         }
         v = json_object_get(root, "network_down");
         if (v && !json_is_boolean(v))
@@ -180,6 +242,11 @@ int saved_state_write(const char *path, const monitor *m, json_t *alerts) {
                 return log_oom();
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 json_t *h = health_to_json(&m->tunnels[i]->health);
+                json_t *res = h ? resolution_to_json(m->tunnels[i]) : NULL;
+                if (res && json_object_set_new(h, "resolution", res) < 0) {
+                        json_decref(h);
+                        h = NULL;
+                }
                 if (!h || json_object_set_new(tunnels, m->tunnels[i]->name, h) < 0) {
                         json_decref(root);
                         return log_oom();

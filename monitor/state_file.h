@@ -16,6 +16,8 @@ typedef struct saved_state {
         size_t n_tunnels;
         guard_state guard;
         json_t *alerts;        /* array of undelivered alert events, owned; NULL when none */
+        resolve_seed *seeds;   /* the tunnels' resolutions, for the first discovery */
+        size_t n_seeds;
 } saved_state;
 
 /* Directory of the state file: $STATE_DIRECTORY (systemd's StateDirectory=) or /var/lib/rtun-monitor. */
@@ -29,6 +31,11 @@ const tunnel_health *saved_state_find(const saved_state *s, const char *name);
 /* Pure conversions, unit-tested. */
 json_t *health_to_json(const tunnel_health *h);
 int health_from_json(json_t *o, tunnel_health *ret);
+/* A resolved tunnel's resolution ({"argv": [...], "started_at": N, "ssh": "ssh -G lines"}); NULL when
+ * there is none to keep. from_json: -EINVAL when o is not one (the seed is then simply not used). */
+json_t *resolution_to_json(const tunnel *t);
+int resolution_from_json(json_t *o, const char *name, resolve_seed *ret);
+void resolve_seed_done(resolve_seed *s);
 
 /* Writes m's tunnels and guard plus the given pending alerts (borrowed, may be NULL). */
 int saved_state_write(const char *path, const monitor *m, json_t *alerts);

@@ -41,12 +41,62 @@ static int expand_exec(const unit_info *u, char ***ret, char *err, size_t errlen
         return unit_argv_expand(u->exec_argv, env, ret);
 }
 
-/* ssh -G once per command line: cached until the unit's (expanded) ExecStart changes. */
+/* The process a resolution describes: a unit not running yet keeps what it has until it starts. */
+static bool same_process(const tunnel *t) {
+        return t->unit.main_pid <= 0 || t->unit.started_at == t->resolved_for_start;
+}
+
+/* t->ssh is set: picks the forward to probe; the tunnel is resolved, or says why not. */
+static void resolve_apply(tunnel *t) {
+        const char *spec = t->tcfg ? t->tcfg->forward : NULL;
+        t->forward = ssh_resolved_find_forward(&t->ssh, spec);
+        if (!t->forward) {
+                char msg[300];
+                if (spec)
+                        snprintf(msg, sizeof msg, "no -R forward %s in ExecStart", spec);
+                else
+                        snprintf(msg, sizeof msg, "no -R forward in ExecStart");
+                set_resolve_error(t, msg);
+                return;
+        }
+        ssh_forward_format(t->forward, t->forward_label, sizeof t->forward_label);
+        free(t->resolve_error);
+        t->resolve_error = NULL;
+        t->resolved = true;
+        log_debug("%s: bastion %s, forward %s, control path %s", t->name, t->ssh.bastion, t->forward_label,
+                  strna(t->ssh.control_path));
+}
+
+/* A first resolution from an earlier run, when it was made for this very command line and process.
+ * Takes *argv (the cache key) when it does. */
+static bool resolve_from_seed(tunnel *t, char ***argv, const resolve_seed *seeds, size_t n_seeds) {
+        for (size_t i = 0; i < n_seeds; i++) {
+                const resolve_seed *s = &seeds[i];
+                if (!streq(s->name, t->name))
+                        continue;
+                if (!strv_equal(s->argv, *argv) || t->unit.main_pid <= 0 || s->started_at != t->unit.started_at)
+                        return false;
+                ssh_resolved r = {};
+                if (ssh_config_parse(s->ssh_config, &r, NULL, 0) < 0) {
+                        ssh_resolved_done(&r);
+                        return false;
+                }
+                t->ssh = r;
+                t->resolved_for_argv = TAKE_PTR(*argv);
+                t->resolved_for_start = s->started_at;
+                resolve_apply(t);
+                return true;
+        }
+        return false;
+}
+
 /* Step 1: decides whether t needs `ssh -G` again and, if so, starts it (t->resolving). */
-static void resolve_begin(tunnel *t) {
+static void resolve_begin(tunnel *t, const resolve_seed *seeds, size_t n_seeds) {
         _cleanup_(strv_freep) char **argv = NULL;
         char err[256] = "";
 
+        if (t->running)
+                return; /* its request points into t->ssh: looked at again next time */
         if (!streq_ptr(t->unit.load_state, "loaded")) {
                 snprintf(err, sizeof err, "unit not loaded (%s%s%s)", strna(t->unit.load_state),
                          t->unit.load_error ? ": " : "", strempty(t->unit.load_error));
@@ -55,7 +105,7 @@ static void resolve_begin(tunnel *t) {
         } else if (expand_exec(&t->unit, &argv, err, sizeof err) < 0 && !*err)
                 snprintf(err, sizeof err, "out of memory");
 
-        if (!*err && t->resolved_for_argv && strv_equal(t->resolved_for_argv, argv) &&
+        if (!*err && t->resolved_for_argv && strv_equal(t->resolved_for_argv, argv) && same_process(t) &&
             (t->resolved || t->resolve_error))
                 return;
 
@@ -69,7 +119,10 @@ static void resolve_begin(tunnel *t) {
                 set_resolve_error(t, err);
                 return;
         }
+        if (resolve_from_seed(t, &argv, seeds, n_seeds))
+                return;
         t->resolved_for_argv = TAKE_PTR(argv);
+        t->resolved_for_start = t->unit.main_pid > 0 ? t->unit.started_at : 0;
 
         int r = ssh_resolve_start(t->unit.exec_path, t->resolved_for_argv, &t->resolving, err, sizeof err);
         if (r < 0) {
@@ -92,35 +145,19 @@ static void resolve_end(tunnel *t, usec_t deadline) {
                 set_resolve_error(t, msg);
                 return;
         }
-        const char *spec = t->tcfg ? t->tcfg->forward : NULL;
-        t->forward = ssh_resolved_find_forward(&t->ssh, spec);
-        if (!t->forward) {
-                char msg[300];
-                if (spec)
-                        snprintf(msg, sizeof msg, "no -R forward %s in ExecStart", spec);
-                else
-                        snprintf(msg, sizeof msg, "no -R forward in ExecStart");
-                set_resolve_error(t, msg);
-                return;
-        }
-        ssh_forward_format(t->forward, t->forward_label, sizeof t->forward_label);
-        free(t->resolve_error);
-        t->resolve_error = NULL;
-        t->resolved = true;
-        log_debug("%s: bastion %s, forward %s, control path %s", t->name, t->ssh.bastion, t->forward_label,
-                  strna(t->ssh.control_path));
+        resolve_apply(t);
 }
 
 /* Many units at once (a check over 200 tunnels): up to RESOLVE_PARALLEL `ssh -G` run side by side. */
 #define RESOLVE_PARALLEL 32
 
-void tunnels_resolve(tunnel **tunnels, size_t n) {
+void tunnels_resolve(tunnel **tunnels, size_t n, const resolve_seed *seeds, size_t n_seeds) {
         usec_t deadline = now_usec(CLOCK_MONOTONIC) + RESOLVE_TIMEOUT;
         size_t started = 0, ended = 0;
 
         while (ended < n) {
                 while (started < n && started - ended < RESOLVE_PARALLEL)
-                        resolve_begin(tunnels[started++]);
+                        resolve_begin(tunnels[started++], seeds, n_seeds);
                 resolve_end(tunnels[ended++], deadline);
         }
 }

@@ -142,15 +142,30 @@ proc_mem() {
 
 if want 3; then
         say "3: one round over 200 tunnels"
+        # The timer's check leaves each tunnel's resolution in the state file: later runs reuse it while
+        # the ssh process is the same (warm). A first run ever (cold) runs 200 `ssh -G`.
+        lab_exec /lab/rtun-monitor check --monitor.units="$U200" >/dev/null 2>&1 || say "warning: check over 200 failed"
         hf status200 "$IN /lab/rtun-monitor status --monitor.units=$U200"
-        hf discover200 "$IN /lab/rtun-monitor status --monitor.units=$U200 --monitor.probe=none"
+        lab_exec mkdir -p /lab/cold
+        hf status200cold "$IN STATE_DIRECTORY=/lab/cold /lab/rtun-monitor status --monitor.units=$U200"
+        hf discover200 "$IN STATE_DIRECTORY=/lab/cold /lab/rtun-monitor status --monitor.units=$U200 --monitor.probe=none"
         lab_exec /lab/rtun-monitor status --json --monitor.units="$U200" >"$RAW/status200.json" 2>/dev/null
-        # The probe round alone (first probe sent to last verdict), as the run itself measures it.
-        : >"$RAW/proberound200.txt"
-        for ((i = 0; i < RUNS; i++)); do
-                lab_exec /lab/rtun-monitor status --monitor.units="$U200" --metrics.textfile=/lab/r200.prom >/dev/null 2>&1
-                awk '$1 == "rtun_round_duration_seconds" { print $2 }' "$LAB/r200.prom" >>"$RAW/proberound200.txt"
-        done
+        # One round as the run itself measures it (rtun_round_duration_seconds: discovery to last verdict).
+        round_samples() { # FILE [env...]: RUNS rounds of status, "round up-count" per line
+                : >"$1"
+                for ((i = 0; i < RUNS; i++)); do
+                        lab_exec env "${@:2}" /lab/rtun-monitor status --monitor.units="$U200" \
+                                --metrics.textfile=/lab/r200.prom >/dev/null 2>&1
+                        awk '$1 == "rtun_round_duration_seconds" { r = $2 } /^rtun_tunnel_up\{/ { up += $2 }
+                             END { print r, up + 0 }' "$LAB/r200.prom" >>"$1"
+                done
+        }
+        round_samples "$RAW/proberound200.txt" X=1
+        round_samples "$RAW/proberound200cold.txt" STATE_DIRECTORY=/lab/cold
+        # The host's sshd with its defaults (MaxStartups 10:30:100): probes it turns away still prove the path.
+        lab_target_stop && lab_target_start >/dev/null 2>&1 || die "target sshd with default MaxStartups"
+        round_samples "$RAW/proberound200default.txt" X=1
+        lab_target_stop && lab_target_start -o MaxStartups=1000:30:2000 >/dev/null 2>&1 || die "target sshd"
         # The daemon resolves once and keeps it: its round (discovery over D-Bus) over the same 200.
         mport=$(lab_port_alloc)
         daemon_start rtun-bench-200 "$mport" --monitor.units="$U200" --monitor.interval=2s
