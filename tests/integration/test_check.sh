@@ -127,6 +127,25 @@ t_match "bastion back: systemd's own restart reconnects" "$(lab_wait_banner "$PA
 t_monitor check --monitor.grace=3s
 t_eq "bastion back: check exits 0" "$RC" 0
 
+# --- a resolution describes the running ssh, which read ssh_config when it started: kept in the state
+# file while the process is the same, taken again when the unit restarts.
+t_monitor check
+t_eq "resolution: check exits 0" "$RC" 0
+t_eq "resolution: kept in the state file" \
+        "$(jq -r ".tunnels[\"$UA\"].resolution.argv[0]" "$LAB/state/state" 2>/dev/null)" /usr/bin/ssh
+lab_exec sed -i '/^Host bastion-a.test$/,/^Host /s/HostName 127.0.0.1/HostName localhost/' /etc/ssh/ssh_config
+t_monitor status
+t_match "resolution: ssh_config changed, same process: what it connected with" "$OUT" "$UA +$BA +localhost:$PA +up"
+lab_exec systemctl restart $UA
+t_match "resolution: restarted with the new ssh_config" "$(lab_wait_banner "$PA" 15)" "^SSH-"
+t_monitor status
+t_match "resolution: new process: resolved again" "$OUT" "$UA +localhost:$(lab_bastion_port bastion-a.test) +localhost:$PA +up"
+lab_exec sed -i '/^Host bastion-a.test$/,/^Host /s/HostName localhost/HostName 127.0.0.1/' /etc/ssh/ssh_config
+lab_exec systemctl restart $UA
+t_match "resolution: back to 127.0.0.1" "$(lab_wait_banner "$PA" 15)" "^SSH-"
+t_monitor check
+t_match "resolution: check after the restart" "$OUT" "$UA +$BA +localhost:$PA +up"
+
 # --- the shipped timer and oneshot service, as systemd runs them (hardening, StateDirectory=)
 for u in rtun-monitor.service rtun-monitor.timer; do
         sed 's|/usr/local/bin/rtun-monitor|/lab/rtun-monitor|' "$T_SRC/systemd/$u" | lab_put /etc/systemd/system/$u
