@@ -1,11 +1,10 @@
-/* Delivers alerts from the event loop: libcurl multi with its sockets and timer as sd-event sources
- * (the shape of systemd's src/import/curl-util.c), one ordered queue and one request in flight per
- * receiver, retries with backoff, Retry-After on 429, give-up after 1 h. */
-#include <sys/epoll.h>
+/* Delivers alerts from the event loop (libcurl multi on sd-event, curl_event.c): one ordered queue and
+ * one request in flight per receiver, retries with backoff, Retry-After on 429, give-up after 1 h. */
 #include <sys/random.h>
 #include <time.h>
 
 #include "curl_dl.h"
+#include "curl_event.h"
 #include "alert.h"
 
 #ifndef VERSION
@@ -29,10 +28,8 @@ struct alert_sender {
         const alert_receiver_config *rc;
         alert_counters *counters;
 
-        CURLM *multi;
-        sd_event_source *curl_timer;
-        sd_event_source **ios;        /* one per socket curl watches, freed after curl_multi_cleanup */
-        size_t n_ios;
+        curl_event *loop;
+        CURLM *multi;                 /* the loop's */
 
         pending *queue[ALERT_QUEUE_MAX]; /* ring */
         size_t head, n;
@@ -117,91 +114,10 @@ static const char *event_name(const pending *p) {
 }
 
 static void kick(alert_sender *s);
-
-/* ---- libcurl <-> sd-event glue ---- */
-
-static void io_forget(alert_sender *s, sd_event_source *io) {
-        for (size_t i = 0; i < s->n_ios; i++)
-                if (s->ios[i] == io) {
-                        s->ios[i] = s->ios[--s->n_ios];
-                        break;
-                }
-        sd_event_source_disable_unref(io);
-}
-
 static void process_done(alert_sender *s);
 
-static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
-        alert_sender *s = userdata;
-        int action = (revents & EPOLLIN ? CURL_CSELECT_IN : 0) | (revents & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                     (revents & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-        int running;
-        if (curl_multi_socket_action(s->multi, fd, action, &running) != CURLM_OK)
-                log_warning("Alert receiver %s: curl socket action failed.", s->rc->name);
-        process_done(s);
-        return 0;
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userdata, void *socketp) {
-        alert_sender *s = userdata;
-        sd_event_source *io = socketp;
-
-        if (what == CURL_POLL_REMOVE) {
-                if (io) {
-                        curl_multi_assign(s->multi, fd, NULL);
-                        io_forget(s, io);
-                }
-                return 0;
-        }
-        uint32_t events = (what == CURL_POLL_IN || what == CURL_POLL_INOUT ? EPOLLIN : 0) |
-                          (what == CURL_POLL_OUT || what == CURL_POLL_INOUT ? EPOLLOUT : 0);
-        if (io) {
-                if (sd_event_source_set_io_events(io, events) < 0 ||
-                    sd_event_source_set_enabled(io, SD_EVENT_ON) < 0)
-                        return -1;
-                return 0;
-        }
-        sd_event_source **m = realloc(s->ios, (s->n_ios + 1) * sizeof *m);
-        if (!m)
-                return -1;
-        s->ios = m;
-        if (sd_event_add_io(s->event, &io, fd, events, on_io, s) < 0)
-                return -1;
-        (void) sd_event_source_set_description(io, "alert-curl-io");
-        s->ios[s->n_ios++] = io;
-        if (curl_multi_assign(s->multi, fd, io) != CURLM_OK) {
-                io_forget(s, io);
-                return -1;
-        }
-        return 0;
-}
-
-static int on_curl_timer(sd_event_source *src, usec_t usec, void *userdata) {
-        alert_sender *s = userdata;
-        int running;
-        if (curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
-                log_warning("Alert receiver %s: curl timeout action failed.", s->rc->name);
-        process_done(s);
-        return 0;
-}
-
-/* timeout_ms: -1 disables the timer, 0 means as soon as possible. */
-static int on_curl_timer_set(CURLM *multi, long timeout_ms, void *userdata) {
-        alert_sender *s = userdata;
-        if (timeout_ms < 0)
-                return s->curl_timer && sd_event_source_set_enabled(s->curl_timer, SD_EVENT_OFF) < 0 ? -1 : 0;
-        usec_t t = now_mono(s) + (usec_t) timeout_ms * USEC_PER_MSEC;
-        if (!s->curl_timer) {
-                if (sd_event_add_time(s->event, &s->curl_timer, CLOCK_MONOTONIC, t, USEC_PER_MSEC,
-                                      on_curl_timer, s) < 0)
-                        return -1;
-                (void) sd_event_source_set_description(s->curl_timer, "alert-curl-timer");
-                return 0;
-        }
-        if (sd_event_source_set_time(s->curl_timer, t) < 0 ||
-            sd_event_source_set_enabled(s->curl_timer, SD_EVENT_ONESHOT) < 0)
-                return -1;
-        return 0;
+static void on_curl_progress(void *userdata) {
+        process_done(userdata);
 }
 
 /* ---- one request ---- */
@@ -507,14 +423,12 @@ int alert_sender_new(sd_event *e, const alert_receiver_config *rc, alert_counter
                         return -ENOMEM;
                 s->headers = l;
         }
-        s->multi = curl_multi_init();
-        if (!s->headers || !s->multi)
+        if (!s->headers)
                 return -ENOMEM;
-        if (curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
-            curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s) != CURLM_OK ||
-            curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer_set) != CURLM_OK ||
-            curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s) != CURLM_OK)
-                return -EIO;
+        r = curl_event_new(e, rc->name, on_curl_progress, s, &s->loop);
+        if (r < 0)
+                return r;
+        s->multi = curl_event_multi(s->loop);
 
         *ret = TAKE_PTR(s);
         return 0;
@@ -526,13 +440,7 @@ alert_sender *alert_sender_free(alert_sender *s) {
         if (s->n > 0)
                 log_warning("Alert receiver %s: %zu alert(s) not delivered.", s->rc->name, s->n);
         alert_sender_discard(s);
-        /* curl may still report sockets as removed while cleaning up: the glue must stay valid until then. */
-        if (s->multi)
-                curl_multi_cleanup(s->multi);
-        while (s->n_ios > 0)
-                io_forget(s, s->ios[s->n_ios - 1]);
-        free(s->ios);
-        sd_event_source_disable_unref(s->curl_timer);
+        s->loop = curl_event_free(s->loop);
         sd_event_source_disable_unref(s->retry_timer);
         curl_slist_free_all(s->headers);
         sd_event_unref(s->event);
