@@ -31,6 +31,10 @@ typedef struct daemon_ctx {
         usec_t bus_retry_delay;
         sd_bus_slot *unit_signals[5];
         unsigned rounds;
+        unsigned refreshes;            /* started by start_refresh(), numbered from 1 */
+        usec_t refresh_started;
+        bool refresh_again;            /* asked for while one was in flight */
+        bool refresh_again_full;
         http_server *http;
         bool sweeping;                 /* a guard sweep runs: heal when its probes are all back */
         size_t last_down;
@@ -221,18 +225,18 @@ static void restore_state(daemon_ctx *d, saved_state *saved) {
                 saved_alerts_restore(d->m, saved->alerts);
 }
 
-static int refresh(daemon_ctx *d, bool full);
+static bool start_refresh(daemon_ctx *d, bool full);
 
 static void on_healed(monitor *m, tunnel *t) {
         save_state(ctx, false);
-        /* The probe must see the new MainPID and start time (grace): read them now, not next round.
-         * t may be freed by the refresh if the unit vanished, so schedule by name afterwards. */
-        _cleanup_(freep) char *name = strdup(t->name);
-        (void) refresh(ctx, false);
-        tunnel *u = name ? monitor_find(m, name) : NULL;
-        /* A restarted ssh needs a moment to connect; the grace keeps early failures from counting. */
-        if (u)
-                schedule_probe(ctx, u, MIN(u->settings->interval, 1 * USEC_PER_SEC));
+        /* The probe must see the new MainPID and start time (grace): it waits for a discovery that starts
+         * after this restart. A restarted ssh needs a moment to connect anyway; the grace keeps early
+         * failures from counting. */
+        t->probe_after_refresh = ctx->refreshes + 1;
+        if (!start_refresh(ctx, false)) {
+                t->probe_after_refresh = 0;
+                schedule_probe(ctx, t, MIN(t->settings->interval, 1 * USEC_PER_SEC));
+        }
         notify_status(ctx);
 }
 
@@ -300,7 +304,8 @@ static void bus_lost_soon(daemon_ctx *d) {
  * (PropertiesChanged), their state or job moved, or every FULL_REFRESH_ROUNDS rounds as a safety net. */
 #define FULL_REFRESH_ROUNDS 6
 
-static int refresh(daemon_ctx *d, bool full) {
+/* Blocking, for (re)connecting: READY=1 and the first probes wait for the first discovery. */
+static int refresh_sync(daemon_ctx *d, bool full) {
         if (!d->m->bus || d->bus_retry || d->bus_teardown)
                 return -ENOTCONN;
         int r = monitor_refresh(d->m, full);
@@ -316,10 +321,60 @@ static int refresh(daemon_ctx *d, bool full) {
         return 0;
 }
 
+static void on_refreshed(monitor *m, int r, void *userdata) {
+        daemon_ctx *d = userdata;
+        unsigned done = d->refreshes;
+
+        /* Called from a bus callback: a closed bus is torn down from a defer, not here. */
+        if (r < 0 && !sd_bus_is_open(m->bus))
+                bus_lost_soon(d);
+        if (r >= 0)
+                schedule_new(d);
+        for (size_t i = 0; i < m->n_tunnels; i++) {
+                tunnel *t = m->tunnels[i];
+                if (t->probe_after_refresh && (t->probe_after_refresh <= done || r < 0)) {
+                        t->probe_after_refresh = 0;
+                        schedule_probe(d, t, MIN(t->settings->interval, 1 * USEC_PER_SEC));
+                }
+        }
+        m->round_duration = now_usec(CLOCK_MONOTONIC) - d->refresh_started;
+        m->last_round_end = now_usec(CLOCK_REALTIME);
+        write_textfile(d);
+        notify_status(d);
+        if (d->refresh_again && r >= 0) {
+                bool full = d->refresh_again_full;
+                d->refresh_again = d->refresh_again_full = false;
+                (void) start_refresh(d, full);
+        }
+}
+
+/* Discovery on the loop: nothing else waits while systemd answers. One at a time; one asked for
+ * meanwhile runs right after. false when it cannot run now (no bus). */
+static bool start_refresh(daemon_ctx *d, bool full) {
+        if (!d->m->bus || d->bus_retry || d->bus_teardown)
+                return false;
+        if (monitor_refreshing(d->m)) {
+                d->refresh_again = true;
+                d->refresh_again_full |= full;
+                return true;
+        }
+        d->refresh_started = now_usec(CLOCK_MONOTONIC);
+        d->refreshes++;
+        int r = monitor_refresh_async(d->m, full, on_refreshed, d);
+        if (r < 0) {
+                d->m->dbus_up = false;
+                if (!sd_bus_is_open(d->m->bus))
+                        bus_lost(d);
+                notify_status(d);
+                return false;
+        }
+        return true;
+}
+
 static int on_refresh_soon(sd_event_source *s, uint64_t usec, void *userdata) {
         daemon_ctx *d = userdata;
         d->refresh_soon = sd_event_source_disable_unref(d->refresh_soon);
-        (void) refresh(d, true);
+        (void) start_refresh(d, true);
         return 0;
 }
 
@@ -370,7 +425,7 @@ static int bus_connect(daemon_ctx *d) {
                                       on_disconnected, NULL, d);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch for bus disconnection: %m");
-        r = refresh(d, true);
+        r = refresh_sync(d, true);
         if (r < 0)
                 return r;
         if (d->bus_retry_delay)
@@ -381,15 +436,17 @@ static int bus_connect(daemon_ctx *d) {
 
 static int on_round(sd_event_source *s, uint64_t usec, void *userdata) {
         daemon_ctx *d = userdata;
-        usec_t start = now_usec(CLOCK_MONOTONIC);
+        bool started = false;
 
         if (d->m->bus && !sd_bus_is_open(d->m->bus) && !d->bus_teardown)
                 bus_lost(d);
         else
-                (void) refresh(d, ++d->rounds % FULL_REFRESH_ROUNDS == 0);
-        d->m->round_duration = now_usec(CLOCK_MONOTONIC) - start;
-        d->m->last_round_end = now_usec(CLOCK_REALTIME);
-        write_textfile(d);
+                started = start_refresh(d, ++d->rounds % FULL_REFRESH_ROUNDS == 0);
+        /* The round ends in on_refreshed; without the bus, the probes' results are written now. */
+        if (!started) {
+                d->m->last_round_end = now_usec(CLOCK_REALTIME);
+                write_textfile(d);
+        }
         usec_t next = usec + d->cfg->monitor.interval;
         if (next <= now_usec(CLOCK_MONOTONIC))
                 next = now_usec(CLOCK_MONOTONIC) + d->cfg->monitor.interval;

@@ -35,5 +35,13 @@ void unit_info_free_array(unit_info *u, size_t n);
 typedef bool (*discover_want_details_t)(const unit_info *listed, void *userdata);
 int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, discover_want_details_t want_details,
                    void *userdata, unit_info **ret);
+/* The same without blocking: the calls go out at once and done() runs on the loop when the last reply is
+ * in, with the units (owned by done, like discover_units' array; NULL and r < 0 on failure). The job is
+ * the caller's to free, in done() or later (freeing it earlier cancels the calls, done() is not called). */
+typedef struct discover_job discover_job;
+typedef void (*discover_done_t)(discover_job *j, int r, unit_info *units, size_t n, void *userdata);
+int discover_units_async(sd_bus *bus, char *const *patterns, usec_t timeout, discover_want_details_t want_details,
+                         void *want_userdata, discover_done_t done, void *userdata, discover_job **ret);
+discover_job *discover_job_free(discover_job *j);
 /* Moves what a listing-only entry does not carry (the Service properties) from old into u. */
 void unit_info_keep_details(unit_info *u, unit_info *old);

@@ -61,6 +61,7 @@ int monitor_new(const config *cfg, bool dry_run, sd_event *e, monitor **ret) {
 monitor *monitor_free(monitor *m) {
         if (!m)
                 return NULL;
+        m->discovery = discover_job_free(m->discovery);
         for (size_t i = 0; i < m->n_tunnels; i++)
                 tunnel_free(m->tunnels[i]);
         free(m->tunnels);
@@ -110,6 +111,7 @@ int monitor_connect_bus(monitor *m) {
 }
 
 void monitor_disconnect_bus(monitor *m) {
+        m->discovery = discover_job_free(m->discovery); /* its replies would never come */
         m->act = act_tracker_free(m->act);
         if (m->bus) {
                 sd_bus_detach_event(m->bus);
@@ -150,18 +152,9 @@ static bool want_details(const unit_info *listed, void *userdata) {
                !streq_ptr(listed->sub_state, t->unit.sub_state) || !streq_ptr(listed->load_state, t->unit.load_state);
 }
 
-int monitor_refresh(monitor *m, bool full) {
-        unit_info *units = NULL;
-        int n, r;
-
-        if (!m->bus)
-                return -ENOTCONN;
-        n = discover_units(m->bus, m->cfg->units, m->cfg->monitor.timeout, full ? NULL : want_details, m, &units);
-        if (n < 0) {
-                m->dbus_up = false;
-                return n;
-        }
-        m->dbus_up = true;
+/* A fresh listing (units taken): new units become tunnels, gone ones are dropped, then resolution. */
+static int apply_units(monitor *m, unit_info *units, int n) {
+        int r;
 
         for (size_t i = 0; i < m->n_tunnels; i++)
                 m->tunnels[i]->seen = false;
@@ -221,6 +214,54 @@ int monitor_refresh(monitor *m, bool full) {
 oom:
         unit_info_free_array(units, (size_t) n);
         return log_oom();
+}
+
+int monitor_refresh(monitor *m, bool full) {
+        unit_info *units = NULL;
+
+        if (!m->bus)
+                return -ENOTCONN;
+        m->discovery = discover_job_free(m->discovery); /* this one is newer */
+        int n = discover_units(m->bus, m->cfg->units, m->cfg->monitor.timeout, full ? NULL : want_details, m, &units);
+        m->dbus_up = n >= 0;
+        return n < 0 ? n : apply_units(m, units, n);
+}
+
+typedef struct refresh_ctx {
+        monitor *m;
+        monitor_refresh_cb cb;
+        void *userdata;
+} refresh_ctx;
+
+static void on_discovered(discover_job *j, int r, unit_info *units, size_t n, void *userdata) {
+        refresh_ctx c = *(refresh_ctx *) userdata;
+
+        free(userdata);
+        c.m->discovery = discover_job_free(j);
+        c.m->dbus_up = r >= 0;
+        if (r >= 0)
+                r = apply_units(c.m, units, (int) n);
+        c.cb(c.m, r, c.userdata);
+}
+
+int monitor_refresh_async(monitor *m, bool full, monitor_refresh_cb cb, void *userdata) {
+        if (!m->bus)
+                return -ENOTCONN;
+        if (m->discovery)
+                return -EBUSY;
+        refresh_ctx *c = malloc(sizeof *c);
+        if (!c)
+                return log_oom();
+        *c = (refresh_ctx) { .m = m, .cb = cb, .userdata = userdata };
+        int r = discover_units_async(m->bus, m->cfg->units, m->cfg->monitor.timeout, full ? NULL : want_details, m,
+                                     on_discovered, c, &m->discovery);
+        if (r < 0)
+                free(c);
+        return r;
+}
+
+bool monitor_refreshing(const monitor *m) {
+        return m->discovery != NULL;
 }
 
 heal_policy monitor_policy(const monitor *m, const tunnel *t) {

@@ -65,6 +65,7 @@ typedef struct tunnel {
         unsigned pending_events;       /* raised by decide(), sent once the all-down guard has spoken */
         usec_t probed_at;              /* realtime of the last verdict */
         bool guard_pending;            /* daemon: probed again before the all-down guard decides */
+        unsigned probe_after_refresh;  /* daemon: probe soon after the refresh of this number (0: none) */
         bool seen;                     /* found in the latest discovery */
         bool dirty;                    /* systemd said its properties changed: fetch them again */
 } tunnel;
@@ -109,6 +110,7 @@ typedef struct monitor {
         struct alert_sender **senders; /* same order as cfg->alerts */
         struct act_tracker *act;
         const resolve_seed *seeds;     /* for the first discovery only (borrowed) */
+        struct discover_job *discovery; /* monitor_refresh_async() in flight */
         size_t n_seeds;
         char host[256];                /* this host's name, for alerts */
 
@@ -129,6 +131,11 @@ void monitor_disconnect_bus(monitor *m);
  * unit's properties; otherwise only those of new units, units whose state or job changed, and units
  * marked dirty (PropertiesChanged), the listing tells the rest. */
 int monitor_refresh(monitor *m, bool full);
+/* The same on the loop (the daemon): cb runs when it is done (r < 0: discovery failed, tunnels as they
+ * were). -EBUSY while one is in flight; monitor_disconnect_bus() drops it without calling cb. */
+typedef void (*monitor_refresh_cb)(struct monitor *m, int r, void *userdata);
+int monitor_refresh_async(monitor *m, bool full, monitor_refresh_cb cb, void *userdata);
+bool monitor_refreshing(const monitor *m);
 /* Starts one probe of t (unit and process state first, then the end-to-end probe). m->on_probed is
  * called when t->last_verdict holds the new verdict. */
 int monitor_probe(monitor *m, tunnel *t);

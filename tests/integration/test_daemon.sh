@@ -203,6 +203,29 @@ t_until 10 'test "$(lab_unit_mainpid $UB)" != "$b0"'
 t_expect "dbus: still heals afterwards (b restarted in $WAITED s)" le "$WAITED" $HEAL_BOUND
 t_match "dbus: bastion port b answers again" "$(lab_wait_banner "$PB" 10)" "^SSH-"
 
+# --- 5b. systemd out of reach for 4 s (the bus daemon stopped): discovery waits on the loop, the loop
+# does not wait on discovery. /metrics keeps answering; the round's calls time out (rtun_dbus_up 0).
+dpid=$(lab_exec systemctl show -p MainPID --value dbus.service)
+m0=$(dshow MainPID)
+poll=$LAB/stall.poll
+( e=$(($(date +%s) + 6)); while (($(date +%s) < e)); do
+        s=$(now); v=$(mval 'rtun_dbus_up '); echo "$(since "$s") ${v:-none}"; sleep 0.05
+  done ) >"$poll" &
+poller=$!
+sleep 0.5
+lab_exec kill -STOP "$dpid" || t_fail "stall: SIGSTOP dbus-daemon"
+sleep 4
+lab_exec kill -CONT "$dpid" || t_fail "stall: SIGCONT dbus-daemon"
+wait "$poller"
+slowest=$(awk '{ print $1 }' "$poll" | sort -g | tail -n 1)
+echo "stall: $(wc -l <"$poll") scrapes, slowest $slowest s; rtun_dbus_up seen: $(awk '{ print $2 }' "$poll" | uniq | tr '\n' ' ')"
+t_expect "stall: every scrape answered within 0.5 s (slowest $slowest s)" le "$slowest" 0.5
+t_expect "stall: no scrape failed" test "$(grep -c ' none$' "$poll")" = 0
+t_match "stall: the round's D-Bus calls timed out (rtun_dbus_up 0)" "$(awk '{ print $2 }' "$poll" | tr '\n' ' ')" "(^| )0( |$)"
+t_until 10 'test "$(mval "rtun_dbus_up ")" = 1'
+t_expect "stall: rtun_dbus_up back to 1 (after $WAITED s)" test "$(mval 'rtun_dbus_up ')" = 1
+t_eq "stall: same MainPID (no watchdog restart)" "$(dshow MainPID)" "$m0"
+
 # --- 6. a real Prometheus scraping the daemon sees the broken tunnel go 0 and back to 1
 if lab_prom_start "127.0.0.1:$MP" 1s; then
         t_pass "prometheus: started on $LAB_PROM_URL"
