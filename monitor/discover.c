@@ -19,6 +19,7 @@ void unit_info_done(unit_info *u) {
         free(u->load_error);
         free(u->sub_state);
         free(u->result);
+        free(u->user);
         free(u->exec_path);
         strv_free(u->exec_argv);
         strv_free(u->environment);
@@ -83,7 +84,7 @@ static int read_property(sd_bus_message *m, const char *name, unit_info *u) {
 
 #define PEEK(sig) sd_bus_message_enter_container(m, 'v', sig)
         if (streq(name, "LoadState") || streq(name, "ActiveState") || streq(name, "SubState") ||
-            streq(name, "Result")) {
+            streq(name, "Result") || streq(name, "User")) {
                 r = PEEK("s");
                 if (r < 0)
                         return r;
@@ -96,6 +97,11 @@ static int read_property(sd_bus_message *m, const char *name, unit_info *u) {
                         r = set_str(&u->sub_state, s);
                 else if (streq(name, "Result"))
                         r = set_str(&u->result, s);
+                else if (streq(name, "User")) {
+                        free(u->user);
+                        u->user = NULL;
+                        r = isempty_str(s) ? 0 : set_str(&u->user, s);
+                }
                 else
                         u->active_state = unit_active_state_from_string(s);
                 if (r < 0)
@@ -225,6 +231,7 @@ void unit_info_keep_details(unit_info *u, unit_info *old) {
         u->n_restarts = old->n_restarts;
         u->started_at = old->started_at;
         u->result = TAKE_PTR(old->result);
+        u->user = TAKE_PTR(old->user);
         u->exec_path = TAKE_PTR(old->exec_path);
         u->exec_argv = TAKE_PTR(old->exec_argv);
         u->environment = TAKE_PTR(old->environment);

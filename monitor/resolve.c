@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -118,20 +119,52 @@ static void kill_and_reap(pid_t pid) {
                 ;
 }
 
-static int spawn_ssh_g(const char *binary, char *const *argv, int out_fd, int err_fd, pid_t *ret) {
+/* The identity to run `ssh -G` as, as setpriv(1) options; none when it is ours already. */
+typedef struct run_as {
+        bool set;
+        char uid[32], gid[32];
+} run_as;
+
+#define SETPRIV "/usr/bin/setpriv"
+
+/* ssh reads ~/.ssh/config and expands ~ and %d for the user it runs as: the unit's User=, not ours. */
+static int run_as_for(const char *user, run_as *ret, char *err, size_t errlen) {
+        *ret = (run_as) {};
+        if (isempty_str(user) || streq(user, "root") || geteuid() != 0)
+                return 0;
+        struct passwd pw, *found = NULL;
+        char buf[4096];
+        int k = getpwnam_r(user, &pw, buf, sizeof buf, &found);
+        if (k != 0 || !found)
+                return set_err(err, errlen, k > 0 ? -k : -ESRCH, "the unit's User=%s does not exist here", user);
+        ret->set = true;
+        snprintf(ret->uid, sizeof ret->uid, "--reuid=%u", (unsigned) pw.pw_uid);
+        snprintf(ret->gid, sizeof ret->gid, "--regid=%u", (unsigned) pw.pw_gid);
+        return 0;
+}
+
+static int spawn_ssh_g(const char *binary, char *const *argv, const run_as *as, int out_fd, int err_fd, pid_t *ret) {
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t none, dfl;
+        size_t o = 0;
         int k;
 
         size_t n = strv_length(argv);
-        _cleanup_(freep) char **args = calloc(n + 2, sizeof(char *));
+        _cleanup_(freep) char **args = calloc(n + 8, sizeof(char *));
         if (!args)
                 return -ENOMEM;
-        args[0] = (char *) binary;
-        args[1] = (char *) "-G";
+        if (as->set) {
+                args[o++] = (char *) SETPRIV;
+                args[o++] = (char *) as->uid;
+                args[o++] = (char *) as->gid;
+                args[o++] = (char *) "--init-groups";
+                args[o++] = (char *) "--";
+        }
+        args[o++] = (char *) binary;
+        args[o++] = (char *) "-G";
         for (size_t i = 1; i < n; i++)
-                args[i + 1] = argv[i];
+                args[o++] = argv[i];
 
         k = posix_spawn_file_actions_init(&fa);
         if (k != 0)
@@ -156,7 +189,7 @@ static int spawn_ssh_g(const char *binary, char *const *argv, int out_fd, int er
         if (k == 0)
                 k = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
         if (k == 0)
-                k = posix_spawn(ret, binary, &fa, &attr, args, environ);
+                k = posix_spawn(ret, args[0], &fa, &attr, args, environ);
         posix_spawn_file_actions_destroy(&fa);
         posix_spawnattr_destroy(&attr);
         return -k;
@@ -220,6 +253,12 @@ void ssh_resolve_job_free(ssh_resolve_job *j) {
 }
 
 int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret, char *err, size_t errlen) {
+        return ssh_resolve_start_as(path, argv, NULL, ret, err, errlen);
+}
+
+int ssh_resolve_start_as(const char *path, char *const *argv, const char *user, ssh_resolve_job **ret, char *err,
+                         size_t errlen) {
+        run_as as;
         int k;
 
         if (!argv || !argv[0] || !exec_is_ssh(path, argv))
@@ -232,6 +271,9 @@ int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret
         if (access(binary, X_OK) < 0)
                 return set_err(err, errlen, -errno, "Cannot execute %s: %m", binary);
         k = check_tunnel_argv(argv, err, errlen);
+        if (k < 0)
+                return k;
+        k = run_as_for(user, &as, err, errlen);
         if (k < 0)
                 return k;
 
@@ -248,10 +290,11 @@ int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret
         if (!j)
                 return set_err(err, errlen, -ENOMEM, "Out of memory");
         snprintf(j->binary, sizeof j->binary, "%s", binary);
-        k = spawn_ssh_g(binary, argv, out_w, err_w, &j->pid);
+        k = spawn_ssh_g(binary, argv, &as, out_w, err_w, &j->pid);
         if (k < 0) {
                 free(j);
-                return set_err(err, errlen, k, "Failed to run %s -G: %s", binary, strerror(-k));
+                return set_err(err, errlen, k, "Failed to run %s -G%s%s: %s", binary, as.set ? " with " : "",
+                               as.set ? SETPRIV : "", strerror(-k));
         }
         /* Our copies of the write ends must go, or we never see EOF. */
         j->out_r = TAKE_FD(out_r);

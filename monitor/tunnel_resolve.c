@@ -124,7 +124,8 @@ static void resolve_begin(tunnel *t, const resolve_seed *seeds, size_t n_seeds) 
         t->resolved_for_argv = TAKE_PTR(argv);
         t->resolved_for_start = t->unit.main_pid > 0 ? t->unit.started_at : 0;
 
-        int r = ssh_resolve_start(t->unit.exec_path, t->resolved_for_argv, &t->resolving, err, sizeof err);
+        int r = ssh_resolve_start_as(t->unit.exec_path, t->resolved_for_argv, t->unit.user, &t->resolving, err,
+                                     sizeof err);
         if (r < 0) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));

@@ -146,6 +146,33 @@ t_match "resolution: back to 127.0.0.1" "$(lab_wait_banner "$PA" 15)" "^SSH-"
 t_monitor check
 t_match "resolution: check after the restart" "$OUT" "$UA +$BA +localhost:$PA +up"
 
+# --- a unit with User=: `ssh -G` runs as that user, so the bastion alias that only that user's
+# ~/.ssh/config knows resolves as it does for the tunnel's own ssh (the ssh probe then needs it).
+PU=$(lab_port_alloc) || t_die "port u"
+lab_bastion_authorize bastion-a.test "$PU" || t_die "authorize u"
+UU=reverse-ssh@user-alias.test.service
+HU=/home/rtunlab-user
+lab_exec useradd -U -m -d $HU -s /bin/sh rtunlab-user || t_die "useradd in the container"
+lab_exec install -d -m 0700 -o rtunlab-user -g rtunlab-user $HU/.ssh &&
+        lab_exec install -m 0600 -o rtunlab-user -g rtunlab-user /lab/keys/client $HU/.ssh/id_ed25519 || t_die "user key"
+printf 'Host user-alias.test\n    HostName 127.0.0.1\n    Port %s\n    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n' \
+        "$(lab_bastion_port bastion-a.test)" | lab_put $HU/.ssh/config 0600 && lab_exec chown rtunlab-user: $HU/.ssh/config ||
+        t_die "user ssh config"
+t_nomatch "User=: the alias is unknown to root's ssh_config" "$(lab_exec ssh -G user-alias.test | grep '^port ')" "port $(lab_bastion_port bastion-a.test)"
+printf 'REMOTE_PORT=%s\nLOCAL_PORT=%s\nSSH_USER=reverse-ssh\nKEY=%s/.ssh/id_ed25519\n' "$PU" "$LAB_TPORT" "$HU" |
+        lab_put /etc/reverse-ssh/user-alias.test.env || t_die "env u"
+printf '[Service]\nUser=rtunlab-user\n' | lab_put /etc/systemd/system/$UU.d/50-user.conf || t_die "drop-in u"
+lab_exec systemctl daemon-reload
+lab_exec systemctl start $UU
+t_match "User=: the tunnel runs as rtunlab-user and forwards" "$(lab_wait_banner "$PU" 20)" "^SSH-"
+T_STATE_DIR=/lab/state-user t_monitor status --monitor.probe=ssh --monitor.units=$UU
+t_eq "User=: status (ssh probe) exits 0" "$RC" 0
+t_match "User=: resolved with that user's ~/.ssh/config" "$OUT" \
+        "$UU +127.0.0.1:$(lab_bastion_port bastion-a.test) +localhost:$PU +up +ssh"
+lab_exec systemctl stop $UU
+lab_exec rm -f /etc/systemd/system/$UU.d/50-user.conf /etc/reverse-ssh/user-alias.test.env
+lab_exec systemctl daemon-reload
+
 # --- the shipped timer and oneshot service, as systemd runs them (hardening, StateDirectory=)
 for u in rtun-monitor.service rtun-monitor.timer; do
         sed 's|/usr/local/bin/rtun-monitor|/lab/rtun-monitor|' "$T_SRC/systemd/$u" | lab_put /etc/systemd/system/$u

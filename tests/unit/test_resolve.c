@@ -336,6 +336,38 @@ static void test_format_round_trip(void **state) {
         ssh_resolved_done(&r);
 }
 
+/* ssh -G as the unit's User=: ssh's default login name is then that user's (root runs the tests). */
+static void test_exec_as_user(void **state) {
+        static char *const argv[] = { (char *) "ssh", (char *) "-N", (char *) "-R", (char *) "21022:localhost:22",
+                                      (char *) "bastion.example.com", NULL };
+        static const struct {
+                const char *user; /* unit's User= */
+                const char *expect; /* ssh -G's "user" */
+                int r;
+        } t[] = {
+                { NULL, "root", 0 }, { "", "root", 0 }, { "root", "root", 0 }, { "nobody", "nobody", 0 },
+                { "no-such-user-rtun", NULL, -ESRCH },
+        };
+
+        if (geteuid() != 0)
+                fail_msg("needs root (User= is only honoured when running as root)");
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                ssh_resolve_job *j = NULL;
+                ssh_resolved r = {};
+                char err[256] = "";
+                int k = ssh_resolve_start_as("/usr/bin/ssh", argv, t[i].user, &j, err, sizeof err);
+                if (k != t[i].r)
+                        fail_msg("User=%s: %d (%s), want %d", strna(t[i].user), k, err, t[i].r);
+                if (k < 0) {
+                        assert_non_null(strstr(err, "does not exist"));
+                        continue;
+                }
+                assert_int_equal(ssh_resolve_finish(j, now_usec(CLOCK_MONOTONIC) + 5 * USEC_PER_SEC, &r, err, sizeof err), 0);
+                assert_string_equal(r.user, t[i].expect);
+                ssh_resolved_done(&r);
+        }
+}
+
 static void test_exec_is_ssh(void **state) {
         char *const ssh_argv[] = { (char *) "ssh", NULL };
         char *const other_argv[] = { (char *) "/usr/bin/autossh", NULL };
@@ -532,6 +564,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_bad),
                 cmocka_unit_test(test_find_and_format),
                 cmocka_unit_test(test_format_round_trip),
+                cmocka_unit_test(test_exec_as_user),
                 cmocka_unit_test(test_exec_is_ssh),
                 cmocka_unit_test(test_exec_seed),
                 cmocka_unit_test(test_exec_wildcards),
