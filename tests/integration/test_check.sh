@@ -169,9 +169,7 @@ T_STATE_DIR=/lab/state-user t_monitor status --monitor.probe=ssh --monitor.units
 t_eq "User=: status (ssh probe) exits 0" "$RC" 0
 t_match "User=: resolved with that user's ~/.ssh/config" "$OUT" \
         "$UU +127.0.0.1:$(lab_bastion_port bastion-a.test) +localhost:$PU +up +ssh"
-lab_exec systemctl stop $UU
-lab_exec rm -f /etc/systemd/system/$UU.d/50-user.conf /etc/reverse-ssh/user-alias.test.env
-lab_exec systemctl daemon-reload
+# (the User= unit stays up for the shipped service below, which resolves it under its hardening)
 
 # --- the shipped timer and oneshot service, as systemd runs them (hardening, StateDirectory=)
 for u in rtun-monitor.service rtun-monitor.timer; do
@@ -188,7 +186,13 @@ t_expect "service: a restarted by the service" test "$(mainpid $UA)" != "$a2"
 t_match "service: journal has the restart" "$(lab_exec journalctl --no-pager -o cat -u rtun-monitor.service)" "$UA: restarted \(stopped\)"
 t_expect "service: state in /var/lib/rtun-monitor" lab_exec test -s /var/lib/rtun-monitor/state
 t_eq "service: state is valid JSON" "$(lab_exec cat /var/lib/rtun-monitor/state | jq -r .version)" 1
+t_match "service: the User= unit resolved as its user under the service's hardening" \
+        "$(lab_exec cat /var/lib/rtun-monitor/state | jq -r ".tunnels[\"$UU\"].resolution.ssh")" \
+        "port $(lab_bastion_port bastion-a.test)"
 lab_exec systemctl disable --now --quiet rtun-monitor.timer
+lab_exec systemctl stop $UU
+lab_exec rm -f /etc/systemd/system/$UU.d/50-user.conf /etc/reverse-ssh/user-alias.test.env
+lab_exec systemctl daemon-reload
 
 # --- a corrupt state file is reported once and replaced
 echo '{"version":1, "tunnels": {"x": ' | lab_put /lab/state-corrupt/state
