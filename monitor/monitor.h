@@ -153,6 +153,8 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events);
  * network is back gets its down then. monitor_guard() calls it. */
 void monitor_flush_events(monitor *m);
 tunnel *monitor_find(monitor *m, const char *name);
+/* Frees a tunnel, cancelling its probe and timer (monitor.c; refresh.c drops tunnels whose unit went). */
+tunnel *tunnel_free(tunnel *t);
 /* Resolves each unit's ExecStart into t->ssh and t->forward, several `ssh -G` at once; on failure
  * t->resolve_error says why and the tunnel is UNKNOWN, never acted on. A resolution describes the running
  * ssh process (which read its ssh_config when it started): it is kept while the command line and the
