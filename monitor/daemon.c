@@ -495,6 +495,7 @@ int daemon_run(const config *cfg, bool dry_run) {
         /* The saved resolutions stand in for `ssh -G` in the first discovery (bus_connect does it). */
         _cleanup_(saved_state_done) saved_state saved = {};
         (void) saved_state_load(state_file_path(), &saved);
+        d.m->other_units_state = state_entries_outside(saved.tunnels_json, cfg->units);
         d.m->seeds = saved.seeds;
         d.m->n_seeds = saved.n_seeds;
         r = bus_connect(&d);

@@ -1,4 +1,5 @@
 /* The monitor: its tunnels, the bus, and the steps of a round shared by check, status and daemon. */
+#include <jansson.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -62,6 +63,7 @@ monitor *monitor_free(monitor *m) {
         if (!m)
                 return NULL;
         m->discovery = discover_job_free(m->discovery);
+        json_decref(m->other_units_state);
         for (size_t i = 0; i < m->n_tunnels; i++)
                 tunnel_free(m->tunnels[i]);
         free(m->tunnels);

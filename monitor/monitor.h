@@ -111,6 +111,7 @@ typedef struct monitor {
         struct act_tracker *act;
         const resolve_seed *seeds;     /* for the first discovery only (borrowed) */
         struct discover_job *discovery; /* monitor_refresh_async() in flight */
+        struct json_t *other_units_state; /* state file entries of units outside monitor.units (owned) */
         size_t n_seeds;
         char host[256];                /* this host's name, for alerts */
 

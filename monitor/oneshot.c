@@ -305,6 +305,7 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         o.started = now_usec(CLOCK_MONOTONIC);
         /* status reads the state too (restart history for display, resolutions) but never writes it. */
         (void) saved_state_load(state_path, &saved);
+        m->other_units_state = state_entries_outside(saved.tunnels_json, cfg->units);
         m->seeds = saved.seeds;
         m->n_seeds = saved.n_seeds;
         r = monitor_connect_bus(m) < 0 ? -ENOTCONN : monitor_refresh(m, true);

@@ -1,4 +1,5 @@
 /* The state file of `check`: JSON so an operator can read it, written with write+fsync+rename. */
+#include <fnmatch.h>
 #include <sys/stat.h>
 
 #include "../exporters/alert.h"
@@ -145,9 +146,27 @@ int resolution_from_json(json_t *o, const char *name, resolve_seed *ret) {
         return 0;
 }
 
+json_t *state_entries_outside(json_t *tunnels, char *const *patterns) {
+        json_t *out = NULL, *v;
+        const char *name;
+
+        json_object_foreach(tunnels, name, v) {
+                bool inside = false;
+                for (char *const *p = patterns; p && *p && !inside; p++)
+                        inside = fnmatch(*p, name, FNM_NOESCAPE) == 0; /* as ListUnitsByPatterns matches */
+                if (inside)
+                        continue;
+                if (!out && !(out = json_object()))
+                        return NULL;
+                json_object_set(out, name, v);
+        }
+        return out;
+}
+
 void saved_state_done(saved_state *s) {
         if (!s)
                 return;
+        json_decref(s->tunnels_json);
         for (size_t i = 0; i < s->n_seeds; i++)
                 resolve_seed_done(&s->seeds[i]);
         free(s->seeds);
@@ -172,6 +191,7 @@ static int parse(json_t *root, saved_state *s) {
         json_t *tunnels = json_object_get(root, "tunnels");
         if (!json_is_object(tunnels))
                 return -EINVAL;
+        s->tunnels_json = json_incref(tunnels);
         s->tunnels = calloc(json_object_size(tunnels) + 1, sizeof(saved_tunnel));
         s->seeds = calloc(json_object_size(tunnels) + 1, sizeof(resolve_seed));
         if (!s->tunnels || !s->seeds)
@@ -252,6 +272,11 @@ int saved_state_write(const char *path, const monitor *m, json_t *alerts) {
                         return log_oom();
                 }
         }
+        const char *name;
+        json_t *v;
+        json_object_foreach(m->other_units_state, name, v)
+                if (!json_object_get(tunnels, name))
+                        json_object_set(tunnels, name, v);
         if (alerts && json_array_size(alerts) > 0)
                 json_object_set(root, "alerts", alerts);
 

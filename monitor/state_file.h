@@ -16,6 +16,7 @@ typedef struct saved_state {
         size_t n_tunnels;
         guard_state guard;
         json_t *alerts;        /* array of undelivered alert events, owned; NULL when none */
+        json_t *tunnels_json;  /* the "tunnels" object as read, owned */
         resolve_seed *seeds;   /* the tunnels' resolutions, for the first discovery */
         size_t n_seeds;
 } saved_state;
@@ -36,6 +37,10 @@ int health_from_json(json_t *o, tunnel_health *ret);
 json_t *resolution_to_json(const tunnel *t);
 int resolution_from_json(json_t *o, const char *name, resolve_seed *ret);
 void resolve_seed_done(resolve_seed *s);
+/* The entries of units that no pattern of monitor.units matches (a run with other --monitor.units
+ * wrote them): kept in m->other_units_state and written back as found, so a narrower run loses no
+ * other tunnel's restart budget. A new object; NULL when there are none. */
+json_t *state_entries_outside(json_t *tunnels, char *const *patterns);
 
 /* Writes m's tunnels and guard plus the given pending alerts (borrowed, may be NULL). */
 int saved_state_write(const char *path, const monitor *m, json_t *alerts);

@@ -146,6 +146,14 @@ t_match "resolution: back to 127.0.0.1" "$(lab_wait_banner "$PA" 15)" "^SSH-"
 t_monitor check
 t_match "resolution: check after the restart" "$OUT" "$UA +$BA +localhost:$PA +up"
 
+# --- a run over fewer units keeps the others' state (restart history, budgets, resolution) as it was
+jq -S ".tunnels[\"$UB\"]" "$LAB/state/state" >"$LAB/b-before.json"
+t_monitor check --monitor.units=$UA
+t_eq "narrower run: exits 0" "$RC" 0
+t_nomatch "narrower run: b not looked at" "$OUT" "$UB"
+t_eq "narrower run: b's state entry kept as it was" "$(jq -S ".tunnels[\"$UB\"]" "$LAB/state/state")" "$(cat "$LAB/b-before.json")"
+t_match "narrower run: and it still has its resolution" "$(jq -r ".tunnels[\"$UB\"].resolution.argv[0]" "$LAB/state/state")" "^/usr/bin/ssh$"
+
 # --- a unit with User=: `ssh -G` runs as that user, so the bastion alias that only that user's
 # ~/.ssh/config knows resolves as it does for the tunnel's own ssh (the ssh probe then needs it).
 PU=$(lab_port_alloc) || t_die "port u"

@@ -111,11 +111,41 @@ static void test_resolution_damaged(void **state) {
         }
 }
 
+/* A run over other units keeps the entries it does not look at, and only those. */
+static void test_entries_outside(void **state) {
+        json_error_t e;
+        json_t *tunnels = json_loads("{\"reverse-ssh@a.service\": {\"state\": \"up\"},"
+                                     " \"reverse-ssh@b.service\": {\"state\": \"down\"},"
+                                     " \"autossh-x.service\": {\"state\": \"up\"}}", 0, &e);
+        assert_non_null(tunnels);
+
+        char *one[] = { (char *) "reverse-ssh@a.service", NULL };
+        json_t *out = state_entries_outside(tunnels, one);
+        assert_non_null(out);
+        assert_int_equal(json_object_size(out), 2);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(out, "reverse-ssh@b.service"), "state")),
+                            "down");
+        assert_non_null(json_object_get(out, "autossh-x.service"));
+        json_decref(out);
+
+        char *glob[] = { (char *) "reverse-ssh@*.service", NULL };
+        out = state_entries_outside(tunnels, glob);
+        assert_int_equal(json_object_size(out), 1);
+        assert_non_null(json_object_get(out, "autossh-x.service"));
+        json_decref(out);
+
+        char *both[] = { (char *) "reverse-ssh@*.service", (char *) "autossh-?.service", NULL };
+        assert_null(state_entries_outside(tunnels, both));
+        assert_null(state_entries_outside(NULL, both));
+        json_decref(tunnels);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_health_round_trip),
                 cmocka_unit_test(test_resolution_round_trip),
                 cmocka_unit_test(test_resolution_damaged),
+                cmocka_unit_test(test_entries_outside),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
