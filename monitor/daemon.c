@@ -10,38 +10,11 @@
 #include "../exporters/metrics.h"
 #include "../exporters/textfile.h"
 #include "daemon.h"
+#include "daemon_internal.h"
 #include "log.h"
 #include "monitor.h"
 #include "oneshot.h"
 #include "state_file.h"
-
-#define BUS_RETRY_MIN (1 * USEC_PER_SEC)
-#define BUS_RETRY_MAX (30 * USEC_PER_SEC)
-#define REFRESH_DEBOUNCE (200 * USEC_PER_MSEC)
-/* sd-event's default accuracy (250 ms) would stretch a 1 s interval by a quarter. */
-#define TIMER_ACCURACY (1 * USEC_PER_MSEC)
-
-typedef struct daemon_ctx {
-        monitor *m;
-        const config *cfg;
-        sd_event_source *round_timer;
-        sd_event_source *refresh_soon;
-        sd_event_source *bus_teardown; /* a lost bus is closed from a defer, never inside its own callback */
-        sd_event_source *bus_retry;
-        usec_t bus_retry_delay;
-        sd_bus_slot *unit_signals[5];
-        unsigned rounds;
-        unsigned refreshes;            /* started by start_refresh(), numbered from 1 */
-        usec_t refresh_started;
-        bool refresh_again;            /* asked for while one was in flight */
-        bool refresh_again_full;
-        http_server *http;
-        bool sweeping;                 /* a guard sweep runs: heal when its probes are all back */
-        size_t last_down;
-        size_t last_n;
-        bool last_bus;
-        bool status_sent;
-} daemon_ctx;
 
 static daemon_ctx *ctx; /* the monitor's callbacks carry no userdata of their own */
 
@@ -55,7 +28,7 @@ static size_t count_down(const monitor *m) {
         return n;
 }
 
-static void notify_status(daemon_ctx *d) {
+void notify_status(daemon_ctx *d) {
         size_t n = d->m->n_tunnels, down = count_down(d->m);
         bool bus = d->m->dbus_up;
         if (d->status_sent && n == d->last_n && down == d->last_down && bus == d->last_bus)
@@ -81,7 +54,7 @@ static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void schedule_probe(daemon_ctx *d, tunnel *t, usec_t delay) {
+void schedule_probe(daemon_ctx *d, tunnel *t, usec_t delay) {
         usec_t when = now_usec(CLOCK_MONOTONIC) + delay;
         if (t->next_probe) {
                 (void) sd_event_source_set_time(t->next_probe, when);
@@ -94,7 +67,7 @@ static void schedule_probe(daemon_ctx *d, tunnel *t, usec_t delay) {
 }
 
 /* New tunnels get their first probe spread over one interval: no thundering herd. */
-static void schedule_new(daemon_ctx *d) {
+void schedule_new(daemon_ctx *d) {
         monitor *m = d->m;
         size_t n = m->n_tunnels, k = 0;
         for (size_t i = 0; i < n; i++) {
@@ -106,7 +79,7 @@ static void schedule_new(daemon_ctx *d) {
         }
 }
 
-static void write_textfile(daemon_ctx *d) {
+void write_textfile(daemon_ctx *d) {
         if (!d->cfg->metrics_textfile)
                 return;
         _cleanup_(freep) char *text = NULL;
@@ -225,8 +198,6 @@ static void restore_state(daemon_ctx *d, saved_state *saved) {
                 saved_alerts_restore(d->m, saved->alerts);
 }
 
-static bool start_refresh(daemon_ctx *d, bool full);
-
 static void on_healed(monitor *m, tunnel *t) {
         save_state(ctx, false);
         /* The probe must see the new MainPID and start time (grace): it waits for a discovery that starts
@@ -240,199 +211,9 @@ static void on_healed(monitor *m, tunnel *t) {
         notify_status(ctx);
 }
 
-static int bus_connect(daemon_ctx *d);
-
-static int on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
-
-/* Backoff: 1 s, doubling up to 30 s, so a bus that stays away costs nothing and a restart spree none. */
-static void bus_retry_later(daemon_ctx *d) {
-        d->bus_retry_delay = d->bus_retry_delay ? MIN(d->bus_retry_delay * 2, BUS_RETRY_MAX) : BUS_RETRY_MIN;
-        if (sd_event_add_time_relative(d->m->event, &d->bus_retry, CLOCK_MONOTONIC, d->bus_retry_delay,
-                                       TIMER_ACCURACY, on_bus_retry, d) < 0)
-                log_error("Failed to schedule a reconnection to the system bus.");
-}
-
-static void bus_teardown(daemon_ctx *d) {
-        for (size_t i = 0; i < ELEMENTSOF(d->unit_signals); i++)
-                d->unit_signals[i] = sd_bus_slot_unref(d->unit_signals[i]);
-        monitor_disconnect_bus(d->m);
-        /* Jobs in flight are lost with the connection; decide() asks again if still needed. */
-        for (size_t i = 0; i < d->m->n_tunnels; i++)
-                d->m->tunnels[i]->healing = false;
-        d->m->heals_running = 0;
-}
-
-/* Probing goes on without the bus; only discovery and healing wait for it. */
-static void bus_lost(daemon_ctx *d) {
-        if (d->bus_retry)
-                return;
-        log_warning("Lost the system bus; probing goes on, healing waits. Reconnecting.");
-        bus_teardown(d);
-        bus_retry_later(d);
-        notify_status(d);
-}
-
-static int on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        daemon_ctx *d = userdata;
-        d->bus_retry = sd_event_source_disable_unref(d->bus_retry);
-        if (bus_connect(d) < 0 && !d->bus_retry) {
-                bus_teardown(d); /* a half-made connection (e.g. systemd not on the new bus yet) */
-                bus_retry_later(d);
-                log_info("Next attempt to reach systemd over the system bus in %.0fs.",
-                         (double) d->bus_retry_delay / USEC_PER_SEC);
-        }
-        return 0;
-}
-
-static int on_bus_teardown(sd_event_source *s, void *userdata) {
-        daemon_ctx *d = userdata;
-        d->bus_teardown = sd_event_source_disable_unref(d->bus_teardown);
-        bus_lost(d);
-        return 0;
-}
-
-/* From inside a bus callback: mark it down now, close it once the callback has returned. */
-static void bus_lost_soon(daemon_ctx *d) {
-        d->m->dbus_up = false;
-        if (!d->bus_teardown && !d->bus_retry &&
-            sd_event_add_defer(d->m->event, &d->bus_teardown, on_bus_teardown, d) < 0)
-                log_error("Failed to schedule the bus teardown.");
-        notify_status(d);
-}
-
 /* Every round lists the units; their properties are read again only when systemd said they changed
  * (PropertiesChanged), their state or job moved, or every FULL_REFRESH_ROUNDS rounds as a safety net. */
 #define FULL_REFRESH_ROUNDS 6
-
-/* Blocking, for (re)connecting: READY=1 and the first probes wait for the first discovery. */
-static int refresh_sync(daemon_ctx *d, bool full) {
-        if (!d->m->bus || d->bus_retry || d->bus_teardown)
-                return -ENOTCONN;
-        int r = monitor_refresh(d->m, full);
-        if (r < 0) {
-                /* A slow systemd (daemon-reload) fails a call but keeps the connection: retry next round. */
-                if (!sd_bus_is_open(d->m->bus))
-                        bus_lost(d);
-                notify_status(d);
-                return r;
-        }
-        schedule_new(d);
-        notify_status(d);
-        return 0;
-}
-
-static void on_refreshed(monitor *m, int r, void *userdata) {
-        daemon_ctx *d = userdata;
-        unsigned done = d->refreshes;
-
-        /* Called from a bus callback: a closed bus is torn down from a defer, not here. */
-        if (r < 0 && !sd_bus_is_open(m->bus))
-                bus_lost_soon(d);
-        if (r >= 0)
-                schedule_new(d);
-        for (size_t i = 0; i < m->n_tunnels; i++) {
-                tunnel *t = m->tunnels[i];
-                if (t->probe_after_refresh && (t->probe_after_refresh <= done || r < 0)) {
-                        t->probe_after_refresh = 0;
-                        schedule_probe(d, t, MIN(t->settings->interval, 1 * USEC_PER_SEC));
-                }
-        }
-        m->round_duration = now_usec(CLOCK_MONOTONIC) - d->refresh_started;
-        m->last_round_end = now_usec(CLOCK_REALTIME);
-        write_textfile(d);
-        notify_status(d);
-        if (d->refresh_again && r >= 0) {
-                bool full = d->refresh_again_full;
-                d->refresh_again = d->refresh_again_full = false;
-                (void) start_refresh(d, full);
-        }
-}
-
-/* Discovery on the loop: nothing else waits while systemd answers. One at a time; one asked for
- * meanwhile runs right after. false when it cannot run now (no bus). */
-static bool start_refresh(daemon_ctx *d, bool full) {
-        if (!d->m->bus || d->bus_retry || d->bus_teardown)
-                return false;
-        if (monitor_refreshing(d->m)) {
-                d->refresh_again = true;
-                d->refresh_again_full |= full;
-                return true;
-        }
-        d->refresh_started = now_usec(CLOCK_MONOTONIC);
-        d->refreshes++;
-        int r = monitor_refresh_async(d->m, full, on_refreshed, d);
-        if (r < 0) {
-                d->m->dbus_up = false;
-                if (!sd_bus_is_open(d->m->bus))
-                        bus_lost(d);
-                notify_status(d);
-                return false;
-        }
-        return true;
-}
-
-static int on_refresh_soon(sd_event_source *s, uint64_t usec, void *userdata) {
-        daemon_ctx *d = userdata;
-        d->refresh_soon = sd_event_source_disable_unref(d->refresh_soon);
-        (void) start_refresh(d, true);
-        return 0;
-}
-
-static int on_units_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
-        daemon_ctx *d = userdata;
-        if (!d->refresh_soon)
-                (void) sd_event_add_time_relative(d->m->event, &d->refresh_soon, CLOCK_MONOTONIC, REFRESH_DEBOUNCE,
-                                                  TIMER_ACCURACY, on_refresh_soon, d);
-        return 0;
-}
-
-/* Only a string compare per signal: systemd sends these for every unit of the host. */
-static int on_properties_changed(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
-        daemon_ctx *d = userdata;
-        const char *path = sd_bus_message_get_path(msg);
-        for (size_t i = 0; path && i < d->m->n_tunnels; i++)
-                if (streq_ptr(d->m->tunnels[i]->unit.object_path, path))
-                        d->m->tunnels[i]->dirty = true;
-        return 0;
-}
-
-static int on_disconnected(sd_bus_message *msg, void *userdata, sd_bus_error *ret_error) {
-        bus_lost_soon(userdata);
-        return 0;
-}
-
-static int bus_connect(daemon_ctx *d) {
-        int r = monitor_connect_bus(d->m);
-        if (r < 0)
-                return r;
-        sd_bus *bus = d->m->bus;
-        static const char *const changes[] = { "UnitNew", "UnitRemoved", "Reloading" };
-        /* Units appearing, vanishing, daemon-reload: re-discover soon instead of waiting for the round. */
-        for (size_t i = 0; i < ELEMENTSOF(changes); i++) {
-                r = sd_bus_match_signal_async(bus, &d->unit_signals[i], "org.freedesktop.systemd1",
-                                              "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
-                                              changes[i], on_units_changed, NULL, d);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to watch systemd's %s signal: %m", changes[i]);
-        }
-        r = sd_bus_match_signal_async(bus, &d->unit_signals[4], "org.freedesktop.systemd1", NULL,
-                                      "org.freedesktop.DBus.Properties", "PropertiesChanged", on_properties_changed,
-                                      NULL, d);
-        if (r < 0)
-                return log_error_errno(r, "Failed to watch unit property changes: %m");
-        r = sd_bus_match_signal_async(bus, &d->unit_signals[3], "org.freedesktop.DBus.Local",
-                                      "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local", "Disconnected",
-                                      on_disconnected, NULL, d);
-        if (r < 0)
-                return log_error_errno(r, "Failed to watch for bus disconnection: %m");
-        r = refresh_sync(d, true);
-        if (r < 0)
-                return r;
-        if (d->bus_retry_delay)
-                log_notice("Reconnected to the system bus.");
-        d->bus_retry_delay = 0;
-        return 0;
-}
 
 static int on_round(sd_event_source *s, uint64_t usec, void *userdata) {
         daemon_ctx *d = userdata;
