@@ -45,6 +45,9 @@ static inline void strv_freep(char ***l) {
 size_t strv_length(char *const *l);
 int strv_push(char ***l, const char *s); /* copies s; -ENOMEM */
 
+/* Writes the message into err (may be NULL) and returns r: "return set_err(err, n, -EINVAL, ...)". */
+int set_err(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
+
 #define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
 #define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
 

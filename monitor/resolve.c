@@ -5,7 +5,6 @@
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -16,16 +15,6 @@
 #define SSH_G_OUTPUT_MAX ((size_t) 256 * 1024) /* ssh -G prints ~5 KiB; more means something is wrong */
 
 extern char **environ;
-
-_printf_(4, 5) static int set_err(char *err, size_t errlen, int r, const char *fmt, ...) {
-        if (err && errlen > 0) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 static const char *base_name(const char *p) {
         const char *s = strrchr(p, '/');

@@ -1,21 +1,10 @@
 /* `ssh -G` output <-> ssh_resolved: what OpenSSH resolved, parsed strictly; and written back in the same
  * form, so a resolution can be kept in the state file and read by the same parser. Pure, unit-tested. */
-#include <stdarg.h>
 #include <stddef.h>
 #include <strings.h>
 
 #include "log.h"
 #include "resolve.h"
-
-_printf_(4, 5) static int set_err(char *err, size_t errlen, int r, const char *fmt, ...) {
-        if (err && errlen > 0) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        return r;
-}
 
 static bool strcaseeq(const char *a, const char *b) {
         return strcasecmp(a, b) == 0;

@@ -1,4 +1,5 @@
-/* strv helpers and clocks: the handful of generic utilities every file uses. */
+/* strv helpers, clocks and error text: the handful of generic utilities every file uses. */
+#include <stdarg.h>
 #include <time.h>
 
 #include "macro.h"
@@ -39,4 +40,14 @@ usec_t now_usec(int clock_id) {
         struct timespec ts;
         clock_gettime(clock_id, &ts);
         return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+int set_err(char *err, size_t errlen, int r, const char *fmt, ...) {
+        if (err && errlen > 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(err, errlen, fmt, ap);
+                va_end(ap);
+        }
+        return r;
 }

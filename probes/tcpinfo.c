@@ -178,13 +178,6 @@ static int list_socket_inodes(pid_t pid, socket_ref *refs, size_t max, size_t *r
         return 0;
 }
 
-static const socket_ref *find_ref(const socket_ref *refs, size_t n, uint64_t inode) {
-        for (size_t i = 0; i < n; i++)
-                if (refs[i].inode == inode)
-                        return &refs[i];
-        return NULL;
-}
-
 static void view_from_info(const void *data, size_t len, tcp_view *v) {
         struct tcp_info ti = {};
 
@@ -223,12 +216,11 @@ static void consider(const struct inet_diag_msg *m, size_t len, const socket_ref
                 }
 }
 
-/* What a dump's sockets are matched against: one process's sockets, or many processes' (sorted by
- * inode, each ref naming its query). */
+/* What a dump's sockets are matched against: the sockets of one or many processes, sorted by inode,
+ * each ref naming its query (0 when there is one). */
 typedef struct match_set {
         const socket_ref *refs;
         size_t n_refs;
-        bool many;
         const uint16_t *remote_ports; /* per query */
         candidate *best;              /* per query */
 } match_set;
@@ -239,10 +231,6 @@ static int ref_cmp(const void *a, const void *b) {
 }
 
 static void match(const struct inet_diag_msg *m, size_t len, const match_set *set) {
-        if (!set->many) {
-                consider(m, len, find_ref(set->refs, set->n_refs, m->idiag_inode), set->remote_ports[0], set->best);
-                return;
-        }
         const socket_ref key = { .inode = m->idiag_inode };
         const socket_ref *ref = bsearch(&key, set->refs, set->n_refs, sizeof key, ref_cmp);
         if (!ref)
@@ -429,6 +417,7 @@ int tcpinfo_for_pid_port(pid_t pid, uint16_t remote_port, tcp_view *ret) {
         _cleanup_(closep) int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (nl < 0)
                 return -errno;
+        qsort(refs, n_refs, sizeof *refs, ref_cmp);
         const match_set set = { .refs = refs, .n_refs = n_refs, .remote_ports = &remote_port, .best = &best };
         r = dump_family(nl, AF_INET, remote_port, &set);
         if (r >= 0)
@@ -497,7 +486,7 @@ int tcpinfo_prefetch(const tcpinfo_query *queries, size_t n) {
         _cleanup_(closep) int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         if (nl < 0)
                 return -errno;
-        const match_set set = { .refs = refs, .n_refs = n_refs, .many = true, .remote_ports = ports, .best = best };
+        const match_set set = { .refs = refs, .n_refs = n_refs, .remote_ports = ports, .best = best };
         for (size_t q = 0; q < n; q++) {
                 bool done = false;
                 for (size_t p = 0; p < q && !done; p++)

@@ -176,20 +176,21 @@ static void test_many_ports(void **state) {
         conn_close(&c);
 }
 
-/* Another process's connection (the daemon's case), then that process gone. */
-static void test_other_process(void **state) {
-        conn c;
-        tcp_view v = {};
+/* A child process connected to c's listener (our end accepted into *ret_server), closing the inherited
+ * fds listed first; it exits when *ret_release is closed. */
+static pid_t child_connected_to(const conn *c, const int *inherited, size_t n_inherited, int *ret_release,
+                                int *ret_server) {
         int p[2];
 
-        assert_true(conn_open(&c, AF_INET));
         assert_int_equal(pipe2(p, O_CLOEXEC), 0);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
                 char ch;
-                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c.port),
+                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c->port),
                                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+                for (size_t i = 0; i < n_inherited; i++)
+                        close(inherited[i]);
                 int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 close(p[1]);
                 if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
@@ -198,14 +199,26 @@ static void test_other_process(void **state) {
                 _exit(0);
         }
         close(p[0]);
-        int s = accept4(c.listener, NULL, NULL, SOCK_CLOEXEC);
-        assert_true(s >= 0);
+        *ret_server = accept4(c->listener, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(*ret_server >= 0);
+        *ret_release = p[1];
+        return pid;
+}
+
+/* Another process's connection (the daemon's case), then that process gone. */
+static void test_other_process(void **state) {
+        conn c;
+        tcp_view v = {};
+
+        assert_true(conn_open(&c, AF_INET));
+        int release, s;
+        pid_t pid = child_connected_to(&c, NULL, 0, &release, &s);
         for (int i = 0; i < 3; i++) {
                 v = (tcp_view) {};
                 assert_int_equal(tcpinfo_for_pid_port(pid, c.port, &v), 0);
                 assert_true(v.valid);
         }
-        close(p[1]);
+        close(release);
         assert_int_equal(waitpid(pid, NULL, 0), pid);
         assert_int_equal(tcpinfo_for_pid_port(pid, c.port, &v), -ESRCH);
         close(s);
@@ -216,32 +229,13 @@ static void test_other_process(void **state) {
 static void test_prefetch(void **state) {
         conn a, b;
         tcp_view v = {};
-        int p[2];
 
         assert_true(conn_open(&a, AF_INET));
         assert_true(conn_open(&b, AF_INET));
-        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
-        pid_t pid = fork(); /* another process with a connection to a's port */
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                char ch;
-                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(a.port),
-                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-                /* Only its own connection: not the ones fork() handed down. */
-                close(a.client);
-                close(a.server);
-                close(b.client);
-                close(b.server);
-                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-                close(p[1]);
-                if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-                        _exit(1);
-                (void) read(p[0], &ch, 1);
-                _exit(0);
-        }
-        close(p[0]);
-        int s = accept4(a.listener, NULL, NULL, SOCK_CLOEXEC);
-        assert_true(s >= 0);
+        /* Another process with a connection to a's port, and only that one. */
+        const int inherited[] = { a.client, a.server, b.client, b.server };
+        int release, s;
+        pid_t pid = child_connected_to(&a, inherited, ELEMENTSOF(inherited), &release, &s);
 
         const tcpinfo_query q[] = {
                 { getpid(), a.port }, { pid, a.port }, { getpid(), b.port },
@@ -270,7 +264,7 @@ static void test_prefetch(void **state) {
         assert_int_equal(tcpinfo_prefetch(NULL, 0), 0);
         assert_int_equal(tcpinfo_dumps() - before, 0);
 
-        close(p[1]);
+        close(release);
         assert_int_equal(waitpid(pid, NULL, 0), pid);
         close(s);
         conn_close(&a);
