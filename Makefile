@@ -24,7 +24,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 ASAN_BUILD := $(BUILD)/asan
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all check unit unit-asan integration lint deps demo install bench fuzz clean
+.PHONY: all check unit unit-asan integration lint deps demo install bench fuzz fuzz-build fuzz-smoke clean
 all: $(BUILD)/rtun-monitor
 
 $(BUILD)/obj/%.o: %.c
@@ -62,6 +62,7 @@ check: deps
 	$(MAKE) --no-print-directory all
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory unit-asan
+	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory integration
 
@@ -73,14 +74,29 @@ bench: deps
 	$(MAKE) --no-print-directory all
 	bash tests/bench/run.sh
 
-# libFuzzer targets for the parsers that read untrusted bytes (ssh -G output, the mux socket); needs clang.
-FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined
-fuzz:
-	@mkdir -p $(BUILD)/fuzz
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_mux.c probes/mux_proto.c -o $(BUILD)/fuzz/fuzz_mux
-	clang $(FUZZ_FLAGS) tests/fuzz/fuzz_resolve.c monitor/ssh_config.c monitor/util.c monitor/log.c -o $(BUILD)/fuzz/fuzz_resolve
-	$(BUILD)/fuzz/fuzz_mux -max_total_time=$${FUZZ_SECONDS:-30}
-	$(BUILD)/fuzz/fuzz_resolve -max_total_time=$${FUZZ_SECONDS:-30}
+# libFuzzer targets (tests/fuzz/fuzz_*.c), one for each place hostile bytes enter, linked against the whole
+# library built with clang's sanitizers. `make fuzz` runs each for FUZZ_SECONDS (default 60); `make check`
+# runs each for a short while (fuzz-smoke), so a crash blocks a landing.
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SMOKE_SECONDS ?= 8
+
+fuzz-build:
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+		$(FUZZ_BUILD)/librtun.a
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		clang $(ALL_CFLAGS) -MF /dev/null -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) tests/fuzz/$$t.c \
+			$(FUZZ_BUILD)/librtun.a $(PKG_LIBS) -o $(FUZZ_BUILD)/$$t; done
+
+# Each target from its seed corpus (tests/fuzz/corpus/NAME, if any) in a scratch copy; crashes fail the run.
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== $$t ($${FUZZ_SECONDS:-60} s)"; \
+		bash tests/fuzz/run.sh $(FUZZ_BUILD)/$$t $${FUZZ_SECONDS:-60}; done
+
+fuzz-smoke: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== $$t ($(FUZZ_SMOKE_SECONDS) s)"; \
+		bash tests/fuzz/run.sh $(FUZZ_BUILD)/$$t $(FUZZ_SMOKE_SECONDS); done
 
 install: $(BUILD)/rtun-monitor
 	install -Dm755 $(BUILD)/rtun-monitor $(DESTDIR)$(PREFIX)/bin/rtun-monitor
