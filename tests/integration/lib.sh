@@ -47,7 +47,7 @@ t_lab_up() {
         lab_tunnel_add bastion-b.test "$PB" || t_die "tunnel b"
         UA=reverse-ssh@bastion-a.test.service
         UB=reverse-ssh@bastion-b.test.service
-        cp "$T_SRC/build/rtun-monitor" "$LAB/rtun-monitor" || t_die "copy monitor"
+        cp "${RTUN_BIN:-$T_SRC/build/rtun-monitor}" "$LAB/rtun-monitor" || t_die "copy monitor"
         export PA PB UA UB
 }
 # t_monitor ARGS...: runs the monitor inside the container; output in $OUT, exit code in $RC.

@@ -3,7 +3,9 @@
 # failure, including a test script that died before its summary.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-[[ -x build/rtun-monitor ]] || { echo "build/rtun-monitor missing: run make" >&2; exit 1; }
+RTUN_BIN=${RTUN_BIN:-build/rtun-monitor}   # another build (make BUILD=DIR) with RTUN_BIN=DIR/rtun-monitor
+[[ -x $RTUN_BIN ]] || { echo "$RTUN_BIN missing: run make" >&2; exit 1; }
+export RTUN_BIN=$(realpath "$RTUN_BIN")
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 pass=0 fail=0 broken=0
