@@ -174,6 +174,14 @@ verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, use
                 return v;
         }
 
+        /* Our own failure says nothing of the tunnel: neither a failure to count nor a success. */
+        if (o->ours) {
+                v.state = TUNNEL_UNKNOWN;
+                v.reason = PROBE_ERROR;
+                v.why = "the monitor could not look: see the reason";
+                return v;
+        }
+
         restarts_prune(h, p, now);
 
         if (o->status == PROBE_OK)

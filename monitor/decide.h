@@ -38,6 +38,8 @@ void tunnel_health_init(tunnel_health *h);
 
 typedef struct observation {
         bool probeable;              /* false: not an ssh unit or no -R forward: UNKNOWN, never acted on */
+        bool ours;                   /* the probe could not look (we lack a permission): UNKNOWN, never acted
+                                      * on, and the tunnel's history left as it was */
         unit_active_state active_state;
         bool start_limit_hit;        /* the unit's Result is "start-limit-hit" */
         usec_t unit_started_at;      /* realtime of ExecMainStartTimestamp; 0 unknown */

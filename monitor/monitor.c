@@ -148,8 +148,10 @@ static probe_kind pick_kind(const tunnel *t) {
         if (k != PROBE_KIND_AUTO)
                 return k;
         struct stat st;
-        if (t->ssh.control_path && stat(t->ssh.control_path, &st) >= 0 && S_ISSOCK(st.st_mode))
-                return PROBE_KIND_MUX;
+        if (!t->ssh.control_path)
+                return PROBE_KIND_SSH;
+        if (stat(t->ssh.control_path, &st) >= 0 ? S_ISSOCK(st.st_mode) : errno == EACCES)
+                return PROBE_KIND_MUX; /* a master we may not see is still one: the mux probe says so */
         return PROBE_KIND_SSH;
 }
 
@@ -185,6 +187,7 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
 
         observation o = {
                 .probeable = t->resolved,
+                .ours = r->ours,
                 .active_state = t->unit.active_state,
                 .start_limit_hit = streq_ptr(t->unit.result, "start-limit-hit"),
                 .unit_started_at = t->unit.started_at,
@@ -303,6 +306,7 @@ int monitor_probe(monitor *m, tunnel *t) {
                 .send = t->tcfg ? t->tcfg->send : NULL,
                 .send_len = t->tcfg ? t->tcfg->send_len : 0,
                 .timeout = t->settings->timeout,
+                .as = &t->as,
         };
         int ret = probe_start(m->event, &c->req, on_probe_result, c, &t->running);
         if (ret >= 0)

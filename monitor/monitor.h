@@ -35,6 +35,7 @@ typedef struct tunnel {
         char **resolved_for_argv;      /* ExecStart argv the resolution was made from (cache key) */
         usec_t resolved_for_start;     /* ... and the process it describes (ExecMainStartTimestamp; 0: none) */
         struct ssh_resolve_job *resolving; /* `ssh -G` running */
+        run_identity as;               /* the unit's User=, as the resolution was made: its ssh and probes run as it */
         const ssh_forward *forward;    /* points into ssh.forwards */
         char forward_label[128];       /* "localhost:21022": the "forward" label */
         const monitor_settings *settings; /* effective monitor.* for this unit (points into config) */

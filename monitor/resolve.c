@@ -4,17 +4,15 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stddef.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "log.h"
 #include "resolve.h"
+#include "spawn.h"
 
 #define SSH_G_OUTPUT_MAX ((size_t) 256 * 1024) /* ssh -G prints ~5 KiB; more means something is wrong */
-
-extern char **environ;
 
 static const char *base_name(const char *p) {
         const char *s = strrchr(p, '/');
@@ -103,85 +101,25 @@ static int remaining_ms(usec_t deadline) {
 }
 
 static void kill_and_reap(pid_t pid) {
+        /* The child leads its own session: `Match exec` helpers go with it. */
+        (void) kill(-pid, SIGKILL);
         (void) kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                 ;
 }
 
-/* The identity to run `ssh -G` as, as setpriv(1) options; none when it is ours already. */
-typedef struct run_as {
-        bool set;
-        char uid[32], gid[32];
-} run_as;
-
-#define SETPRIV "/usr/bin/setpriv"
-
-/* ssh reads ~/.ssh/config and expands ~ and %d for the user it runs as: the unit's User=, not ours. */
-static int run_as_for(const char *user, run_as *ret, char *err, size_t errlen) {
-        *ret = (run_as) {};
-        if (isempty_str(user) || streq(user, "root") || geteuid() != 0)
-                return 0;
-        struct passwd pw, *found = NULL;
-        char buf[4096];
-        int k = getpwnam_r(user, &pw, buf, sizeof buf, &found);
-        if (k != 0 || !found)
-                return set_err(err, errlen, k > 0 ? -k : -ESRCH, "the unit's User=%s does not exist here", user);
-        ret->set = true;
-        snprintf(ret->uid, sizeof ret->uid, "--reuid=%u", (unsigned) pw.pw_uid);
-        snprintf(ret->gid, sizeof ret->gid, "--regid=%u", (unsigned) pw.pw_gid);
-        return 0;
-}
-
-static int spawn_ssh_g(const char *binary, char *const *argv, const run_as *as, int out_fd, int err_fd, pid_t *ret) {
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t none, dfl;
-        size_t o = 0;
-        int k;
-
+/* `ssh -G` with the unit's own arguments: argv[0] replaced by binary, -G inserted. */
+static int ssh_g_argv(const char *binary, char *const *argv, char ***ret) {
         size_t n = strv_length(argv);
-        _cleanup_(freep) char **args = calloc(n + 8, sizeof(char *));
+        char **args = calloc(n + 2, sizeof(char *));
         if (!args)
                 return -ENOMEM;
-        if (as->set) {
-                args[o++] = (char *) SETPRIV;
-                args[o++] = (char *) as->uid;
-                args[o++] = (char *) as->gid;
-                args[o++] = (char *) "--init-groups";
-                args[o++] = (char *) "--";
-        }
-        args[o++] = (char *) binary;
-        args[o++] = (char *) "-G";
+        args[0] = (char *) binary;
+        args[1] = (char *) "-G";
         for (size_t i = 1; i < n; i++)
-                args[o++] = argv[i];
-
-        k = posix_spawn_file_actions_init(&fa);
-        if (k != 0)
-                return -k;
-        k = posix_spawnattr_init(&attr);
-        if (k != 0) {
-                posix_spawn_file_actions_destroy(&fa);
-                return -k;
-        }
-        /* The loop blocks SIGCHLD and friends; ssh must start with a clean mask and default handlers. */
-        sigemptyset(&none);
-        sigfillset(&dfl);
-        k = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        if (k == 0)
-                k = posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-        if (k == 0)
-                k = posix_spawn_file_actions_adddup2(&fa, err_fd, STDERR_FILENO);
-        if (k == 0)
-                k = posix_spawnattr_setsigmask(&attr, &none);
-        if (k == 0)
-                k = posix_spawnattr_setsigdefault(&attr, &dfl);
-        if (k == 0)
-                k = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        if (k == 0)
-                k = posix_spawn(ret, args[0], &fa, &attr, args, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        return -k;
+                args[i + 1] = argv[i];
+        *ret = args;
+        return 0;
 }
 
 /* Reads both pipes to EOF and reaps the child, all before deadline. */
@@ -245,9 +183,9 @@ int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret
         return ssh_resolve_start_as(path, argv, NULL, ret, err, errlen);
 }
 
-int ssh_resolve_start_as(const char *path, char *const *argv, const char *user, ssh_resolve_job **ret, char *err,
-                         size_t errlen) {
-        run_as as;
+int ssh_resolve_start_as(const char *path, char *const *argv, const run_identity *as, ssh_resolve_job **ret,
+                         char *err, size_t errlen) {
+        _cleanup_(freep) char **args = NULL;
         int k;
 
         if (!argv || !argv[0] || !exec_is_ssh(path, argv))
@@ -262,9 +200,11 @@ int ssh_resolve_start_as(const char *path, char *const *argv, const char *user, 
         k = check_tunnel_argv(argv, err, errlen);
         if (k < 0)
                 return k;
-        k = run_as_for(user, &as, err, errlen);
-        if (k < 0)
-                return k;
+        /* Not root and not the unit's user: its ~/.ssh/config is not ours to read; ours would mislead. */
+        if (!run_identity_reachable(as))
+                return set_err(err, errlen, -EPERM, "run as root: the unit runs as %s, ssh -G must too", as->name);
+        if (ssh_g_argv(binary, argv, &args) < 0)
+                return set_err(err, errlen, -ENOMEM, "Out of memory");
 
         _cleanup_(closep) int out_r = -EBADF, out_w = -EBADF, err_r = -EBADF, err_w = -EBADF;
         int fds[2];
@@ -279,11 +219,13 @@ int ssh_resolve_start_as(const char *path, char *const *argv, const char *user, 
         if (!j)
                 return set_err(err, errlen, -ENOMEM, "Out of memory");
         snprintf(j->binary, sizeof j->binary, "%s", binary);
-        k = spawn_ssh_g(binary, argv, &as, out_w, err_w, &j->pid);
+        k = spawn_child(&(spawn_request) { .argv = args, .stdin_fd = -1, .stdout_fd = out_w, .stderr_fd = err_w,
+                                           .as = as, .new_session = true },
+                        &j->pid);
         if (k < 0) {
                 free(j);
-                return set_err(err, errlen, k, "Failed to run %s -G%s%s: %s", binary, as.set ? " with " : "",
-                               as.set ? SETPRIV : "", strerror(-k));
+                return set_err(err, errlen, k, "Failed to run %s -G as %s: %s", binary, as ? as->name : "ourselves",
+                               strerror(-k));
         }
         /* Our copies of the write ends must go, or we never see EOF. */
         j->out_r = TAKE_FD(out_r);

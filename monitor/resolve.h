@@ -2,6 +2,7 @@
 #pragma once
 
 #include "macro.h"
+#include "spawn.h"
 
 typedef struct ssh_forward {
         char *listen_host;     /* bind address on the bastion; "localhost" when omitted */
@@ -46,10 +47,11 @@ int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_re
  * frees the job (also on error). The output (a few KiB) fits in the pipe, so children never wait on us. */
 typedef struct ssh_resolve_job ssh_resolve_job;
 int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret, char *err, size_t errlen);
-/* The same as the unit's User= (through setpriv(1), when we are root and it is another user): ssh reads
- * that user's ~/.ssh/config and expands ~ to that user's home, as the tunnel's ssh does. */
-int ssh_resolve_start_as(const char *path, char *const *argv, const char *user, ssh_resolve_job **ret, char *err,
-                         size_t errlen);
+/* The same as the unit's User= (NULL: as ourselves): ssh reads that user's ~/.ssh/config, expands ~ to that
+ * user's home and runs its `Match exec` as that user, as the tunnel's ssh does. -EPERM when we are neither
+ * root nor that user. */
+int ssh_resolve_start_as(const char *path, char *const *argv, const run_identity *as, ssh_resolve_job **ret,
+                         char *err, size_t errlen);
 int ssh_resolve_finish(ssh_resolve_job *j, usec_t deadline, ssh_resolved *ret, char *err, size_t errlen);
 void ssh_resolve_job_free(ssh_resolve_job *j);
 

@@ -67,6 +67,7 @@ typedef struct probe_result {
         probe_kind kind;   /* which probe ran (never AUTO) */
         usec_t duration;   /* wall time of the probe */
         char detail[256];  /* human text, e.g. "channel open refused: administratively prohibited" */
+        bool ours;         /* the probe could not look (our own lack of permission): says nothing of the tunnel */
 } probe_result;
 
 const char *tunnel_state_to_string(tunnel_state s);

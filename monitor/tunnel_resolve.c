@@ -119,13 +119,19 @@ static void resolve_begin(tunnel *t, const resolve_seed *seeds, size_t n_seeds) 
                 set_resolve_error(t, err);
                 return;
         }
+        int r = run_identity_for_user(t->unit.user, &t->as);
+        if (r < 0) {
+                snprintf(err, sizeof err, "the unit's User=%s cannot be looked up here: %s", strna(t->unit.user),
+                         r == -ESRCH ? "no such user" : strerror(-r));
+                set_resolve_error(t, err);
+                return;
+        }
         if (resolve_from_seed(t, &argv, seeds, n_seeds))
                 return;
         t->resolved_for_argv = TAKE_PTR(argv);
         t->resolved_for_start = t->unit.main_pid > 0 ? t->unit.started_at : 0;
 
-        int r = ssh_resolve_start_as(t->unit.exec_path, t->resolved_for_argv, t->unit.user, &t->resolving, err,
-                                     sizeof err);
+        r = ssh_resolve_start_as(t->unit.exec_path, t->resolved_for_argv, &t->as, &t->resolving, err, sizeof err);
         if (r < 0) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));

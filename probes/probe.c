@@ -107,6 +107,17 @@ void probe_finish(probe *p, probe_status status, const char *detail_fmt, ...) {
         va_end(ap);
 }
 
+void probe_finish_ours(probe *p, const char *detail_fmt, ...) {
+        va_list ap;
+
+        if (p->finished)
+                return;
+        va_start(ap, detail_fmt);
+        probe_vfinish(p, PROBE_ERROR, detail_fmt, ap);
+        va_end(ap);
+        p->result.ours = true;
+}
+
 static int on_deliver(sd_event_source *s, void *userdata) {
         probe *p = userdata;
 

@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "../monitor/resolve.h"
+#include "../monitor/spawn.h"
 #include "../monitor/tunnel.h"
 
 typedef struct probe_request {
@@ -18,6 +19,8 @@ typedef struct probe_request {
         size_t send_len;
         usec_t timeout;               /* deadline of the whole probe */
         const char *ssh_binary;       /* "ssh" path for the ssh probe; NULL means "/usr/bin/ssh" */
+        const run_identity *as;       /* the unit's User=: the ssh probe runs as it, the ControlMaster must be
+                                       * it; NULL means root */
 } probe_request;
 
 typedef struct probe probe;
@@ -45,6 +48,8 @@ sd_event *probe_event(probe *p);
 const probe_request *probe_get_request(probe *p);
 /* Ends the probe with this result (once; later calls are ignored). Defers the callback to the loop. */
 void probe_finish(probe *p, probe_status status, const char *detail_fmt, ...) _printf_(3, 4);
+/* Ends it as PROBE_ERROR that is ours, not the tunnel's (no permission to look): the verdict is unknown. */
+void probe_finish_ours(probe *p, const char *detail_fmt, ...) _printf_(2, 3);
 
 /* The answer matcher shared by all kinds: accumulate bytes, match monitor.expect. */
 typedef struct expect_buffer {

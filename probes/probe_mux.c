@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <systemd/sd-journal.h>
@@ -427,12 +428,26 @@ static int mux_on_pair(sd_event_source *s, int fd, uint32_t revents, void *userd
         return 0;
 }
 
-static int mux_connect(mux_probe *m, const char *path) {
+/* The ControlPath is named by the unit's user (its ssh_config): we talk to it as root only when the socket
+ * and the process listening on it are that user's, i.e. the unit's own ssh master, never a socket of
+ * someone else's that the path was pointed at. -EPERM with who owns it in *ret_owner otherwise. */
+static int mux_connect(mux_probe *m, const char *path, uid_t want, uid_t *ret_owner) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct stat st;
+        struct ucred peer;
+        socklen_t len = sizeof peer;
 
         if (strlen(path) >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, path);
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISSOCK(st.st_mode))
+                return -ENOTSOCK;
+        *ret_owner = st.st_uid;
+        if (st.st_uid != want)
+                return -EPERM;
 
         m->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (m->ctl_fd < 0)
@@ -440,6 +455,12 @@ static int mux_connect(mux_probe *m, const char *path) {
         /* An AF_UNIX connect never stays in progress: it succeeds, or fails at once (EAGAIN: backlog full). */
         if (connect(m->ctl_fd, (const struct sockaddr *) &sa, sizeof sa) < 0)
                 return -errno;
+        /* The file may have been swapped since stat(): the listener's credentials are what count. */
+        if (getsockopt(m->ctl_fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0)
+                return -errno;
+        *ret_owner = peer.uid;
+        if (peer.uid != want)
+                return -EPERM;
         return 0;
 }
 
@@ -473,7 +494,20 @@ static int mux_start(probe *p, void *userdata) {
         if (!m->in)
                 return -ENOMEM;
 
-        r = mux_connect(m, req->ssh->control_path);
+        uid_t want = req->as ? req->as->uid : 0, owner = 0;
+        r = mux_connect(m, req->ssh->control_path, want, &owner);
+        if (r == -EACCES) {
+                /* Ours, not the tunnel's: an operator without root cannot reach root's (or another user's) master. */
+                probe_finish_ours(p, "run as root: no permission to use the ControlPath socket %s",
+                                  req->ssh->control_path);
+                return 0;
+        }
+        if (r == -EPERM) {
+                probe_finish_ours(p, "ControlPath %s belongs to uid %u, not to the unit's user %s (uid %u): not used",
+                                  req->ssh->control_path, (unsigned) owner, req->as ? req->as->name : "root",
+                                  (unsigned) want);
+                return 0;
+        }
         if (r == -ENOENT || r == -ECONNREFUSED || r == -ENOTSOCK) {
                 mux_finish(m, PROBE_NO_MASTER, "no ControlMaster at %s: %s", req->ssh->control_path, strerror(-r));
                 return 0;

@@ -305,29 +305,6 @@ static int ssh_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) 
         return 0;
 }
 
-__attribute__((noreturn)) static void ssh_exec_child(char **argv, int io_fd, int err_fd) {
-        sigset_t none;
-
-        /* Everything async-signal-safe from here: the parent may hold locks we must not touch. */
-        (void) setsid();
-        (void) sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        (void) signal(SIGPIPE, SIG_DFL);
-
-        /* Lift both above 2 first, so one dup2() cannot clobber the other when the parent had 0-2 closed. */
-        io_fd = fcntl(io_fd, F_DUPFD_CLOEXEC, 3);
-        err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, 3);
-        if (io_fd < 0 || err_fd < 0 ||
-            dup2(io_fd, STDIN_FILENO) < 0 || dup2(io_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
-                _exit(127);
-
-        execv(argv[0], argv);
-
-        static const char msg[] = "failed to execute ssh binary\n";
-        (void) !write(STDERR_FILENO, msg, sizeof msg - 1);
-        _exit(127);
-}
-
 static int ssh_start(probe *p, void *userdata) {
         ssh_state *st = userdata;
         const probe_request *req = probe_get_request(p);
@@ -339,6 +316,11 @@ static int ssh_start(probe *p, void *userdata) {
         st->out_fd = st->err_fd = -1;
         st->exit_status = -1;
 
+        /* ssh reads the user's identity and known_hosts files and runs its ProxyCommand: as that user, or not at all. */
+        if (!run_identity_reachable(req->as)) {
+                probe_finish_ours(p, "run as root: the ssh probe runs as the unit's user %s", req->as->name);
+                return 0;
+        }
         r = ssh_build_argv(req, &argv);
         if (r < 0)
                 return r;
@@ -365,11 +347,12 @@ static int ssh_start(probe *p, void *userdata) {
                         return -EMSGSIZE;
         }
 
-        pid_t pid = fork();
-        if (pid < 0)
-                return -errno;
-        if (pid == 0)
-                ssh_exec_child(argv, child_io, child_err);
+        pid_t pid;
+        r = spawn_child(&(spawn_request) { .argv = argv, .stdin_fd = child_io, .stdout_fd = child_io,
+                                           .stderr_fd = child_err, .as = req->as, .new_session = true },
+                        &pid);
+        if (r < 0)
+                return r;
         st->pid = pid;
 
         sd_event *e = probe_event(p);
