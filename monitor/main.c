@@ -85,6 +85,15 @@ int main(int argc, char **argv) {
         if (r < 0)
                 return RTUN_EXIT_USAGE; /* config_load printed FILE:LINE: ... */
 
+        /* Healing restarts units over D-Bus and probes as the units' users: without root it would fail per
+         * tunnel, late and noisily. Say it once, now. */
+        if (!streq(verb, "status") && cfg.heal.enabled && !dry_run && geteuid() != 0) {
+                fprintf(stderr, "rtun-monitor: %s restarts tunnel units and probes as their users: run it as root "
+                        "(or with --dry-run, or heal.enabled=no, to look only)\n", verb);
+                config_done(&cfg);
+                return RTUN_EXIT_USAGE;
+        }
+
         if (streq(verb, "daemon"))
                 r = daemon_run(&cfg, dry_run);
         else

@@ -85,6 +85,34 @@ static void test_not_probeable(void **state) {
         assert_int_equal(h.state, TUNNEL_UNKNOWN);
 }
 
+/* The probe could not look (our own lack of permission): UNKNOWN, nothing done, nothing announced, and the
+ * tunnel's history (a failure already counted, an earlier DOWN) left exactly as it was. */
+static void test_ours(void **state) {
+        heal_policy p = policy();
+        observation o = active(PROBE_ERROR);
+        o.ours = true;
+
+        for (int down = 0; down < 2; down++) {
+                tunnel_health h = health_up(T0);
+                if (down) {
+                        h.state = TUNNEL_DOWN;
+                        h.announced_down = true;
+                        h.consecutive_failures = 3;
+                        h.failing_since = T0;
+                } else
+                        h.consecutive_failures = 1;
+                tunnel_health before = h;
+                for (int i = 0; i < 10; i++) {
+                        verdict v = decide(&h, &o, &p, T0 + (usec_t) i * 60 * SEC);
+                        assert_int_equal(v.state, TUNNEL_UNKNOWN);
+                        assert_int_equal(v.reason, PROBE_ERROR);
+                        assert_int_equal(v.action, HEAL_NONE);
+                        assert_int_equal(v.events, 0);
+                }
+                assert_memory_equal(&h, &before, sizeof h);
+        }
+}
+
 /* failures=N: N-1 failed probes keep the previous state, the Nth declares DOWN and restarts. */
 static void test_hysteresis(void **state) {
         static const struct {
@@ -857,6 +885,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_strings_and_init),
                 cmocka_unit_test(test_not_probeable),
+                cmocka_unit_test(test_ours),
                 cmocka_unit_test(test_hysteresis),
                 cmocka_unit_test(test_success_resets_count),
                 cmocka_unit_test(test_grace_boundaries),

@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -475,6 +476,143 @@ static void test_ssh_cancel_and_missing(void **state) {
         assert_int_equal(count_fds(), fds);
 }
 
+/* "UID GID FD FD ..." of a running child, read from its /proc entry: real uid and gid, open fds in order. */
+static void child_self(pid_t pid, char *buf, size_t size) {
+        char path[64], line[256];
+        unsigned uid = ~0U, gid = ~0U;
+        bool fds[1024] = {};
+
+        (void) snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
+        FILE *f = fopen(path, "re");
+        assert_non_null(f);
+        while (fgets(line, sizeof line, f)) {
+                (void) sscanf(line, "Uid: %u", &uid);
+                (void) sscanf(line, "Gid: %u", &gid);
+        }
+        fclose(f);
+        (void) snprintf(path, sizeof path, "/proc/%d/fd", (int) pid);
+        DIR *d = opendir(path);
+        assert_non_null(d);
+        for (struct dirent *de; (de = readdir(d));) {
+                int fd = atoi(de->d_name);
+                if (de->d_name[0] != '.' && fd >= 0 && fd < (int) ELEMENTSOF(fds))
+                        fds[fd] = true;
+        }
+        closedir(d);
+        size_t o = (size_t) snprintf(buf, size, "%u %u", uid, gid);
+        for (int fd = 0; fd < (int) ELEMENTSOF(fds) && o < size; fd++)
+                if (fds[fd])
+                        o += (size_t) snprintf(buf + o, size - o, " %d", fd);
+}
+
+/* Waits until the fake ssh has exec'd its last command (its comm is then that command's). */
+static pid_t wait_fake_exec(sd_event *e, const char *comm) {
+        char path[256], name[64] = "";
+        usec_t end = now_usec(CLOCK_MONOTONIC) + 10 * SEC;
+
+        (void) snprintf(path, sizeof path, "%s/pid", fake_dir);
+        while (now_usec(CLOCK_MONOTONIC) < end) {
+                run_for(e, 20 * MSEC);
+                struct stat st;
+                if (stat(path, &st) < 0 || st.st_size == 0)
+                        continue;
+                pid_t pid = read_fake_pid();
+                char cpath[64];
+                (void) snprintf(cpath, sizeof cpath, "/proc/%d/comm", (int) pid);
+                FILE *f = fopen(cpath, "re");
+                if (!f)
+                        continue;
+                bool got = fgets(name, sizeof name, f) != NULL;
+                fclose(f);
+                if (got && strncmp(name, comm, strlen(comm)) == 0)
+                        return pid;
+        }
+        fail_msg("the fake ssh never ran %s (last comm \"%s\")", comm, name);
+        return -1;
+}
+
+/* The ssh probe's child runs as the unit's User= (its ProxyCommand and identity files are that user's)
+ * and holds fds 0-2 only, even when we hold fds without close-on-exec (libcurl's sockets). */
+static void test_ssh_child_identity_and_fds(void **state) {
+        ssh_resolved cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
+        ssh_forward fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        run_identity nobody;
+        char bin[256], self[256], want[64], pidfile[256];
+
+        if (geteuid() != 0)
+                fail_msg("needs root (a switch to the unit's user is only possible as root)");
+        assert_int_equal(run_identity_for_user("nobody", &nobody), 0);
+        /* The fake writes its pid and arguments beside itself, also as nobody. */
+        assert_int_equal(chmod(fake_dir, 0777), 0);
+        write_fake("self", "exec sleep 30");
+        (void) snprintf(bin, sizeof bin, "%s/self", fake_dir);
+        (void) snprintf(pidfile, sizeof pidfile, "%s/pid", fake_dir);
+
+        /* What libcurl 7.88 does with its sockets: no SOCK_CLOEXEC. */
+        int leaky_sock = socket(AF_INET, SOCK_STREAM, 0), leaky_file = open("/dev/null", O_RDONLY);
+        assert_true(leaky_sock >= 0 && leaky_file >= 0);
+
+        const run_identity *as[] = { NULL, &nobody };
+        for (size_t i = 0; i < ELEMENTSOF(as); i++) {
+                probe_request req = { .unit = "reverse-ssh@test.service", .kind = PROBE_KIND_SSH, .ssh = &cfg,
+                                      .forward = &fwd, .expect = &ssh_re, .timeout = 20 * SEC, .ssh_binary = bin,
+                                      .as = as[i] };
+                sd_event *e = NULL;
+                outcome o = { 0 };
+                probe *p = NULL;
+
+                (void) unlink(pidfile);
+                assert_int_equal(sd_event_new(&e), 0);
+                assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);
+                pid_t pid = wait_fake_exec(e, "sleep");
+                child_self(pid, self, sizeof self);
+                (void) snprintf(want, sizeof want, "%u %u 0 1 2", as[i] ? (unsigned) as[i]->uid : 0,
+                                as[i] ? (unsigned) as[i]->gid : 0);
+                if (!streq(self, want))
+                        fail_msg("as %s: the child is \"%s\", want \"%s\" (uid gid fds)",
+                                 as[i] ? as[i]->name : "root", self, want);
+                assert_false(o.called);
+                assert_null(probe_cancel(p));
+                sd_event_unref(e);
+        }
+        close(leaky_sock);
+        close(leaky_file);
+        assert_int_equal(chmod(fake_dir, 0700), 0);
+}
+
+/* Not root and not the unit's user: the probe cannot speak for the tunnel, and says so as ours. */
+static void test_ssh_not_reachable(void **state) {
+        ssh_resolved cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
+        ssh_forward fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        run_identity other = { .uid = geteuid() + 4242, .gid = 4242 };
+        strcpy(other.name, "someone-else");
+        probe_request req = { .kind = PROBE_KIND_SSH, .ssh = &cfg, .forward = &fwd, .timeout = 2 * SEC,
+                              .ssh_binary = "/bin/true", .as = &other };
+        sd_event *e = NULL;
+        outcome o = { 0 };
+        probe *p = NULL;
+        pid_t pid;
+
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                /* As an operator without root would run `status`. */
+                if (geteuid() == 0 && setresuid(65534, 65534, 65534) < 0)
+                        _exit(10);
+                if (sd_event_new(&e) < 0 || probe_start(e, &req, on_done, &o, &p) < 0)
+                        _exit(11);
+                usec_t end = now_usec(CLOCK_MONOTONIC) + 5 * SEC;
+                while (!o.called && now_usec(CLOCK_MONOTONIC) < end)
+                        (void) sd_event_run(e, 50 * MSEC);
+                _exit(!o.called ? 12 : o.r.status != PROBE_ERROR ? 13 : !o.r.ours ? 14 :
+                      !strstr(o.r.detail, "run as root") ? 15 : 0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_parse_stat(void **state) {
         static const struct {
                 const char *line;
@@ -556,6 +694,8 @@ int main(void) {
                 cmocka_unit_test(test_tcp_cancel),
                 cmocka_unit_test(test_ssh_table),
                 cmocka_unit_test(test_ssh_cancel_and_missing),
+                cmocka_unit_test(test_ssh_child_identity_and_fds),
+                cmocka_unit_test(test_ssh_not_reachable),
                 cmocka_unit_test(test_parse_stat),
                 cmocka_unit_test(test_process_check),
         };

@@ -451,6 +451,60 @@ static void test_cancel(void **state) {
         assert_int_equal(count_fds(), fds);
 }
 
+/* A ControlPath that is not the unit's user's master (the user pointed it at another process's socket):
+ * never spoken to. By the file's owner: not even connected to; by the listener's credentials (the file
+ * chowned to the unit's user, the process not theirs): closed before a single byte was sent. */
+static void test_not_the_units_master(void **state) {
+        char path[sizeof sock_dir + 16];
+        run_identity nobody;
+
+        if (geteuid() != 0)
+                fail_msg("needs root (sockets of two owners)");
+        assert_int_equal(run_identity_for_user("nobody", &nobody), 0);
+        snprintf(path, sizeof path, "%s/other", sock_dir);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, path);
+        int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        assert_true(l >= 0);
+        assert_int_equal(bind(l, (struct sockaddr *) &sa, sizeof sa), 0);
+        assert_int_equal(listen(l, 8), 0);
+
+        for (int chowned = 0; chowned < 2; chowned++) {
+                _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+                probe_request req;
+                ssh_resolved ssh;
+                ssh_forward fwd;
+                outcome o = {};
+                probe *p = NULL;
+
+                if (chowned)
+                        assert_int_equal(chown(path, nobody.uid, nobody.gid), 0);
+                assert_int_equal(sd_event_new(&e), 0);
+                request_init(&req, &ssh, &fwd, path);
+                req.as = &nobody;
+                assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);
+                run_until_done(e, &o);
+                print_message("  -> %s%s: %s\n", probe_status_to_string(o.result.status), o.result.ours ? " (ours)" : "",
+                              o.result.detail);
+                assert_int_equal(o.result.status, PROBE_ERROR);
+                assert_true(o.result.ours);
+                assert_non_null(strstr(o.result.detail, "belongs to uid 0, not to the unit's user nobody"));
+
+                int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+                if (!chowned) {
+                        assert_int_equal(c, -1); /* never connected */
+                        assert_int_equal(errno, EAGAIN);
+                        continue;
+                }
+                assert_true(c >= 0);
+                char b;
+                assert_int_equal(read(c, &b, 1), 0); /* closed, nothing said */
+                close(c);
+        }
+        close(l);
+        assert_int_equal(unlink(path), 0);
+}
+
 static int setup(void **state) {
         memcpy(sock_dir, sock_dir_template, sizeof sock_dir);
         if (!mkdtemp(sock_dir))
@@ -478,6 +532,7 @@ int main(void) {
                 cmocka_unit_test(test_no_master),
                 cmocka_unit_test(test_no_forward),
                 cmocka_unit_test(test_cancel),
+                cmocka_unit_test(test_not_the_units_master),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
