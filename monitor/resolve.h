@@ -48,8 +48,8 @@ int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_re
 typedef struct ssh_resolve_job ssh_resolve_job;
 int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret, char *err, size_t errlen);
 /* The same as the unit's User= (NULL: as ourselves): ssh reads that user's ~/.ssh/config, expands ~ to that
- * user's home and runs its `Match exec` as that user, as the tunnel's ssh does. -EPERM when we are neither
- * root nor that user. */
+ * user's home and runs its `Match exec` as that user, as the tunnel's ssh does. When we are neither root nor
+ * that user, as ourselves. */
 int ssh_resolve_start_as(const char *path, char *const *argv, const run_identity *as, ssh_resolve_job **ret,
                          char *err, size_t errlen);
 int ssh_resolve_finish(ssh_resolve_job *j, usec_t deadline, ssh_resolved *ret, char *err, size_t errlen);
