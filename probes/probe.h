@@ -52,6 +52,12 @@ void probe_finish(probe *p, probe_status status, const char *detail_fmt, ...) _p
 void probe_finish_ours(probe *p, const char *detail_fmt, ...) _printf_(2, 3);
 
 /* The answer matcher shared by all kinds: accumulate bytes, match monitor.expect. */
+#define EXPECT_PATTERN_MAX 256 /* bytes of a monitor.expect pattern */
+#define EXPECT_WEIGHT_MAX 256  /* its atoms once bounded repetitions are expanded, as regcomp expands them */
+#define EXPECT_WINDOW 256      /* the first bytes of an answer that monitor.expect is matched against */
+/* Validates monitor.expect (POSIX ERE without back-references, within the bounds above) and compiles it
+ * for expect_feed. On failure returns -EINVAL (or -ENOMEM) and, with err, says why in one line. */
+int expect_compile(const char *pattern, regex_t *ret, char *err, size_t errlen);
 typedef struct expect_buffer {
         char data[4096];
         size_t len;
