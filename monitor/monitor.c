@@ -13,11 +13,28 @@
 
 #define ACT_TIMEOUT (90 * USEC_PER_SEC)
 
+/* Lives as long as the probe: the probe keeps a pointer to the request. */
+typedef struct probe_ctx {
+        monitor *m;
+        tunnel *t;
+        probe_request req;
+        /* monitor.expect compiled for this probe alone: glibc's regexec caches DFA states in the regex_t for
+         * every new text it sees, so one kept for the daemon's life would grow with what peers send. */
+        regex_t expect;
+        bool has_expect;
+} probe_ctx;
+
+static void probe_ctx_free(probe_ctx *c) {
+        if (c && c->has_expect)
+                regfree(&c->expect);
+        free(c);
+}
+
 tunnel *tunnel_free(tunnel *t) {
         if (!t)
                 return NULL;
         probe_cancel(t->running);
-        free(t->probe_ctx);
+        probe_ctx_free(t->probe_ctx);
         sd_event_source_disable_unref(t->next_probe);
         unit_info_done(&t->unit);
         ssh_resolved_done(&t->ssh);
@@ -213,13 +230,6 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         t->probed_at = now;
 }
 
-/* Lives as long as the probe: the probe keeps a pointer to the request. */
-typedef struct probe_ctx {
-        monitor *m;
-        tunnel *t;
-        probe_request req;
-} probe_ctx;
-
 static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
         t->running = NULL;
         if (m->probes_running > 0)
@@ -234,7 +244,7 @@ static void on_probe_result(probe *p, const probe_result *r, void *userdata) {
         monitor *m = c->m;
         tunnel *t = c->t;
         t->probe_ctx = NULL;
-        free(c);
+        probe_ctx_free(c);
         probe_finished(m, t, r);
 }
 
@@ -297,12 +307,22 @@ int monitor_probe(monitor *m, tunnel *t) {
                 return log_oom();
         }
         *c = (probe_ctx) { .m = m, .t = t };
+        if (t->settings->expect_compiled) {
+                /* Validated when the config was read: this cannot fail but for memory. */
+                k = expect_compile(t->settings->expect, &c->expect, NULL, 0);
+                if (k < 0) {
+                        free(c);
+                        m->probes_running--;
+                        return log_error_errno(k, "%s: failed to compile monitor.expect: %m", t->name);
+                }
+                c->has_expect = true;
+        }
         c->req = (probe_request) {
                 .unit = t->name,
                 .kind = (probe_kind) k,
                 .ssh = &t->ssh,
                 .forward = t->forward,
-                .expect = t->settings->expect_compiled ? &t->settings->expect_re : NULL,
+                .expect = c->has_expect ? &c->expect : NULL,
                 .send = t->tcfg ? t->tcfg->send : NULL,
                 .send_len = t->tcfg ? t->tcfg->send_len : 0,
                 .timeout = t->settings->timeout,
@@ -312,7 +332,7 @@ int monitor_probe(monitor *m, tunnel *t) {
         if (ret >= 0)
                 t->probe_ctx = c;
         if (ret < 0) {
-                free(c);
+                probe_ctx_free(c);
                 m->probes_running--;
                 return log_error_errno(ret, "%s: failed to start probe: %m", t->name);
         }
