@@ -1,5 +1,14 @@
 /* libmicrohttpd in external epoll mode on the sd-event loop, the shape of systemd's journal-remote:
- * MHD's epoll fd is one io source, and a timer re-armed from MHD_get_timeout() after every MHD_run(). */
+ * MHD's epoll fd is one io source, and a timer re-armed after every MHD_run() from MHD_get_timeout() and
+ * from our own connection deadlines.
+ *
+ * Connections are bounded here, not by MHD alone: MHD's idle timeout is reset by every byte (a client
+ * dripping a header line every few seconds would hold its slot forever), and at MHD's connection limit new
+ * clients wait unaccepted in the backlog, a scraper among them. So every connection gets an absolute
+ * deadline for its request (HTTP_REQUEST_DEADLINE from accept, or from the end of its previous request),
+ * and at HTTP_CONNECTIONS_MAX a new connection evicts the stalest one of the address holding the most,
+ * below MHD's own (higher) limit: a new scraper always gets in, even when it shares an address with a
+ * flood. A connection is dropped with shutdown(2) on its fd: MHD sees the hangup and closes it. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -11,14 +20,43 @@
 #include "http_server.h"
 #include "metrics.h"
 
-#define HTTP_CONNECTION_LIMIT 64u
-#define HTTP_CONNECTION_TIMEOUT_SEC 10u
+/* Our cap; beyond it a new connection evicts an old one. */
+#define HTTP_CONNECTIONS_MAX 64u
+/* MHD's own limit, above ours: at it MHD stops accepting, so it is reached only between two runs. */
+#define HTTP_CONNECTIONS_HARD_MAX (2u * HTTP_CONNECTIONS_MAX)
+/* MHD's idle timeout: no byte either way for this long closes a connection. */
+#define HTTP_IDLE_TIMEOUT_SEC 10u
+/* A request must be received and answered within this much of accept (or of the previous request's end). */
+#define HTTP_REQUEST_DEADLINE_USEC (10 * USEC_PER_SEC)
+
+/* One client address (an IPv6 /64, where one host holds many addresses) and its connections. */
+typedef struct http_peer {
+        struct http_peer *next;
+        uint8_t key[17]; /* family, then up to 16 address bytes */
+        unsigned live;   /* connections not being dropped: what eviction weighs */
+        unsigned refs;   /* every connection still open, dropped or not */
+} http_peer;
+
+typedef struct http_conn {
+        struct http_conn *prev, *next; /* the server's list, oldest `since` first */
+        http_peer *peer;
+        int fd;          /* MHD's; only ever shut down here, never closed */
+        usec_t since;    /* accept, or the start/end of the last request: the deadline counts from it */
+        bool serving;    /* a complete request is being answered */
+        bool dropping;   /* shut down, MHD closes it on its next run */
+} http_conn;
 
 struct http_server {
         struct MHD_Daemon *daemon;
+        sd_event *event;
         sd_event_source *io;
         sd_event_source *timer;
         const monitor *m;
+        http_conn *conns_head, *conns_tail;
+        http_peer *peers;
+        unsigned n_live;
+        bool closed_in_run; /* MHD re-adds its listen socket only at the start of a run */
+        http_server_stats stats;
 };
 
 static const char index_html[] =
@@ -80,6 +118,217 @@ int http_listen_parse(const char *listen, struct sockaddr_storage *ret, socklen_
         sa->sin_port = htons(p);
         *ret_len = sizeof(*sa);
         return 0;
+}
+
+bool http_listen_is_loopback(const struct sockaddr_storage *ss) {
+        if (ss->ss_family == AF_INET)
+                return (ntohl(((const struct sockaddr_in *) ss)->sin_addr.s_addr) >> 24) == 127;
+        if (ss->ss_family != AF_INET6)
+                return false;
+        const struct in6_addr *a = &((const struct sockaddr_in6 *) ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+static usec_t loop_now(http_server *s) {
+        usec_t now;
+        if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
+                return now_usec(CLOCK_MONOTONIC);
+        return now;
+}
+
+static void conn_unlink(http_server *s, http_conn *c) {
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns_head = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        else
+                s->conns_tail = c->prev;
+        c->prev = c->next = NULL;
+}
+
+static void conn_append(http_server *s, http_conn *c) {
+        c->prev = s->conns_tail;
+        if (s->conns_tail)
+                s->conns_tail->next = c;
+        else
+                s->conns_head = c;
+        s->conns_tail = c;
+}
+
+/* Restarts c's deadline; the list stays sorted by `since`, so the sweep stops at the first live one. */
+static void conn_touch(http_server *s, http_conn *c) {
+        c->since = loop_now(s);
+        conn_unlink(s, c);
+        conn_append(s, c);
+}
+
+static void peer_key(const struct sockaddr *sa, uint8_t key[static 17]) {
+        memset(key, 0, 17);
+        if (!sa)
+                return;
+        key[0] = (uint8_t) sa->sa_family;
+        if (sa->sa_family == AF_INET)
+                memcpy(key + 1, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+        else if (sa->sa_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+                /* One host usually owns a whole /64; an IPv4-mapped address is one IPv4 host. */
+                memcpy(key + 1, a, IN6_IS_ADDR_V4MAPPED(a) ? 16 : 8);
+        }
+}
+
+static http_peer *peer_ref(http_server *s, const struct sockaddr *sa) {
+        uint8_t key[17];
+        peer_key(sa, key);
+        for (http_peer *p = s->peers; p; p = p->next)
+                if (memcmp(p->key, key, sizeof(key)) == 0) {
+                        p->refs++;
+                        return p;
+                }
+        http_peer *p = calloc(1, sizeof(http_peer));
+        if (!p)
+                return NULL;
+        memcpy(p->key, key, sizeof(key));
+        p->refs = 1;
+        p->next = s->peers;
+        s->peers = p;
+        return p;
+}
+
+static void peer_unref(http_server *s, http_peer *p) {
+        if (--p->refs > 0)
+                return;
+        for (http_peer **pp = &s->peers; *pp; pp = &(*pp)->next)
+                if (*pp == p) {
+                        *pp = p->next;
+                        break;
+                }
+        free(p);
+}
+
+/* Shuts the socket down under MHD: its epoll sees the hangup and closes the connection on the next run. */
+static void conn_drop(http_server *s, http_conn *c, const char *why) {
+        if (c->dropping)
+                return;
+        if (shutdown(c->fd, SHUT_RDWR) < 0)
+                log_debug_errno(errno, "HTTP connection %d: shutdown() failed, ignoring: %m", c->fd);
+        c->dropping = true;
+        c->peer->live--;
+        s->n_live--;
+        /* Debug only: a flood of connections must not become a flood of journal lines. */
+        log_debug("HTTP connection %d dropped: %s.", c->fd, why);
+}
+
+/* Better victim: not being answered, then from the address holding the most, then the oldest. */
+static bool victim_better(const http_conn *a, const http_conn *best) {
+        if (!best)
+                return true;
+        if (a->serving != best->serving)
+                return !a->serving;
+        return a->peer->live > best->peer->live; /* ties keep best: the list is oldest first */
+}
+
+static void evict_one(http_server *s, const http_conn *keep) {
+        http_conn *victim = NULL;
+        for (http_conn *c = s->conns_head; c; c = c->next)
+                if (c != keep && !c->dropping && victim_better(c, victim))
+                        victim = c;
+        if (!victim)
+                return;
+        s->stats.evicted++;
+        conn_drop(s, victim, "connection limit reached, making room for a new one");
+}
+
+/* Drops every connection past its deadline (the list is oldest first: stops at the first one ahead). */
+static void sweep_deadlines(http_server *s, usec_t now) {
+        for (http_conn *c = s->conns_head; c; c = c->next) {
+                if (c->dropping)
+                        continue;
+                if (c->since + HTTP_REQUEST_DEADLINE_USEC > now)
+                        return;
+                s->stats.timed_out++;
+                conn_drop(s, c, "request not completed in time");
+        }
+}
+
+static usec_t next_deadline(http_server *s) {
+        for (http_conn *c = s->conns_head; c; c = c->next)
+                if (!c->dropping)
+                        return c->since + HTTP_REQUEST_DEADLINE_USEC;
+        return USEC_INFINITY;
+}
+
+static void conn_started(http_server *s, struct MHD_Connection *connection, void **socket_context) {
+        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        http_conn *c = calloc(1, sizeof(http_conn));
+        if (c)
+                c->peer = peer_ref(s, addr ? addr->client_addr : NULL);
+        if (!c || !c->peer || !fd) {
+                /* Untracked it would escape every bound: refuse it instead. */
+                if (fd)
+                        (void) shutdown(fd->connect_fd, SHUT_RDWR);
+                free(c);
+                log_debug("HTTP connection refused: out of memory.");
+                return;
+        }
+        c->fd = fd->connect_fd;
+        c->since = loop_now(s);
+        conn_append(s, c);
+        c->peer->live++;
+        s->n_live++;
+        *socket_context = c;
+        if (s->n_live > HTTP_CONNECTIONS_MAX)
+                evict_one(s, c);
+}
+
+static void conn_closed(http_server *s, http_conn *c) {
+        if (!c)
+                return;
+        if (!c->dropping) {
+                c->peer->live--;
+                s->n_live--;
+        }
+        conn_unlink(s, c);
+        peer_unref(s, c->peer);
+        free(c);
+        s->closed_in_run = true;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+        http_server *s = cls;
+        if (code == MHD_CONNECTION_NOTIFY_STARTED)
+                conn_started(s, connection, socket_context);
+        else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+                conn_closed(s, *socket_context);
+                *socket_context = NULL;
+        }
+}
+
+static http_conn *conn_of(struct MHD_Connection *connection) {
+        const union MHD_ConnectionInfo *i = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return i ? i->socket_context : NULL;
+}
+
+static void conn_request_started(http_server *s, struct MHD_Connection *connection) {
+        http_conn *c = conn_of(connection);
+        if (!c || c->serving)
+                return;
+        c->serving = true;
+        conn_touch(s, c); /* the whole request arrived in time: the answer gets a full deadline */
+}
+
+/* A request answered (or abandoned): the connection's next request has a deadline of its own. */
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+        http_server *s = cls;
+        http_conn *c = conn_of(connection);
+        if (!c)
+                return;
+        c->serving = false;
+        conn_touch(s, c);
 }
 
 /* Does Accept-Encoding allow gzip? Tokens separated by commas, "gzip;q=0" refuses it. */
@@ -190,6 +439,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   void **con_cls) {
         http_server *s = cls;
 
+        conn_request_started(s, c);
         /* Every answer is decided by method and path alone; a request body is never read. */
         if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD))
                 return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
@@ -213,18 +463,29 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         log_debug("microhttpd: %s", buf);
 }
 
+/* The next run is due at the earliest of: at once after a close (so MHD takes its listen socket back after
+ * being at its limit), MHD's own timeout, our next request deadline. MHD_NO from MHD_get_timeout() only
+ * means "nothing due now": every run re-arms, so later connections get their timeouts. */
 static int rearm(http_server *s) {
         MHD_UNSIGNED_LONG_LONG ms;
+        usec_t now = loop_now(s), next = next_deadline(s);
 
-        if (MHD_get_timeout(s->daemon, &ms) != MHD_YES)
+        if (s->closed_in_run)
+                next = now;
+        if (MHD_get_timeout(s->daemon, &ms) == MHD_YES)
+                next = MIN(next, now + MIN((usec_t) ms, (usec_t) 24 * 3600 * 1000) * USEC_PER_MSEC);
+        if (next == USEC_INFINITY)
                 return sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
-        int r = sd_event_source_set_time_relative(s->timer, (usec_t) ms * USEC_PER_MSEC);
+        int r = sd_event_source_set_time(s->timer, next);
         if (r < 0)
                 return r;
         return sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }
 
 static int run(http_server *s) {
+        /* Past-deadline connections are shut down first, so this very run closes them. */
+        sweep_deadlines(s, loop_now(s));
+        s->closed_in_run = false;
         if (MHD_run(s->daemon) != MHD_YES)
                 log_debug("microhttpd: MHD_run() failed");
         int r = rearm(s);
@@ -241,6 +502,16 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         return run(userdata);
 }
 
+/* Until TLS and authentication exist, say it once, at start, with what to do instead. */
+static void warn_if_public(const char *listen, const struct sockaddr_storage *ss, uint16_t port) {
+        if (http_listen_is_loopback(ss))
+                return;
+        log_warning("metrics.listen=%s serves /metrics to anyone who can reach that address: no TLS, no "
+                    "authentication. Bind it to 127.0.0.1 and scrape through the host's tunnel "
+                    "(-R localhost:2XXXX:localhost:%u), or put a reverse proxy with TLS and authentication "
+                    "in front of it.", listen, port);
+}
+
 int http_server_start(sd_event *e, const char *listen, const monitor *m, http_server **ret) {
         struct sockaddr_storage ss;
         socklen_t sl;
@@ -254,6 +525,7 @@ int http_server_start(sd_event *e, const char *listen, const monitor *m, http_se
         if (!s)
                 return -ENOMEM;
         s->m = m;
+        s->event = sd_event_ref(e);
 
         unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
         uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
@@ -265,8 +537,10 @@ int http_server_start(sd_event *e, const char *listen, const monitor *m, http_se
         s->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, s,
                                      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                                      MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
-                                     MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_SEC,
+                                     MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTIONS_HARD_MAX,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT_SEC,
+                                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                      MHD_OPTION_END);
         if (!s->daemon) {
                 r = errno > 0 ? -errno : -EIO;
@@ -283,7 +557,8 @@ int http_server_start(sd_event *e, const char *listen, const monitor *m, http_se
                 goto fail;
         (void) sd_event_source_set_description(s->io, "http-io");
 
-        r = sd_event_add_time(e, &s->timer, CLOCK_MONOTONIC, USEC_INFINITY, 0, on_timer, s);
+        /* 1 ms accuracy: "run again at once" must not wait for sd-event's default 250 ms coalescing. */
+        r = sd_event_add_time(e, &s->timer, CLOCK_MONOTONIC, USEC_INFINITY, USEC_PER_MSEC, on_timer, s);
         if (r < 0)
                 goto fail;
         (void) sd_event_source_set_description(s->timer, "http-timer");
@@ -291,6 +566,7 @@ int http_server_start(sd_event *e, const char *listen, const monitor *m, http_se
         if (r < 0)
                 goto fail;
 
+        warn_if_public(listen, &ss, port);
         log_debug("Serving metrics on %s (port %d).", listen, http_server_port(s));
         *ret = s;
         return 0;
@@ -300,14 +576,23 @@ fail:
         return r;
 }
 
+int http_server_add_connection(http_server *s, int fd, const struct sockaddr *sa, socklen_t len) {
+        if (MHD_add_connection(s->daemon, fd, sa, len) != MHD_YES)
+                return errno > 0 ? -errno : -EIO; /* MHD closed fd */
+        /* MHD queued it as ready: the re-armed timer runs it at once. */
+        return rearm(s);
+}
+
 http_server *http_server_free(http_server *s) {
         if (!s)
                 return NULL;
         /* The sources go first: MHD_stop_daemon() closes the epoll fd they watch. */
         s->io = sd_event_source_disable_unref(s->io);
         s->timer = sd_event_source_disable_unref(s->timer);
+        /* Its close notifications free every tracked connection (and peer). */
         if (s->daemon)
                 MHD_stop_daemon(s->daemon);
+        sd_event_unref(s->event);
         free(s);
         return NULL;
 }
@@ -319,4 +604,9 @@ int http_server_port(http_server *s) {
         if (!info)
                 return -EIO;
         return info->port;
+}
+
+void http_server_get_stats(const http_server *s, http_server_stats *ret) {
+        *ret = s->stats;
+        ret->connections = s->n_live;
 }
