@@ -2,13 +2,7 @@
  * MHD's epoll fd is one io source, and a timer re-armed after every MHD_run() from MHD_get_timeout() and
  * from our own connection deadlines.
  *
- * Connections are bounded here, not by MHD alone: MHD's idle timeout is reset by every byte (a client
- * dripping a header line every few seconds would hold its slot forever), and at MHD's connection limit new
- * clients wait unaccepted in the backlog, a scraper among them. So every connection gets an absolute
- * deadline for its request (HTTP_REQUEST_DEADLINE from accept, or from the end of its previous request),
- * and at HTTP_CONNECTIONS_MAX a new connection evicts the stalest one of the address holding the most,
- * below MHD's own (higher) limit: a new scraper always gets in, even when it shares an address with a
- * flood. A connection is dropped with shutdown(2) on its fd: MHD sees the hangup and closes it. */
+ * Connections are bounded by http_conns.c: an absolute request deadline, and eviction past a cap. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -17,34 +11,14 @@
 #include <zlib.h>
 
 #include "../monitor/log.h"
+#include "http_conns.h"
 #include "http_server.h"
 #include "metrics.h"
 
-/* Our cap; beyond it a new connection evicts an old one. */
-#define HTTP_CONNECTIONS_MAX 64u
 /* MHD's own limit, above ours: at it MHD stops accepting, so it is reached only between two runs. */
 #define HTTP_CONNECTIONS_HARD_MAX (2u * HTTP_CONNECTIONS_MAX)
 /* MHD's idle timeout: no byte either way for this long closes a connection. */
 #define HTTP_IDLE_TIMEOUT_SEC 10u
-/* A request must be received and answered within this much of accept (or of the previous request's end). */
-#define HTTP_REQUEST_DEADLINE_USEC (10 * USEC_PER_SEC)
-
-/* One client address (an IPv6 /64, where one host holds many addresses) and its connections. */
-typedef struct http_peer {
-        struct http_peer *next;
-        uint8_t key[17]; /* family, then up to 16 address bytes */
-        unsigned live;   /* connections not being dropped: what eviction weighs */
-        unsigned refs;   /* every connection still open, dropped or not */
-} http_peer;
-
-typedef struct http_conn {
-        struct http_conn *prev, *next; /* the server's list, oldest `since` first */
-        http_peer *peer;
-        int fd;          /* MHD's; only ever shut down here, never closed */
-        usec_t since;    /* accept, or the start/end of the last request: the deadline counts from it */
-        bool serving;    /* a complete request is being answered */
-        bool dropping;   /* shut down, MHD closes it on its next run */
-} http_conn;
 
 struct http_server {
         struct MHD_Daemon *daemon;
@@ -52,11 +26,8 @@ struct http_server {
         sd_event_source *io;
         sd_event_source *timer;
         const monitor *m;
-        http_conn *conns_head, *conns_tail;
-        http_peer *peers;
-        unsigned n_live;
+        http_conns conns;
         bool closed_in_run; /* MHD re-adds its listen socket only at the start of a run */
-        http_server_stats stats;
 };
 
 static const char index_html[] =
@@ -136,174 +107,21 @@ static usec_t loop_now(http_server *s) {
         return now;
 }
 
-static void conn_unlink(http_server *s, http_conn *c) {
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                s->conns_head = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
-        else
-                s->conns_tail = c->prev;
-        c->prev = c->next = NULL;
-}
-
-static void conn_append(http_server *s, http_conn *c) {
-        c->prev = s->conns_tail;
-        if (s->conns_tail)
-                s->conns_tail->next = c;
-        else
-                s->conns_head = c;
-        s->conns_tail = c;
-}
-
-/* Restarts c's deadline; the list stays sorted by `since`, so the sweep stops at the first live one. */
-static void conn_touch(http_server *s, http_conn *c) {
-        c->since = loop_now(s);
-        conn_unlink(s, c);
-        conn_append(s, c);
-}
-
-static void peer_key(const struct sockaddr *sa, uint8_t key[static 17]) {
-        memset(key, 0, 17);
-        if (!sa)
-                return;
-        key[0] = (uint8_t) sa->sa_family;
-        if (sa->sa_family == AF_INET)
-                memcpy(key + 1, &((const struct sockaddr_in *) sa)->sin_addr, 4);
-        else if (sa->sa_family == AF_INET6) {
-                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
-                /* One host usually owns a whole /64; an IPv4-mapped address is one IPv4 host. */
-                memcpy(key + 1, a, IN6_IS_ADDR_V4MAPPED(a) ? 16 : 8);
-        }
-}
-
-static http_peer *peer_ref(http_server *s, const struct sockaddr *sa) {
-        uint8_t key[17];
-        peer_key(sa, key);
-        for (http_peer *p = s->peers; p; p = p->next)
-                if (memcmp(p->key, key, sizeof(key)) == 0) {
-                        p->refs++;
-                        return p;
-                }
-        http_peer *p = calloc(1, sizeof(http_peer));
-        if (!p)
-                return NULL;
-        memcpy(p->key, key, sizeof(key));
-        p->refs = 1;
-        p->next = s->peers;
-        s->peers = p;
-        return p;
-}
-
-static void peer_unref(http_server *s, http_peer *p) {
-        if (--p->refs > 0)
-                return;
-        for (http_peer **pp = &s->peers; *pp; pp = &(*pp)->next)
-                if (*pp == p) {
-                        *pp = p->next;
-                        break;
-                }
-        free(p);
-}
-
-/* Shuts the socket down under MHD: its epoll sees the hangup and closes the connection on the next run. */
-static void conn_drop(http_server *s, http_conn *c, const char *why) {
-        if (c->dropping)
-                return;
-        if (shutdown(c->fd, SHUT_RDWR) < 0)
-                log_debug_errno(errno, "HTTP connection %d: shutdown() failed, ignoring: %m", c->fd);
-        c->dropping = true;
-        c->peer->live--;
-        s->n_live--;
-        /* Debug only: a flood of connections must not become a flood of journal lines. */
-        log_debug("HTTP connection %d dropped: %s.", c->fd, why);
-}
-
-/* Better victim: not being answered, then from the address holding the most, then the oldest. */
-static bool victim_better(const http_conn *a, const http_conn *best) {
-        if (!best)
-                return true;
-        if (a->serving != best->serving)
-                return !a->serving;
-        return a->peer->live > best->peer->live; /* ties keep best: the list is oldest first */
-}
-
-static void evict_one(http_server *s, const http_conn *keep) {
-        http_conn *victim = NULL;
-        for (http_conn *c = s->conns_head; c; c = c->next)
-                if (c != keep && !c->dropping && victim_better(c, victim))
-                        victim = c;
-        if (!victim)
-                return;
-        s->stats.evicted++;
-        conn_drop(s, victim, "connection limit reached, making room for a new one");
-}
-
-/* Drops every connection past its deadline (the list is oldest first: stops at the first one ahead). */
-static void sweep_deadlines(http_server *s, usec_t now) {
-        for (http_conn *c = s->conns_head; c; c = c->next) {
-                if (c->dropping)
-                        continue;
-                if (c->since + HTTP_REQUEST_DEADLINE_USEC > now)
-                        return;
-                s->stats.timed_out++;
-                conn_drop(s, c, "request not completed in time");
-        }
-}
-
-static usec_t next_deadline(http_server *s) {
-        for (http_conn *c = s->conns_head; c; c = c->next)
-                if (!c->dropping)
-                        return c->since + HTTP_REQUEST_DEADLINE_USEC;
-        return USEC_INFINITY;
-}
-
-static void conn_started(http_server *s, struct MHD_Connection *connection, void **socket_context) {
-        const union MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-        const union MHD_ConnectionInfo *addr = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        http_conn *c = calloc(1, sizeof(http_conn));
-        if (c)
-                c->peer = peer_ref(s, addr ? addr->client_addr : NULL);
-        if (!c || !c->peer || !fd) {
-                /* Untracked it would escape every bound: refuse it instead. */
-                if (fd)
-                        (void) shutdown(fd->connect_fd, SHUT_RDWR);
-                free(c);
-                log_debug("HTTP connection refused: out of memory.");
-                return;
-        }
-        c->fd = fd->connect_fd;
-        c->since = loop_now(s);
-        conn_append(s, c);
-        c->peer->live++;
-        s->n_live++;
-        *socket_context = c;
-        if (s->n_live > HTTP_CONNECTIONS_MAX)
-                evict_one(s, c);
-}
-
-static void conn_closed(http_server *s, http_conn *c) {
-        if (!c)
-                return;
-        if (!c->dropping) {
-                c->peer->live--;
-                s->n_live--;
-        }
-        conn_unlink(s, c);
-        peer_unref(s, c->peer);
-        free(c);
-        s->closed_in_run = true;
-}
-
 static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
                           enum MHD_ConnectionNotificationCode code) {
         http_server *s = cls;
-        if (code == MHD_CONNECTION_NOTIFY_STARTED)
-                conn_started(s, connection, socket_context);
-        else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-                conn_closed(s, *socket_context);
+
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *fd = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+                const union MHD_ConnectionInfo *addr =
+                        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+                if (fd)
+                        *socket_context = http_conns_add(&s->conns, fd->connect_fd, addr ? addr->client_addr : NULL,
+                                                         loop_now(s));
+        } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+                http_conns_remove(&s->conns, *socket_context);
                 *socket_context = NULL;
+                s->closed_in_run = true;
         }
 }
 
@@ -312,23 +130,11 @@ static http_conn *conn_of(struct MHD_Connection *connection) {
         return i ? i->socket_context : NULL;
 }
 
-static void conn_request_started(http_server *s, struct MHD_Connection *connection) {
-        http_conn *c = conn_of(connection);
-        if (!c || c->serving)
-                return;
-        c->serving = true;
-        conn_touch(s, c); /* the whole request arrived in time: the answer gets a full deadline */
-}
-
 /* A request answered (or abandoned): the connection's next request has a deadline of its own. */
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
         http_server *s = cls;
-        http_conn *c = conn_of(connection);
-        if (!c)
-                return;
-        c->serving = false;
-        conn_touch(s, c);
+        http_conns_request_done(&s->conns, conn_of(connection), loop_now(s));
 }
 
 /* Does Accept-Encoding allow gzip? Tokens separated by commas, "gzip;q=0" refuses it. */
@@ -439,7 +245,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   void **con_cls) {
         http_server *s = cls;
 
-        conn_request_started(s, c);
+        /* The whole request arrived in time: the answer gets a full deadline. */
+        http_conns_request_started(&s->conns, conn_of(c), loop_now(s));
         /* Every answer is decided by method and path alone; a request body is never read. */
         if (!streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD))
                 return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
@@ -468,7 +275,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
  * means "nothing due now": every run re-arms, so later connections get their timeouts. */
 static int rearm(http_server *s) {
         MHD_UNSIGNED_LONG_LONG ms;
-        usec_t now = loop_now(s), next = next_deadline(s);
+        usec_t now = loop_now(s), next = http_conns_next_deadline(&s->conns);
 
         if (s->closed_in_run)
                 next = now;
@@ -484,7 +291,7 @@ static int rearm(http_server *s) {
 
 static int run(http_server *s) {
         /* Past-deadline connections are shut down first, so this very run closes them. */
-        sweep_deadlines(s, loop_now(s));
+        http_conns_sweep(&s->conns, loop_now(s));
         s->closed_in_run = false;
         if (MHD_run(s->daemon) != MHD_YES)
                 log_debug("microhttpd: MHD_run() failed");
@@ -607,6 +414,6 @@ int http_server_port(http_server *s) {
 }
 
 void http_server_get_stats(const http_server *s, http_server_stats *ret) {
-        *ret = s->stats;
-        ret->connections = s->n_live;
+        *ret = s->conns.stats;
+        ret->connections = s->conns.n_live;
 }

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <systemd/sd-event.h>
 
+#include "http_conns.h"
+
 #include "../monitor/monitor.h"
 
 typedef struct http_server http_server;
@@ -31,9 +33,4 @@ int http_server_port(http_server *s);
 /* Serves an already connected socket as if accepted (tests, fuzzing). Takes fd, also on failure. */
 int http_server_add_connection(http_server *s, int fd, const struct sockaddr *sa, socklen_t len);
 
-typedef struct http_server_stats {
-        uint64_t evicted;     /* dropped to make room for a newer connection */
-        uint64_t timed_out;   /* dropped for not completing a request within the deadline */
-        unsigned connections; /* open now (not counting those being dropped) */
-} http_server_stats;
 void http_server_get_stats(const http_server *s, http_server_stats *ret);
