@@ -309,11 +309,11 @@ int monitor_probe(monitor *m, tunnel *t) {
         *c = (probe_ctx) { .m = m, .t = t };
         if (t->settings->expect_compiled) {
                 /* Validated when the config was read: this cannot fail but for memory. */
-                k = expect_compile(t->settings->expect, &c->expect, NULL, 0);
-                if (k < 0) {
+                int e = expect_compile(t->settings->expect, &c->expect, NULL, 0);
+                if (e < 0) {
                         free(c);
                         m->probes_running--;
-                        return log_error_errno(k, "%s: failed to compile monitor.expect: %m", t->name);
+                        return log_error_errno(e, "%s: failed to compile monitor.expect: %m", t->name);
                 }
                 c->has_expect = true;
         }
