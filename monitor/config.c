@@ -10,12 +10,14 @@
 #define CONFIG_MAX_LINE 4096
 
 static void vfail(loader *l, origin o, const char *suffix, const char *fmt, va_list ap) {
-        char what[1024];
+        char what[1024], msg[2048], out[sizeof msg * 4];
         vsnprintf(what, sizeof what, fmt, ap);
         if (o.override)
-                fprintf(stderr, "--%.*s: %s%s\n", o.override_len, o.override, what, suffix ? suffix : "");
+                snprintf(msg, sizeof msg, "--%.*s: %s%s", o.override_len, o.override, what, suffix ? suffix : "");
         else
-                fprintf(stderr, "%s:%u: %s%s\n", l->file, o.line, what, suffix ? suffix : "");
+                snprintf(msg, sizeof msg, "%s:%u: %s%s", l->file, o.line, what, suffix ? suffix : "");
+        /* Values and names are quoted as given: a control character in one must not reach the terminal. */
+        fprintf(stderr, "%s\n", escape_control_to(out, sizeof out, msg));
         l->failed = true;
 }
 
@@ -50,6 +52,77 @@ static bool name_valid(const char *s) {
         return true;
 }
 
+static uint64_t name_hash(const char *s) {
+        uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+        for (; *s; s++)
+                h = (h ^ (unsigned char) *s) * 1099511628211ULL;
+        return h;
+}
+
+typedef const char *(*name_of_fn)(const config *c, size_t i);
+static const char *alert_name(const config *c, size_t i) {
+        return c->alerts[i].name;
+}
+static const char *tunnel_name(const config *c, size_t i) {
+        return c->tunnels[i].unit;
+}
+
+/* The index of name, or SIZE_MAX. */
+static size_t index_find(const name_index *x, const config *c, name_of_fn name_of, const char *name) {
+        if (x->n_slots == 0)
+                return SIZE_MAX;
+        for (size_t i = name_hash(name) & (x->n_slots - 1);; i = (i + 1) & (x->n_slots - 1)) {
+                if (x->slots[i] == 0)
+                        return SIZE_MAX;
+                if (streq(name_of(c, x->slots[i] - 1), name))
+                        return x->slots[i] - 1;
+        }
+}
+
+static void index_put_slot(size_t *slots, size_t n_slots, uint64_t hash, size_t value) {
+        size_t i = hash & (n_slots - 1);
+        while (slots[i] != 0)
+                i = (i + 1) & (n_slots - 1);
+        slots[i] = value + 1;
+}
+
+/* Adds value (its name not in the index yet); kept at most half full so probes stay short. */
+static int index_add(name_index *x, const config *c, name_of_fn name_of, size_t value) {
+        if ((x->n_used + 1) * 2 > x->n_slots) {
+                size_t n = MAX(x->n_slots * 2, (size_t) 16);
+                size_t *slots = calloc(n, sizeof *slots);
+                if (!slots)
+                        return -ENOMEM;
+                for (size_t i = 0; i < x->n_slots; i++)
+                        if (x->slots[i])
+                                index_put_slot(slots, n, name_hash(name_of(c, x->slots[i] - 1)), x->slots[i] - 1);
+                free(x->slots);
+                x->slots = slots;
+                x->n_slots = n;
+        }
+        index_put_slot(x->slots, x->n_slots, name_hash(name_of(c, value)), value);
+        x->n_used++;
+        return 0;
+}
+
+static void index_done(name_index *x) {
+        free(x->slots);
+        *x = (name_index) {};
+}
+
+/* Makes room for need elements of size bytes in *p (capacity *cap), doubling: appends stay linear. */
+static int grow(void **p, size_t *cap, size_t need, size_t size) {
+        if (need <= *cap)
+                return 0;
+        size_t n = MAX(need, MAX(*cap * 2, (size_t) 8));
+        void *q = reallocarray(*p, n, size);
+        if (!q)
+                return -ENOMEM;
+        *p = q;
+        *cap = n;
+        return 0;
+}
+
 /* Makes [alert NAME] / [tunnel "UNIT"] current, creating it on first sight (repeated sections merge). */
 static int select_named(loader *l, section_type type, const char *raw) {
         char name[256];
@@ -67,42 +140,39 @@ static int select_named(loader *l, section_type type, const char *raw) {
                 strcat(name, ".service");
 
         config *c = l->c;
-        size_t count = type == SECTION_ALERT ? c->n_alerts : c->n_tunnels;
-        for (size_t i = 0; i < count; i++)
-                if (streq(type == SECTION_ALERT ? c->alerts[i].name : c->tunnels[i].unit, name)) {
-                        l->section = type, l->index = i;
-                        return 0;
-                }
+        bool alert = type == SECTION_ALERT;
+        name_index *index = alert ? &l->alert_index : &c->tunnel_index;
+        name_of_fn name_of = alert ? alert_name : tunnel_name;
+        size_t count = alert ? c->n_alerts : c->n_tunnels;
+        size_t found = index_find(index, c, name_of, name);
+        if (found != SIZE_MAX) {
+                l->section = type, l->index = found;
+                return 0;
+        }
 
         _cleanup_(freep) char *copy = strdup(name);
         if (!copy)
                 return -ENOMEM;
-        if (type == SECTION_ALERT) {
-                alert_receiver_config *a = realloc(c->alerts, (count + 1) * sizeof *a);
-                if (!a)
+        if (alert) {
+                size_t cap = l->alerts_cap; /* both arrays grow to the same capacity */
+                if (grow((void **) &c->alerts, &cap, count + 1, sizeof *c->alerts) < 0 ||
+                    grow((void **) &l->ax, &l->alerts_cap, count + 1, sizeof *l->ax) < 0)
                         return -ENOMEM;
-                c->alerts = a;
-                alert_extra *x = realloc(l->ax, (count + 1) * sizeof *x);
-                if (!x)
-                        return -ENOMEM;
-                l->ax = x;
-                a[count] = (alert_receiver_config) { .name = TAKE_PTR(copy), .type = _ALERT_TYPE_INVALID,
-                                                     .events = EVENT_DOWN | EVENT_RECOVERED | EVENT_GAVE_UP };
-                x[count] = (alert_extra) { .header = l->cur };
+                c->alerts[count] = (alert_receiver_config) { .name = TAKE_PTR(copy), .type = _ALERT_TYPE_INVALID,
+                                                             .events = EVENT_DOWN | EVENT_RECOVERED | EVENT_GAVE_UP };
+                l->ax[count] = (alert_extra) { .header = l->cur };
                 c->n_alerts++;
         } else {
-                tunnel_config *t = realloc(c->tunnels, (count + 1) * sizeof *t);
-                if (!t)
+                size_t cap = l->tunnels_cap; /* both arrays grow to the same capacity */
+                if (grow((void **) &c->tunnels, &cap, count + 1, sizeof *c->tunnels) < 0 ||
+                    grow((void **) &l->tset, &l->tunnels_cap, count + 1, sizeof *l->tset) < 0)
                         return -ENOMEM;
-                c->tunnels = t;
-                unsigned *s = realloc(l->tset, (count + 1) * sizeof *s);
-                if (!s)
-                        return -ENOMEM;
-                l->tset = s;
-                t[count] = (tunnel_config) { .unit = TAKE_PTR(copy) };
-                s[count] = 0;
+                c->tunnels[count] = (tunnel_config) { .unit = TAKE_PTR(copy) };
+                l->tset[count] = 0;
                 c->n_tunnels++;
         }
+        if (index_add(index, c, name_of, count) < 0)
+                return -ENOMEM;
         l->section = type, l->index = count;
         return 0;
 }
@@ -137,29 +207,28 @@ static int select_section(loader *l, const char *text, size_t len) {
         return config_fail_at(l, l->cur, "unknown section [%.*s]", (int) len, text);
 }
 
-/* fgets for inih that counts lines and sees section headers (inih does not report them to handlers). */
+/* One line of the buffer for inih (an fgets), counting lines and seeing section headers, which inih
+ * does not report to handlers. */
 static char *reader(char *str, int num, void *stream) {
         loader *l = stream;
-        if (l->failed)
+        if (l->failed || l->pos >= l->size)
                 return NULL;
-        errno = 0;
-        if (!fgets(str, num, l->f)) {
-                /* A directory or an I/O error must not read as an empty file. */
-                if (ferror(l->f)) {
-                        l->error = -(errno ?: EIO);
-                        fprintf(stderr, "%s: %s\n", l->file, strerror(-l->error));
-                }
+        const char *start = l->data + l->pos, *nl = memchr(start, '\n', l->size - l->pos);
+        size_t n = nl ? (size_t) (nl - start) + 1 : l->size - l->pos;
+        l->line++;
+        l->cur = (origin) { .line = l->line };
+        /* inih works on C strings: a NUL would silently cut the line. */
+        if (memchr(start, 0, n)) {
+                l->error = config_fail_at(l, l->cur, "NUL byte in line (not a text file?)");
                 return NULL;
         }
-        size_t n = strlen(str);
-        if (l->at_line_start)
-                l->line++;
-        l->at_line_start = n > 0 && str[n - 1] == '\n';
-        l->cur = (origin) { .line = l->line };
-        if (!l->at_line_start && !feof(l->f)) {
+        if (num < 2 || n > (size_t) num - 1) {
                 l->error = config_fail_at(l, l->cur, "line too long (more than %d characters)", num - 2);
                 return NULL;
         }
+        memcpy(str, start, n);
+        str[n] = 0;
+        l->pos += n;
         const char *p = str;
         if (l->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
                 p += 3;
@@ -186,7 +255,6 @@ static int parse_file(loader *l) {
         ini_allow_multiline = false;
         ini_stop_on_first_error = true;
         ini_max_line = CONFIG_MAX_LINE;
-        l->at_line_start = true;
         int r = ini_parse_stream(reader, l, handler, l);
         ini_allow_multiline = saved_multiline;
         ini_stop_on_first_error = saved_stop;
@@ -244,9 +312,16 @@ static int apply_override(loader *l, const char *o) {
         return config_apply_key(l, key, eq + 1);
 }
 
-static int compile_expect(monitor_settings *s) {
+/* A pattern the same as the global one shares its compiled form: glibc's regex costs about 2.8 KiB, and
+ * 60,000 [tunnel] sections inheriting "^SSH-" cost 170 MB when each had its own. */
+static int compile_expect(monitor_settings *s, const monitor_settings *global) {
         if (!s->expect[0])
                 return 0;
+        if (global && global->expect_compiled && streq(s->expect, global->expect)) {
+                s->expect_re = global->expect_re;
+                s->expect_compiled = s->expect_shared = true;
+                return 0;
+        }
         if (regcomp(&s->expect_re, s->expect, REG_EXTENDED | REG_NEWLINE) != 0)
                 return -EINVAL; /* validated when read */
         s->expect_compiled = true;
@@ -272,6 +347,9 @@ static int finish(loader *l) {
                 if (!c->alerts[i].url)
                         return config_fail_at(l, l->ax[i].header, "[alert %s] needs url or url_file", c->alerts[i].name);
         }
+        r = compile_expect(&c->monitor, NULL);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < c->n_tunnels; i++) {
                 monitor_settings *s = &c->tunnels[i].settings, *g = &c->monitor;
                 unsigned set = l->tset[i];
@@ -282,10 +360,10 @@ static int finish(loader *l) {
                 if (!(set & SET_PROBE)) s->probe = g->probe;
                 if (!(set & SET_EXPECT) && (r = config_set_string(&s->expect, g->expect)) < 0)
                         return r;
-                if ((r = compile_expect(s)) < 0)
+                if ((r = compile_expect(s, g)) < 0)
                         return r;
         }
-        return compile_expect(&c->monitor);
+        return 0;
 }
 
 static int config_defaults(config *c) {
@@ -302,22 +380,32 @@ static int config_defaults(config *c) {
 }
 
 int config_load(config *c, const char *path, char *const *overrides) {
-        loader l = { .c = c };
+        _cleanup_(freep) char *data = NULL;
+        const char *p = path ?: CONFIG_DEFAULT_PATH;
+        size_t size = 0;
+
+        int r = read_file_bounded(p, CONFIG_FILE_MAX, 0, &data, &size);
+        if (r == -ENOENT && !path)
+                return config_load_data(c, p, NULL, 0, overrides);
+        if (r == -EFBIG)
+                fprintf(stderr, "%s: file too large (more than %d bytes)\n", p, CONFIG_FILE_MAX);
+        else if (r < 0)
+                fprintf(stderr, "%s: %s\n", p, read_file_strerror(r));
+        if (r < 0) {
+                *c = (config) {};
+                return r;
+        }
+        return config_load_data(c, p, data, size, overrides);
+}
+
+int config_load_data(config *c, const char *file, const char *data, size_t size, char *const *overrides) {
+        loader l = { .c = c, .file = file, .data = data, .size = size };
         int r;
 
         r = config_defaults(c);
-        if (r >= 0) {
-                const char *p = path ?: CONFIG_DEFAULT_PATH;
-                l.file = p;
-                l.f = fopen(p, "re");
-                if (!l.f && (errno != ENOENT || path)) {
-                        r = -errno;
-                        fprintf(stderr, "%s: %s\n", p, strerror(errno));
-                } else if (l.f) {
-                        c->path = strdup(p);
-                        r = c->path ? parse_file(&l) : -ENOMEM;
-                        fclose(l.f);
-                }
+        if (r >= 0 && data) {
+                c->path = strdup(file);
+                r = c->path ? parse_file(&l) : -ENOMEM;
         }
         for (char *const *o = overrides; r >= 0 && o && *o; o++)
                 r = apply_override(&l, *o);
@@ -326,6 +414,7 @@ int config_load(config *c, const char *path, char *const *overrides) {
 
         free(l.ax);
         free(l.tset);
+        index_done(&l.alert_index);
         if (r == -ENOMEM && !l.failed)
                 fprintf(stderr, "Out of memory.\n");
         if (r < 0)
@@ -334,9 +423,9 @@ int config_load(config *c, const char *path, char *const *overrides) {
 }
 
 static void monitor_settings_done(monitor_settings *s) {
-        if (s->expect_compiled)
+        if (s->expect_compiled && !s->expect_shared)
                 regfree(&s->expect_re);
-        s->expect_compiled = false;
+        s->expect_compiled = s->expect_shared = false;
         free(s->expect);
         s->expect = NULL;
 }
@@ -361,14 +450,15 @@ void config_done(config *c) {
                 free(c->tunnels[i].send);
         }
         free(c->tunnels);
+        index_done(&c->tunnel_index);
         *c = (config) {};
 }
 
 const tunnel_config *config_tunnel_for_unit(const config *c, const char *unit) {
-        for (size_t i = 0; c && unit && i < c->n_tunnels; i++)
-                if (streq(c->tunnels[i].unit, unit))
-                        return &c->tunnels[i];
-        return NULL;
+        if (!c || !unit)
+                return NULL;
+        size_t i = index_find(&c->tunnel_index, c, tunnel_name, unit);
+        return i == SIZE_MAX ? NULL : &c->tunnels[i];
 }
 
 const monitor_settings *config_settings_for_unit(const config *c, const char *unit) {

@@ -15,6 +15,7 @@ typedef struct monitor_settings {
         char *expect;          /* "^SSH-"; "" means an opened forward is enough */
         regex_t expect_re;     /* compiled REG_EXTENDED|REG_NEWLINE; valid when expect[0] != 0 */
         bool expect_compiled;
+        bool expect_shared;    /* expect_re is the global one's (same pattern): not freed here */
 } monitor_settings;
 
 typedef struct heal_settings {
@@ -48,6 +49,14 @@ typedef struct tunnel_config {
         size_t send_len;
 } tunnel_config;
 
+/* Open addressing hash of section names to their index: 60,000 [tunnel "UNIT"] sections load and look
+ * up in linear time. Slots hold index + 1; 0 is empty. */
+typedef struct name_index {
+        size_t *slots;
+        size_t n_slots;        /* a power of two, or 0 */
+        size_t n_used;
+} name_index;
+
 typedef struct config {
         char *path;            /* file read, NULL when the default file was missing */
         char **units;          /* monitor.units patterns, default {"reverse-ssh@*.service"} */
@@ -59,15 +68,27 @@ typedef struct config {
         size_t n_alerts;
         tunnel_config *tunnels;
         size_t n_tunnels;
+        name_index tunnel_index; /* over tunnels[].unit */
 } config;
 
 #define CONFIG_DEFAULT_PATH "/etc/rtun-monitor/rtun-monitor.conf"
+/* A config is a few KiB; the cap keeps a mistaken or hostile file (a FIFO, /dev/zero, a log) from hanging
+ * or filling the monitor. Also bounds the number of sections (about 85,000 of the shortest kind). */
+#define CONFIG_FILE_MAX (1024 * 1024)
+/* url_file holds one URL (a systemd credential): 8 KiB is far more than any webhook URL. */
+#define CONFIG_URL_FILE_MAX (8 * 1024)
 
 /* Loads defaults, then the file, then overrides (each "section.key=value", without the leading "--").
  * path NULL: the default path, and a missing file means built-in defaults; a path given explicitly must
- * exist. On any error, prints "FILE:LINE: what is wrong" (or "--section.key: what is wrong" for an
- * override) to stderr and returns -EINVAL (or -ENOENT for a missing explicit file). */
+ * exist. The file must be a regular file of at most CONFIG_FILE_MAX bytes (a FIFO is refused without
+ * blocking). On any error, prints "FILE:LINE: what is wrong", "FILE: what is wrong" (unreadable, not a
+ * regular file, too large) or "--section.key: what is wrong" for an override to stderr, control characters
+ * escaped and never the value of a url, and returns -EINVAL, or the -errno of reading the file (-ENOENT,
+ * -EBADFD not a regular file, -EFBIG too large, ...). */
 int config_load(config *c, const char *path, char *const *overrides);
+/* The same from the file's contents (size bytes, which may contain NUL bytes: an error), file naming it in
+ * messages; data NULL: no file (defaults and overrides only). config_load reads the file and calls this. */
+int config_load_data(config *c, const char *file, const char *data, size_t size, char *const *overrides);
 void config_done(config *c);
 
 /* Effective monitor.* for a unit: the [tunnel "UNIT"] section's settings or the global ones. */

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <strings.h>
 
+#include "../probes/probe.h"
 #include "config_loader.h"
 #include "duration.h"
 
@@ -121,14 +122,15 @@ static int parse_send(loader *l, const char *v, char **ret, size_t *ret_len) {
         return 0;
 }
 
+/* The rule (dialect, what is refused, the bounds) is expect_compile's; here it only gets a FILE:LINE. */
 static int parse_expect(loader *l, const char *v) {
         regex_t re;
-        int e = regcomp(&re, v, REG_EXTENDED | REG_NEWLINE | REG_NOSUB);
-        if (e != 0) {
-                char msg[256];
-                regerror(e, &re, msg, sizeof msg);
+        char msg[256];
+        int r = expect_compile(v, &re, msg, sizeof msg);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
                 return config_fail_value(l, msg, "invalid regular expression \"%s\"", v);
-        }
         regfree(&re);
         return 0;
 }
@@ -216,11 +218,12 @@ static int apply_metrics(loader *l, const char *key, const char *v) {
         return -ENOKEY;
 }
 
-/* First line of the file, trailing whitespace stripped; "%d/" means $CREDENTIALS_DIRECTORY/ (systemd). */
+/* First line of the file, trailing whitespace stripped; "%d/" means $CREDENTIALS_DIRECTORY/ (systemd).
+ * Messages name the file, never its contents: they are a secret. */
 static int read_url_file(loader *l, const char *v, char **ret) {
-        _cleanup_(freep) char *path = NULL, *line = NULL;
-        _cleanup_(fclosep) FILE *f = NULL;
-        size_t n = 0;
+        _cleanup_(freep) char *path = NULL, *data = NULL;
+        size_t size;
+        int r;
         if (strncmp(v, "%d/", 3) == 0) {
                 const char *d = getenv("CREDENTIALS_DIRECTORY");
                 if (!d)
@@ -229,18 +232,23 @@ static int read_url_file(loader *l, const char *v, char **ret) {
                         return -ENOMEM;
         } else if (!(path = strdup(v)))
                 return -ENOMEM;
-        f = fopen(path, "re");
-        if (!f)
-                return config_fail_value(l, strerror(errno), "cannot read url_file \"%s\"", path);
-        errno = 0;
-        if (getline(&line, &n, f) < 0 && ferror(f))
-                return config_fail_value(l, strerror(errno ?: EIO), "cannot read url_file \"%s\"", path);
-        size_t len = line ? strlen(line) : 0;
-        while (len > 0 && isspace((unsigned char) line[len - 1]))
-                line[--len] = 0;
+        r = read_file_bounded(path, CONFIG_URL_FILE_MAX, 0, &data, &size);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EFBIG)
+                return config_fail_value(l, "larger than 8 KiB", "cannot read url_file \"%s\"", path);
+        if (r < 0)
+                return config_fail_value(l, read_file_strerror(r), "cannot read url_file \"%s\"", path);
+        const char *nl = memchr(data, '\n', size);
+        size_t len = nl ? (size_t) (nl - data) : size;
+        if (memchr(data, 0, len))
+                return config_fail_value(l, "NUL byte in its first line", "cannot read url_file \"%s\"", path);
+        while (len > 0 && isspace((unsigned char) data[len - 1]))
+                len--;
+        data[len] = 0;
         if (len == 0)
                 return config_fail_value(l, NULL, "empty url_file \"%s\"", path);
-        *ret = TAKE_PTR(line);
+        *ret = TAKE_PTR(data);
         return 0;
 }
 
@@ -285,8 +293,8 @@ static int apply_alert(loader *l, const char *key, const char *v) {
                 if (!url)
                         return -ENOMEM;
                 if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-                        /* Do not echo what came from url_file: it is a secret. */
-                        return k == 1 ? config_fail_value(l, "must start with http:// or https://", "invalid url \"%s\"", v)
+                        /* Never echo the value: a webhook URL is a secret. The key and line name it. */
+                        return k == 1 ? config_fail_value(l, "must start with http:// or https://", "invalid url")
                                       : config_fail_value(l, "must start with http:// or https://",
                                                    "invalid url in url_file \"%s\"", v);
                 free(a->url);

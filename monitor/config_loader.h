@@ -27,9 +27,10 @@ typedef struct alert_extra {
 typedef struct loader {
         config *c;
         const char *file;
-        FILE *f;
+        const char *data;        /* the whole file, read by read_file_bounded; NULL: no file */
+        size_t size, pos;
         unsigned line;
-        bool at_line_start, failed;
+        bool failed;
         int error;               /* what stopped the reader (inih only sees end of input) */
         origin cur;              /* where the key being applied comes from */
         char label[512];         /* "monitor.timeout", "tunnel.UNIT.timeout": names the key in messages */
@@ -37,6 +38,8 @@ typedef struct loader {
         size_t index;            /* alert or tunnel of the current section */
         alert_extra *ax;         /* parallel to c->alerts */
         unsigned *tset;          /* parallel to c->tunnels: SET_* bits given in [tunnel] */
+        size_t alerts_cap, tunnels_cap; /* of c->alerts/l->ax and c->tunnels/l->tset: grown by doubling */
+        name_index alert_index;  /* [alert NAME] by name; tunnels use c->tunnel_index */
         origin backoff_origin, backoff_max_origin;
 } loader;
 

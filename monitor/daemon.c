@@ -267,6 +267,11 @@ int daemon_run(const config *cfg, bool dry_run) {
         else if (r > 0)
                 log_debug("Watchdog enabled.");
 
+        /* The daemon owns the state file for as long as it runs: a `check` beside it is refused. */
+        _cleanup_(closep) int state_lock_fd = state_lock(state_file_path(), "daemon", STATE_LOCK_WAIT);
+        if (state_lock_fd == -EBUSY)
+                return RTUN_EXIT_USAGE;
+
         if (monitor_new(cfg, dry_run, e, &d.m) < 0)
                 return RTUN_EXIT_FAILURE;
         ctx = &d;

@@ -32,13 +32,16 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         va_start(ap, fmt);
         vsnprintf(buf, sizeof buf, fmt, ap);
         va_end(ap);
+        /* Names come from D-Bus, ssh_config and the state file: a newline in one must not forge a line. */
+        char out[sizeof buf * 4];
+        escape_control_to(out, sizeof out, buf);
 
         if (use_prefix)
-                fprintf(stderr, "<%d>%s\n", level, buf);
+                fprintf(stderr, "<%d>%s\n", level, out);
         else if (max_level >= LOG_DEBUG)
-                fprintf(stderr, "%s:%d: %s\n", file, line, buf);
+                fprintf(stderr, "%s:%d: %s\n", file, line, out);
         else
-                fprintf(stderr, "%s\n", buf);
+                fprintf(stderr, "%s\n", out);
         errno = saved;
         return -error;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 typedef uint64_t usec_t;
@@ -75,3 +76,23 @@ static inline const char *strna(const char *s) {
 
 /* Monotonic and realtime clocks in usec. */
 usec_t now_usec(int clock_id);
+
+/* Reads a whole regular file into a NUL-terminated buffer: a FIFO, device or directory is refused
+ * (-EBADFD, -EISDIR) without blocking, more than max bytes is -EFBIG (checked while reading too: the file
+ * may grow), READ_FILE_NOFOLLOW refuses a symlink (-ELOOP). *ret_size (may be NULL) excludes the NUL;
+ * the data may contain NUL bytes. Does not log. */
+enum { READ_FILE_NOFOLLOW = 1 << 0 };
+int read_file_bounded(const char *path, size_t max, int flags, char **ret, size_t *ret_size);
+/* Text for read_file_bounded's errors ("not a regular file", "file too large", ...), else strerror. */
+const char *read_file_strerror(int r);
+
+/* Temporary file beside path (created 0600, O_CLOEXEC), fchmod to mode, write, fsync, rename, fsync of the
+ * directory. Does not log. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Control characters (< 0x20, 0x7f) as \n \t \r or \xNN, so a name cannot forge a line of a log or a
+ * table; other bytes as they are. _to truncates at an escape boundary; escape_control returns a new string
+ * (NULL: out of memory), NULL s treated as "". */
+size_t escape_control_len(const char *s);
+char *escape_control_to(char *dst, size_t size, const char *s);
+char *escape_control(const char *s);

@@ -292,6 +292,12 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         if (!heal && log_get_max_level() < LOG_DEBUG)
                 log_set_max_level(LOG_ERR);
 
+        /* check reads, changes and writes the state: a hand run beside the timer's must not lose updates.
+         * Held until return; status only reads (the file is replaced atomically) and takes no lock. */
+        _cleanup_(closep) int state_lock_fd = heal ? state_lock(state_path, "check", STATE_LOCK_WAIT) : -1;
+        if (state_lock_fd == -EBUSY)
+                return RTUN_EXIT_USAGE;
+
         r = monitor_new(cfg, dry_run, e, &m);
         if (r < 0)
                 return RTUN_EXIT_FAILURE;

@@ -1,9 +1,10 @@
 /* The state file of `check`: JSON so an operator can read it, written with write+fsync+rename. */
+#include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "../exporters/alert.h"
-#include "../exporters/textfile.h"
 #include "log.h"
 #include "resolve.h"
 #include "state_file.h"
@@ -19,6 +20,70 @@ const char *state_file_path(void) {
         size_t n = strcspn(dir, ":");
         snprintf(path, sizeof path, "%.*s/state", (int) n, dir);
         return path;
+}
+
+/* The directory may not exist outside systemd's StateDirectory=. */
+static void make_parent_directory(const char *path) {
+        _cleanup_(freep) char *dir = strdup(path);
+        if (dir && strrchr(dir, '/')) {
+                *strrchr(dir, '/') = 0;
+                if (*dir)
+                        (void) mkdir(dir, 0700);
+        }
+}
+
+/* Who holds the lock, as its holder wrote it ("PID check"): numbers and known words only are shown. */
+static void lock_holder(int fd, char *buf, size_t size) {
+        char text[64], word[16];
+        int pid;
+        ssize_t n = pread(fd, text, sizeof text - 1, 0);
+        text[MAX(n, 0)] = 0;
+        if (sscanf(text, "%d %15[a-z]", &pid, word) == 2 && pid > 0 && (streq(word, "check") || streq(word, "daemon")))
+                snprintf(buf, size, "rtun-monitor %s (PID %d)", word, pid);
+        else
+                snprintf(buf, size, "another rtun-monitor");
+}
+
+int state_lock(const char *state_path, const char *holder, usec_t wait) {
+        _cleanup_(freep) char *path = NULL;
+        _cleanup_(closep) int fd = -1;
+        char who[64];
+        struct stat st;
+
+        if (asprintf(&path, "%s.lock", state_path) < 0)
+                return log_oom();
+        make_parent_directory(state_path);
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0600);
+        if (fd < 0)
+                return log_warning_errno(errno, "Failed to open %s, going on without the lock: %m", path);
+        if (fstat(fd, &st) < 0)
+                return log_warning_errno(errno, "Failed to stat %s, going on without the lock: %m", path);
+        if (!S_ISREG(st.st_mode))
+                return log_warning_errno(EBADFD, "%s is not a regular file, going on without the lock.", path);
+
+        usec_t deadline = now_usec(CLOCK_MONOTONIC) + wait;
+        for (bool told = false;; told = true) {
+                if (flock(fd, LOCK_EX | LOCK_NB) >= 0)
+                        break;
+                if (errno != EWOULDBLOCK && errno != EINTR)
+                        return log_warning_errno(errno, "Failed to lock %s, going on without the lock: %m", path);
+                lock_holder(fd, who, sizeof who);
+                /* A daemon holds it for as long as it runs: waiting would not help. */
+                if (strstr(who, " daemon "))
+                        return log_error_errno(EBUSY, "%s holds %s: not running %s beside it.", who, path, holder);
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return log_error_errno(EBUSY, "%s still holds %s after %llus: not running %s beside it.", who,
+                                               path, (unsigned long long) (wait / USEC_PER_SEC), holder);
+                if (!told)
+                        log_notice("Waiting for %s to finish with %s...", who, path);
+                (void) usleep(50 * USEC_PER_MSEC);
+        }
+
+        char text[64];
+        int n = snprintf(text, sizeof text, "%d %s\n", (int) getpid(), holder);
+        if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t) n, 0) != n)
+                log_debug_errno(errno, "Failed to note the holder in %s, ignoring: %m", path);
+        return TAKE_FD(fd);
 }
 
 json_t *health_to_json(const tunnel_health *h) {
@@ -177,11 +242,16 @@ void saved_state_done(saved_state *s) {
         *s = (saved_state) {};
 }
 
+static int saved_tunnel_cmp(const void *a, const void *b) {
+        return strcmp(((const saved_tunnel *) a)->name, ((const saved_tunnel *) b)->name);
+}
+
+/* Sorted by parse(): thousands of tunnels look themselves up in n log n, not n². */
 const tunnel_health *saved_state_find(const saved_state *s, const char *name) {
-        for (size_t i = 0; i < s->n_tunnels; i++)
-                if (streq(s->tunnels[i].name, name))
-                        return &s->tunnels[i].health;
-        return NULL;
+        saved_tunnel key = { .name = (char *) name };
+        const saved_tunnel *t = s->n_tunnels > 0 ? bsearch(&key, s->tunnels, s->n_tunnels, sizeof key, saved_tunnel_cmp)
+                                                 : NULL;
+        return t ? &t->health : NULL;
 }
 
 static int parse(json_t *root, saved_state *s) {
@@ -214,6 +284,8 @@ static int parse(json_t *root, saved_state *s) {
                                 s->n_seeds++;
                 }
         }
+        if (s->n_tunnels > 1)
+                qsort(s->tunnels, s->n_tunnels, sizeof *s->tunnels, saved_tunnel_cmp);
         v = json_object_get(root, "network_down");
         if (v && !json_is_boolean(v))
                 return -EINVAL;
@@ -228,15 +300,37 @@ static int parse(json_t *root, saved_state *s) {
 }
 
 int saved_state_load(const char *path, saved_state *ret) {
+        _cleanup_(freep) char *data = NULL;
+        size_t size;
+
+        *ret = (saved_state) {};
+        /* Not through a symlink: whatever it points to (a root-only file) must not be read, let alone quoted. */
+        int r = read_file_bounded(path, STATE_FILE_MAX, READ_FILE_NOFOLLOW, &data, &size);
+        if (r == -ENOENT)
+                return 0;
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r == -EFBIG) {
+                log_warning("%s: state file larger than %d MiB, starting afresh.", path, STATE_FILE_MAX >> 20);
+                return 0;
+        }
+        if (r < 0) {
+                log_warning("%s: cannot read state file (%s), starting afresh.", path, read_file_strerror(r));
+                return 0;
+        }
+        return saved_state_parse(path, data, size, ret);
+}
+
+int saved_state_parse(const char *path, const char *data, size_t size, saved_state *ret) {
         json_error_t err;
         saved_state s = {};
 
         *ret = (saved_state) {};
-        json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+        json_t *root = json_loadb(data, size, JSON_REJECT_DUPLICATES, &err);
         if (!root) {
-                if (access(path, F_OK) < 0 && errno == ENOENT)
-                        return 0;
-                log_warning("%s:%d: corrupt state file (%s), starting afresh.", path, err.line, err.text);
+                /* Where, not what: jansson's text quotes the offending token. */
+                log_warning("%s:%d:%d: corrupt state file (not valid JSON), starting afresh.", path, err.line,
+                            err.column);
                 return 0;
         }
         int r = parse(root, &s);
@@ -280,23 +374,22 @@ int saved_state_write(const char *path, const monitor *m, json_t *alerts) {
         if (alerts && json_array_size(alerts) > 0)
                 json_object_set(root, "alerts", alerts);
 
-        char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+        _cleanup_(freep) char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
         json_decref(root);
         if (!text)
                 return log_oom();
-
-        /* The directory may not exist outside systemd's StateDirectory=. */
-        _cleanup_(freep) char *dir = strdup(path);
-        if (dir && strrchr(dir, '/')) {
-                *strrchr(dir, '/') = 0;
-                if (*dir)
-                        (void) mkdir(dir, 0700);
-        }
         size_t len = strlen(text);
-        text[len] = 0;
-        int r = textfile_write(path, text, len);
-        free(text);
-        return r;
+        /* What the loader would refuse is not written: the last good state stays. */
+        if (len > STATE_FILE_MAX)
+                return log_error_errno(EFBIG, "State for %s would be larger than %d MiB, not written.", path,
+                                       STATE_FILE_MAX >> 20);
+
+        make_parent_directory(path);
+        /* 0600: it holds command lines and resolutions, for root's eyes only. */
+        int r = write_file_atomic(path, text, len, 0600);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        return 0;
 }
 
 typedef struct collect_ctx {

@@ -21,11 +21,28 @@ typedef struct saved_state {
         size_t n_seeds;
 } saved_state;
 
+/* The state of thousands of tunnels (about 1-4 KiB each with its resolution) and their pending alerts
+ * fits; a bigger file is not ours (or is a runaway) and is neither read nor written. */
+#define STATE_FILE_MAX (16 * 1024 * 1024)
+/* A `check` waits this long for another `check` (a hand run beside the timer's) to finish. */
+#define STATE_LOCK_WAIT (120 * USEC_PER_SEC)
+
 /* Directory of the state file: $STATE_DIRECTORY (systemd's StateDirectory=) or /var/lib/rtun-monitor. */
 const char *state_file_path(void);
 
-/* A missing file is an empty state; a corrupt one is reported once (warning) and treated as empty. */
+/* An exclusive flock(2) on STATE.lock (0600, never a symlink) held for a whole read-modify-write of the
+ * state (`check`: the run; `daemon`: its lifetime), so two runs never lose each other's updates. holder
+ * ("check", "daemon") is written in the lock file for the message of whoever waits. Waits up to wait
+ * for another check (not for a daemon). Returns the fd to close to release (O_CLOEXEC: probes' children
+ * never hold it); -EBUSY when someone else holds it (logged as an error); another -errno when the lock
+ * file cannot be used (logged as a warning: go on without it, as without a writable state). */
+int state_lock(const char *state_path, const char *holder, usec_t wait);
+
+/* Read without following a symlink and at most STATE_FILE_MAX bytes. A missing file is an empty state; a corrupt one is reported once (warning) and treated as empty. */
 int saved_state_load(const char *path, saved_state *ret);
+/* The same on the file's contents (size bytes), path naming it in messages: what the loader does after
+ * reading, and the fuzzer's entry point. */
+int saved_state_parse(const char *path, const char *data, size_t size, saved_state *ret);
 void saved_state_done(saved_state *s);
 const tunnel_health *saved_state_find(const saved_state *s, const char *name);
 
@@ -42,7 +59,8 @@ void resolve_seed_done(resolve_seed *s);
  * other tunnel's restart budget. A new object; NULL when there are none. */
 json_t *state_entries_outside(json_t *tunnels, char *const *patterns);
 
-/* Writes m's tunnels and guard plus the given pending alerts (borrowed, may be NULL). */
+/* Writes m's tunnels and guard plus the given pending alerts (borrowed, may be NULL), atomically and
+ * 0600. Logs its errors. */
 int saved_state_write(const char *path, const monitor *m, json_t *alerts);
 
 /* Undelivered alerts of every receiver into arr (check mode persists them), and back into the senders

@@ -35,26 +35,57 @@ static void print_json(const monitor *m, FILE *f) {
         json_decref(root);
 }
 
+/* The table's text columns, control characters escaped: a unit or host name with a newline (from D-Bus,
+ * ssh_config or the state file) must not forge a row. */
+typedef struct row {
+        char *name, *bastion, *forward, *reason;
+} row;
+
+static void rows_free(row *rows, size_t n) {
+        for (size_t i = 0; rows && i < n; i++) {
+                free(rows[i].name);
+                free(rows[i].bastion);
+                free(rows[i].forward);
+                free(rows[i].reason);
+        }
+        free(rows);
+}
+
 void status_print(const monitor *m, bool json, FILE *f) {
         if (json) {
-                print_json(m, f);
+                print_json(m, f); /* jansson escapes control characters as \uXXXX */
                 return;
         }
+        row *rows = calloc(m->n_tunnels + 1, sizeof *rows);
         int wn = 4, wb = 7, wf = 7;
-        for (size_t i = 0; i < m->n_tunnels; i++) {
+        for (size_t i = 0; rows && i < m->n_tunnels; i++) {
                 const tunnel *t = m->tunnels[i];
-                wn = MAX(wn, (int) strlen(t->name));
-                wb = MAX(wb, t->resolved ? (int) strlen(t->ssh.bastion) : 1);
-                wf = MAX(wf, (int) strlen(t->forward_label));
+                row *r = &rows[i];
+                r->name = escape_control(t->name);
+                r->bastion = escape_control(t->resolved ? t->ssh.bastion : "-");
+                r->forward = escape_control(*t->forward_label ? t->forward_label : "-");
+                r->reason = escape_control(reason_of(t));
+                if (!r->name || !r->bastion || !r->forward || !r->reason) {
+                        rows_free(rows, m->n_tunnels);
+                        rows = NULL;
+                        break;
+                }
+                wn = MAX(wn, (int) strlen(r->name));
+                wb = MAX(wb, (int) strlen(r->bastion));
+                wf = MAX(wf, (int) strlen(r->forward));
+        }
+        if (!rows) {
+                fprintf(stderr, "Out of memory.\n");
+                return;
         }
         fprintf(f, "%-*s  %-*s  %-*s  %-8s  %-5s  %8s  %8s  %s\n", wn, "UNIT", wb, "BASTION", wf, "FORWARD", "STATE",
                 "PROBE", "DURATION", "RESTARTS", "REASON");
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 const tunnel *t = m->tunnels[i];
-                fprintf(f, "%-*s  %-*s  %-*s  %-8s  %-5s  %7.3fs  %8u  %s\n", wn, t->name, wb,
-                        t->resolved ? t->ssh.bastion : "-", wf, *t->forward_label ? t->forward_label : "-",
-                        state_of(t), probe_kind_to_string(t->last_probe.kind),
-                        (double) t->last_probe.duration / USEC_PER_SEC, restarts_of(t), reason_of(t));
+                fprintf(f, "%-*s  %-*s  %-*s  %-8s  %-5s  %7.3fs  %8u  %s\n", wn, rows[i].name, wb, rows[i].bastion,
+                        wf, rows[i].forward, state_of(t), probe_kind_to_string(t->last_probe.kind),
+                        (double) t->last_probe.duration / USEC_PER_SEC, restarts_of(t), rows[i].reason);
         }
         fprintf(f, "%zu tunnels, %zu not up\n", m->n_tunnels, monitor_count_down(m));
+        rows_free(rows, m->n_tunnels);
 }

@@ -49,15 +49,13 @@ int unit_env_parse(const char *text, char ***env) {
 }
 
 int unit_env_read_file(const char *path, char ***env) {
-        _cleanup_(fclosep) FILE *f = fopen(path, "re");
-        if (!f)
-                return -errno;
-        char buf[65536];
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        if (ferror(f))
-                return -EIO;
-        buf[n] = 0;
-        return unit_env_parse(buf, env);
+        _cleanup_(freep) char *text = NULL;
+        /* A regular file only (a FIFO must not hang discovery), whole or not at all: a silently cut file
+         * would give a different command line than systemd's. */
+        int r = read_file_bounded(path, UNIT_ENV_FILE_MAX, 0, &text, NULL);
+        if (r < 0)
+                return r;
+        return unit_env_parse(text, env);
 }
 
 static bool is_name_char(char c) {

@@ -4,8 +4,12 @@
 
 #include "macro.h"
 
+/* Bigger EnvironmentFiles are refused: such a file is not a unit's settings. */
+#define UNIT_ENV_FILE_MAX (1024 * 1024)
+
 /* Reads an EnvironmentFile (KEY=VALUE lines, '#'/';' comments, optional quotes) and appends to *env
- * (later assignments win when looked up). -errno when unreadable. */
+ * (later assignments win when looked up). -errno when unreadable; -EBADFD when not a regular file, -EFBIG
+ * when larger than UNIT_ENV_FILE_MAX (read_file_strerror() names them). */
 int unit_env_read_file(const char *path, char ***env);
 /* Parses one file's text; pure. */
 int unit_env_parse(const char *text, char ***env);

@@ -331,7 +331,7 @@ static void test_bad_files(void **state) {
                 { "[alert s]\ntype = email\n", "2: invalid alert type \"email\" for alert.s.type (slack or webhook)" },
                 { "[alert s]\ntype = slack\n", "1: [alert s] needs url or url_file" },
                 { "\n[alert s]\nurl = https://x/\n", "2: [alert s] needs type = slack or webhook" },
-                { "[alert s]\nurl = ftp://x/\n", "2: invalid url \"ftp://x/\" for alert.s.url (must start with http:// or https://)" },
+                { "[alert s]\nurl = ftp://x/\n", "2: invalid url for alert.s.url (must start with http:// or https://)" },
                 { "[alert s]\nurl = https://x/\nurl_file = /x\n", "3: url and url_file both set; use one for alert.s.url_file" },
                 { "[alert s]\nurl_file = /nonexistent/u\n", "2: cannot read url_file \"/nonexistent/u\" for alert.s.url_file (No such file or directory)" },
                 { "[alert s]\nevents = down up\n", "2: unknown event \"up\" for alert.s.events (down recovered restarted gave_up network_down network_up)" },

@@ -1,7 +1,10 @@
 /* ExecStart variable expansion and EnvironmentFile parsing (monitor/unit_env.c). */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "../../monitor/unit_env.h"
@@ -73,6 +76,43 @@ static void test_env_file_missing(void **state) {
         assert_null(env);
 }
 
+/* A FIFO (or a device) named as EnvironmentFile= must not hang discovery; a huge file is refused whole
+ * rather than silently cut at 64 KiB (systemd reads it all, so a cut file gives another command line). */
+static void test_env_file_not_regular_or_huge(void **state) {
+        char dir[] = "/tmp/test-unit-env-XXXXXX", fifo[64], big[64];
+        assert_non_null(mkdtemp(dir));
+        snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+        snprintf(big, sizeof big, "%s/big", dir);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char **env = NULL;
+                alarm(3);
+                _exit(unit_env_read_file(fifo, &env) == -EBADFD && !env ? 0 : 1);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (WIFSIGNALED(status))
+                fail_msg("reading a FIFO as EnvironmentFile hung");
+        assert_int_equal(WEXITSTATUS(status), 0);
+
+        char **env = NULL;
+        assert_int_equal(unit_env_read_file("/dev/zero", &env), -EBADFD);
+        FILE *f = fopen(big, "we");
+        assert_non_null(f);
+        for (int i = 0; i < 200000; i++)
+                fputs("PADDING=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", f);
+        fclose(f);
+        assert_int_equal(unit_env_read_file(big, &env), -EFBIG);
+        assert_null(env);
+
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_braces_inside_words),
@@ -81,6 +121,7 @@ int main(void) {
                 cmocka_unit_test(test_unterminated_brace_is_literal),
                 cmocka_unit_test(test_env_file),
                 cmocka_unit_test(test_env_file_missing),
+                cmocka_unit_test(test_env_file_not_regular_or_huge),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
