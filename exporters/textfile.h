@@ -1,4 +1,4 @@
-/* Atomic file replacement for the node_exporter textfile collector and the state file. */
+/* The node_exporter textfile collector's file, replaced atomically. */
 #pragma once
 
 #include <stddef.h>

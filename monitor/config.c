@@ -314,21 +314,7 @@ static int apply_override(loader *l, const char *o) {
 
 /* A pattern the same as the global one shares its compiled form: glibc's regex costs about 2.8 KiB, and
  * 60,000 [tunnel] sections inheriting "^SSH-" cost 170 MB when each had its own. */
-static int compile_expect(monitor_settings *s, const monitor_settings *global) {
-        if (!s->expect[0])
-                return 0;
-        if (global && global->expect_compiled && streq(s->expect, global->expect)) {
-                s->expect_re = global->expect_re;
-                s->expect_compiled = s->expect_shared = true;
-                return 0;
-        }
-        if (regcomp(&s->expect_re, s->expect, REG_EXTENDED | REG_NEWLINE) != 0)
-                return -EINVAL; /* validated when read */
-        s->expect_compiled = true;
-        return 0;
-}
-
-/* Everything that needs the whole picture: inheritance, regexes, cross-key checks. */
+/* Everything that needs the whole picture: inheritance, cross-key checks. */
 static int finish(loader *l) {
         config *c = l->c;
         int r;
@@ -347,9 +333,6 @@ static int finish(loader *l) {
                 if (!c->alerts[i].url)
                         return config_fail_at(l, l->ax[i].header, "[alert %s] needs url or url_file", c->alerts[i].name);
         }
-        r = compile_expect(&c->monitor, NULL);
-        if (r < 0)
-                return r;
         for (size_t i = 0; i < c->n_tunnels; i++) {
                 monitor_settings *s = &c->tunnels[i].settings, *g = &c->monitor;
                 unsigned set = l->tset[i];
@@ -359,8 +342,6 @@ static int finish(loader *l) {
                 if (!(set & SET_GRACE)) s->grace = g->grace;
                 if (!(set & SET_PROBE)) s->probe = g->probe;
                 if (!(set & SET_EXPECT) && (r = config_set_string(&s->expect, g->expect)) < 0)
-                        return r;
-                if ((r = compile_expect(s, g)) < 0)
                         return r;
         }
         return 0;
@@ -423,9 +404,6 @@ int config_load_data(config *c, const char *file, const char *data, size_t size,
 }
 
 static void monitor_settings_done(monitor_settings *s) {
-        if (s->expect_compiled && !s->expect_shared)
-                regfree(&s->expect_re);
-        s->expect_compiled = s->expect_shared = false;
         free(s->expect);
         s->expect = NULL;
 }

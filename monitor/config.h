@@ -12,10 +12,8 @@ typedef struct monitor_settings {
         unsigned failures;     /* 2, >= 1 */
         usec_t grace;          /* 20s */
         probe_kind probe;      /* auto */
-        char *expect;          /* "^SSH-"; "" means an opened forward is enough */
-        regex_t expect_re;     /* compiled REG_EXTENDED|REG_NEWLINE; valid when expect[0] != 0 */
-        bool expect_compiled;
-        bool expect_shared;    /* expect_re is the global one's (same pattern): not freed here */
+        char *expect;          /* "^SSH-"; "" means an opened forward is enough. Validated by expect_compile()
+                                * when read; each probe compiles its own copy (probes/expect.c says why) */
 } monitor_settings;
 
 typedef struct heal_settings {

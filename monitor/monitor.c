@@ -307,7 +307,7 @@ int monitor_probe(monitor *m, tunnel *t) {
                 return log_oom();
         }
         *c = (probe_ctx) { .m = m, .t = t };
-        if (t->settings->expect_compiled) {
+        if (!isempty_str(t->settings->expect)) {
                 /* Validated when the config was read: this cannot fail but for memory. */
                 int e = expect_compile(t->settings->expect, &c->expect, NULL, 0);
                 if (e < 0) {

@@ -34,7 +34,7 @@ static int expand_exec(const unit_info *u, char ***ret, char *err, size_t errlen
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0 && !graceful) {
-                        snprintf(err, errlen, "cannot read EnvironmentFile %s: %s", *f, strerror(-r));
+                        snprintf(err, errlen, "cannot read EnvironmentFile %s: %s", *f, read_file_strerror(r));
                         return r;
                 }
         }
