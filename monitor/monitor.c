@@ -287,13 +287,29 @@ void monitor_prefetch_tcp(monitor *m) {
                 log_debug_errno(r, "TCP connections not looked up at once (each verdict will): %m");
 }
 
+static int probe_now(monitor *m, tunnel *t);
+
 int monitor_probe(monitor *m, tunnel *t) {
+        if (t->running || t->probe_deferred)
+                return -EBUSY;
+        m->probes_running++;
+        /* `ssh -G` is running for it: probing what was resolved before would probe the wrong thing. */
+        if (tunnel_resolving(t)) {
+                t->probe_deferred = true;
+                return 0;
+        }
+        return probe_now(m, t);
+}
+
+void monitor_probe_deferred(monitor *m, tunnel *t) {
+        (void) probe_now(m, t);
+}
+
+/* The probe itself; m->probes_running already counts it. */
+static int probe_now(monitor *m, tunnel *t) {
         probe_result r;
         int k;
 
-        if (t->running)
-                return -EBUSY;
-        m->probes_running++;
         if (local_verdict(t, &r) || pick_kind(t) == PROBE_KIND_NONE) {
                 /* Still delivered through the loop, so callers see one shape of completion. */
                 probe_finished(m, t, &r);

@@ -34,7 +34,10 @@ typedef struct tunnel {
         ssh_resolved ssh;
         char **resolved_for_argv;      /* ExecStart argv the resolution was made from (cache key) */
         usec_t resolved_for_start;     /* ... and the process it describes (ExecMainStartTimestamp; 0: none) */
-        struct ssh_resolve_job *resolving; /* `ssh -G` running */
+        struct monitor *monitor;       /* the monitor it belongs to (callbacks on the loop get the tunnel) */
+        struct ssh_resolve_job *resolving; /* `ssh -G` running on the loop */
+        bool resolve_wanted;           /* needs `ssh -G`, waits for one of the RESOLVE_PARALLEL slots */
+        bool probe_deferred;           /* a probe was asked for while it resolved: runs once it has */
         run_identity as;               /* the unit's User=, as the resolution was made: its ssh and probes run as it */
         const ssh_forward *forward;    /* points into ssh.forwards */
         char forward_label[128];       /* "localhost:21022": the "forward" label */
@@ -119,7 +122,9 @@ typedef struct monitor {
         /* what the running mode (check, status, daemon) does when a probe or a restart finished */
         monitor_tunnel_cb on_probed;
         monitor_tunnel_cb on_healed;
-        size_t probes_running;
+        size_t probes_running;         /* counts deferred probes too: they are owed a callback */
+        size_t resolves_running;       /* `ssh -G` on the loop */
+        monitor_tunnel_cb on_resolved; /* a tunnel's resolution landed (check: launch what waited for it) */
         size_t heals_running;
         size_t guard_outstanding;      /* daemon: guard sweep probes not finished yet */
 } monitor;
@@ -161,7 +166,15 @@ tunnel *tunnel_free(tunnel *t);
  * t->resolve_error says why and the tunnel is UNKNOWN, never acted on. A resolution describes the running
  * ssh process (which read its ssh_config when it started): it is kept while the command line and the
  * process stay the same, and a seed of the same name and key stands in for `ssh -G`. */
-void tunnels_resolve(tunnel **tunnels, size_t n, const resolve_seed *seeds, size_t n_seeds);
+/* Resolution on the loop: decides which tunnels need `ssh -G` (ExecStart or process changed) and starts
+ * them, RESOLVE_PARALLEL at once; each lands through m->on_resolved. A tunnel resolving is not probed: a
+ * probe asked for meanwhile waits for it (monitor_probe). */
+void tunnels_resolve(monitor *m);
+bool tunnel_resolving(const tunnel *t);
+/* Stops t's resolution, if any (its unit went away, or changed under it). */
+void tunnel_resolve_cancel(monitor *m, tunnel *t);
+/* Starts the probe monitor_probe() deferred while t resolved (probes_running already counts it). */
+void monitor_probe_deferred(monitor *m, tunnel *t);
 size_t monitor_count_down(const monitor *m);
 heal_policy monitor_policy(const monitor *m, const tunnel *t);
 

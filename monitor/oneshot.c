@@ -139,7 +139,8 @@ static void advance(oneshot *o) {
         monitor *m = o->m;
 
         for (;;) {
-                if (m->probes_running > 0 || m->heals_running > 0 || o->tick || o->launcher)
+                if (m->probes_running > 0 || m->heals_running > 0 || m->resolves_running > 0 || o->tick ||
+                    o->launcher)
                         return;
                 switch (o->phase) {
                 case PHASE_PROBE:
@@ -225,8 +226,8 @@ static void launch(oneshot *o) {
         }
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 tunnel *t = m->tunnels[i];
-                if (!t->probe_queued)
-                        continue;
+                if (!t->probe_queued || tunnel_resolving(t))
+                        continue; /* one resolving is launched when its resolution lands (on_resolved) */
                 if (young >= LAUNCH_WINDOW) {
                         queued = true;
                         break;
@@ -306,6 +307,7 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         current = &o;
         m->on_probed = on_tunnel_event;
         m->on_healed = on_tunnel_event;
+        m->on_resolved = on_tunnel_event;
 
         /* The round: discover, resolve, probe, decide, act, report. */
         o.started = now_usec(CLOCK_MONOTONIC);

@@ -1,5 +1,6 @@
 /* Discovery into tunnels: which units are tunnels now, what systemd says about each, and what their
- * ssh command lines resolve to. Blocking for check and status, on the loop for the daemon. */
+ * ssh command lines resolve to (`ssh -G` on the loop). Discovery blocks for check and status, and runs on the
+ * loop for the daemon. */
 #include "discover.h"
 #include "log.h"
 #include "monitor.h"
@@ -13,6 +14,7 @@ static int tunnel_new(monitor *m, unit_info *u, tunnel **ret) {
                 free(t);
                 return -ENOMEM;
         }
+        t->monitor = m;
         t->settings = config_settings_for_unit(m->cfg, u->name);
         t->tcfg = config_tunnel_for_unit(m->cfg, u->name);
         tunnel_health_init(&t->health);
@@ -78,15 +80,16 @@ static int apply_units(monitor *m, unit_info *units, int n) {
                         m->tunnels[k++] = m->tunnels[i];
                         continue;
                 }
-                if (m->tunnels[i]->running && m->probes_running > 0)
+                if ((m->tunnels[i]->running || m->tunnels[i]->probe_deferred) && m->probes_running > 0)
                         m->probes_running--;
+                tunnel_resolve_cancel(m, m->tunnels[i]);
                 if (m->tunnels[i]->guard_pending && m->guard_outstanding > 0)
                         m->guard_outstanding--;
                 log_info("%s: unit gone, no longer monitored", m->tunnels[i]->name);
                 tunnel_free(m->tunnels[i]);
         }
         m->n_tunnels = k;
-        tunnels_resolve(m->tunnels, m->n_tunnels, m->seeds, m->n_seeds);
+        tunnels_resolve(m);
         return 0;
 oom:
         unit_info_free_array(units, (size_t) n);

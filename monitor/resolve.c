@@ -1,12 +1,12 @@
 /* Resolution of a tunnel unit's ssh command line: OpenSSH's own `ssh -G`, run and read. */
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
+#include <pthread.h>
+#include <sys/epoll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/wait.h>
-#include <time.h>
 
 #include "log.h"
 #include "resolve.h"
@@ -90,16 +90,6 @@ static int buffer_read(int fd, buffer *b) {
         return 0;
 }
 
-static int remaining_ms(usec_t deadline) {
-        if (deadline == USEC_INFINITY)
-                return -1;
-        usec_t n = now_usec(CLOCK_MONOTONIC);
-        if (n >= deadline)
-                return 0;
-        usec_t ms = (deadline - n + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
-        return (int) MIN(ms, (usec_t) INT32_MAX);
-}
-
 static void kill_and_reap(pid_t pid) {
         /* The child leads its own session: `Match exec` helpers go with it. */
         (void) kill(-pid, SIGKILL);
@@ -122,61 +112,145 @@ static int ssh_g_argv(const char *binary, char *const *argv, char ***ret) {
         return 0;
 }
 
-/* Reads both pipes to EOF and reaps the child, all before deadline. */
-static int collect(pid_t pid, int out_fd, int err_fd, usec_t deadline, buffer *out, buffer *errb, int *ret_status) {
-        int k;
-
-        while (!out->eof || !errb->eof) {
-                struct pollfd p[2] = {
-                        { .fd = out->eof ? -1 : out_fd, .events = POLLIN },
-                        { .fd = errb->eof ? -1 : err_fd, .events = POLLIN },
-                };
-                int ms = remaining_ms(deadline);
-                if (ms == 0)
-                        return -ETIMEDOUT;
-                k = poll(p, 2, ms);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -ETIMEDOUT;
-                if (p[0].revents && (k = buffer_read(out_fd, out)) < 0)
-                        return k;
-                if (p[1].revents && (k = buffer_read(err_fd, errb)) < 0)
-                        return k;
-        }
-
-        /* Both pipes closed: ssh is exiting; still bounded, in case something kept running. */
-        for (;;) {
-                pid_t w = waitpid(pid, ret_status, WNOHANG);
-                if (w == pid)
-                        return 0;
-                if (w < 0 && errno != EINTR)
-                        return -errno;
-                if (remaining_ms(deadline) == 0)
-                        return -ETIMEDOUT;
-                (void) nanosleep(&(struct timespec) { .tv_nsec = 2 * 1000 * 1000 }, NULL);
-        }
-}
-
 struct ssh_resolve_job {
-        pid_t pid;
-        int out_r, err_r;
+        pid_t pid;             /* > 0 until reaped */
+        int out_r, err_r;      /* -1 once at EOF */
         char binary[PATH_MAX];
+        buffer out, errb;
+        int status;            /* wait status, once reaped */
+        sd_event_source *out_io, *err_io, *child, *timer;
+        ssh_resolve_done_t done;
+        void *userdata;
+        bool concluded;
 };
 
-void ssh_resolve_job_free(ssh_resolve_job *j) {
-        if (!j)
-                return;
+static void job_release(ssh_resolve_job *j) {
+        j->out_io = sd_event_source_disable_unref(j->out_io);
+        j->err_io = sd_event_source_disable_unref(j->err_io);
+        j->child = sd_event_source_disable_unref(j->child);
+        j->timer = sd_event_source_disable_unref(j->timer);
         if (j->pid > 0)
                 kill_and_reap(j->pid);
+        j->pid = 0;
         if (j->out_r >= 0)
                 close(j->out_r);
         if (j->err_r >= 0)
                 close(j->err_r);
+        j->out_r = j->err_r = -1;
+}
+
+void ssh_resolve_job_free(ssh_resolve_job *j) {
+        if (!j)
+                return;
+        job_release(j);
+        free(j->out.data);
+        free(j->errb.data);
         free(j);
+}
+
+/* The answer, once ssh -G has exited and both pipes are at EOF, or r < 0 (timeout, read error). */
+static void job_conclude(ssh_resolve_job *j, int r) {
+        ssh_resolved resolved = {};
+        char err[600] = "";
+
+        if (j->concluded)
+                return;
+        j->concluded = true;
+        job_release(j); /* kills and reaps a child still running */
+        if (r == -ETIMEDOUT)
+                set_err(err, sizeof err, r, "%s -G did not finish in time", j->binary);
+        else if (r < 0)
+                set_err(err, sizeof err, r, "Failed to read %s -G output: %s", j->binary, strerror(-r));
+        else if (WIFSIGNALED(j->status))
+                r = set_err(err, sizeof err, -EINVAL, "%s -G killed by signal %d", j->binary, WTERMSIG(j->status));
+        else if (!WIFEXITED(j->status) || WEXITSTATUS(j->status) != 0) {
+                const char *e = strempty(j->errb.data);
+                int n = (int) MIN(strcspn(e, "\r\n"), (size_t) 512);
+                r = n > 0 ? set_err(err, sizeof err, -EINVAL, "%.*s", n, e)
+                          : set_err(err, sizeof err, -EINVAL, "%s -G failed with status %d", j->binary,
+                                    WEXITSTATUS(j->status));
+        } else
+                r = ssh_config_parse(strempty(j->out.data), &resolved, err, sizeof err);
+        if (r < 0)
+                ssh_resolved_done(&resolved);
+        j->done(j, r, r < 0 ? NULL : &resolved, err, j->userdata);
+}
+
+static void job_maybe_done(ssh_resolve_job *j) {
+        if (j->out_r < 0 && j->err_r < 0 && j->pid == 0)
+                job_conclude(j, 0);
+}
+
+/* Reads what is there (the pipes are nonblocking); at EOF closes the pipe. */
+static int job_drain(ssh_resolve_job *j, int *fd, buffer *b, sd_event_source **src) {
+        while (*fd >= 0 && !b->eof) {
+                size_t before = b->len;
+                int k = buffer_read(*fd, b);
+                if (k < 0)
+                        return k;
+                if (!b->eof && b->len == before)
+                        return 0; /* EAGAIN */
+        }
+        *src = sd_event_source_disable_unref(*src);
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+        return 0;
+}
+
+static int on_job_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        ssh_resolve_job *j = userdata;
+        bool is_out = fd == j->out_r;
+        int k = job_drain(j, is_out ? &j->out_r : &j->err_r, is_out ? &j->out : &j->errb, is_out ? &j->out_io : &j->err_io);
+        if (k < 0)
+                job_conclude(j, k);
+        else
+                job_maybe_done(j);
+        return 0;
+}
+
+static int on_job_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        ssh_resolve_job *j = userdata;
+        /* Reaped here rather than by sd-event, so job_release knows nothing is left to kill. */
+        if (waitpid(j->pid, &j->status, WNOHANG) != j->pid)
+                j->status = si->si_code == CLD_EXITED ? W_EXITCODE(si->si_status, 0) : si->si_status;
+        j->pid = 0;
+        j->child = sd_event_source_disable_unref(j->child);
+        job_maybe_done(j);
+        return 0;
+}
+
+static int on_job_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        job_conclude(userdata, -ETIMEDOUT);
+        return 0;
+}
+
+int ssh_resolve_watch(ssh_resolve_job *j, sd_event *e, usec_t deadline, ssh_resolve_done_t done, void *userdata) {
+        int r;
+
+        j->done = done;
+        j->userdata = userdata;
+        if (fcntl(j->out_r, F_SETFL, O_NONBLOCK) < 0 || fcntl(j->err_r, F_SETFL, O_NONBLOCK) < 0)
+                return -errno;
+        r = sd_event_add_io(e, &j->out_io, j->out_r, EPOLLIN, on_job_io, j);
+        if (r < 0)
+                return r;
+        r = sd_event_add_io(e, &j->err_io, j->err_r, EPOLLIN, on_job_io, j);
+        if (r < 0)
+                return r;
+        r = sd_event_add_child(e, &j->child, j->pid, WEXITED, on_job_exit, j);
+        if (r < 0)
+                return r; /* -EBUSY: SIGCHLD not blocked */
+        /* After the pipes: an exit seen first would otherwise wait for their EOF anyway. */
+        (void) sd_event_source_set_priority(j->child, SD_EVENT_PRIORITY_NORMAL + 1);
+        if (deadline != USEC_INFINITY) {
+                r = sd_event_add_time(e, &j->timer, CLOCK_MONOTONIC, deadline, USEC_PER_MSEC, on_job_timeout, j);
+                if (r < 0)
+                        return r;
+        }
+        (void) sd_event_source_set_description(j->out_io, "ssh-G-out");
+        (void) sd_event_source_set_description(j->child, "ssh-G-child");
+        return 0;
 }
 
 int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret, char *err, size_t errlen) {
@@ -235,39 +309,48 @@ int ssh_resolve_start_as(const char *path, char *const *argv, const run_identity
         return 0;
 }
 
+typedef struct sync_result {
+        bool done;
+        int r;
+        ssh_resolved *ret;
+        char *err;
+        size_t errlen;
+} sync_result;
+
+static void on_sync_done(ssh_resolve_job *j, int r, ssh_resolved *resolved, const char *err, void *userdata) {
+        sync_result *s = userdata;
+        s->done = true;
+        s->r = r;
+        if (r >= 0)
+                *s->ret = *resolved;
+        else
+                set_err(s->err, s->errlen, r, "%s", err);
+}
+
+/* The same watch on a loop of its own: one way of reading ssh -G, whether the caller waits or not. */
 int ssh_resolve_finish(ssh_resolve_job *j, usec_t deadline, ssh_resolved *ret, char *err, size_t errlen) {
-        const char *binary = j->binary;
-        buffer out = {}, errb = {};
-        int status = 0, k;
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        sync_result s = { .ret = ret, .err = err, .errlen = errlen };
+        sigset_t chld, saved;
+        int r;
 
-        k = collect(j->pid, j->out_r, j->err_r, deadline, &out, &errb, &status);
-        if (k < 0) {
-                if (k == -ETIMEDOUT)
-                        set_err(err, errlen, k, "%s -G did not finish in time", binary);
-                else
-                        set_err(err, errlen, k, "Failed to read %s -G output: %s", binary, strerror(-k));
-                goto finish;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        r = -pthread_sigmask(SIG_BLOCK, &chld, &saved);
+        if (r == 0)
+                r = sd_event_new(&e);
+        if (r >= 0)
+                r = ssh_resolve_watch(j, e, deadline, on_sync_done, &s);
+        while (r >= 0 && !s.done)
+                r = sd_event_run(e, UINT64_MAX);
+        if (!s.done) {
+                ssh_resolve_job_free(j);
+                (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
+                return set_err(err, errlen, r < 0 ? r : -EIO, "Failed to wait for ssh -G: %s", strerror(r < 0 ? -r : EIO));
         }
-        j->pid = 0; /* reaped by collect() */
-
-        if (WIFSIGNALED(status)) {
-                k = set_err(err, errlen, -EINVAL, "%s -G killed by signal %d", binary, WTERMSIG(status));
-                goto finish;
-        }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                const char *e = strempty(errb.data);
-                int n = (int) MIN(strcspn(e, "\r\n"), (size_t) 512);
-                k = n > 0 ? set_err(err, errlen, -EINVAL, "%.*s", n, e)
-                          : set_err(err, errlen, -EINVAL, "%s -G failed with status %d", binary, WEXITSTATUS(status));
-                goto finish;
-        }
-
-        k = ssh_config_parse(strempty(out.data), ret, err, errlen);
-finish:
-        free(out.data);
-        free(errb.data);
-        ssh_resolve_job_free(j); /* kills and reaps a child still running */
-        return k;
+        ssh_resolve_job_free(j);
+        (void) pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        return s.r;
 }
 
 int ssh_resolve_exec(const char *path, char *const *argv, usec_t timeout, ssh_resolved *ret, char *err,

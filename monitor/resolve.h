@@ -1,6 +1,8 @@
 /* What a tunnel unit's ssh command line means, as OpenSSH itself resolves it (`ssh -G`). */
 #pragma once
 
+#include <systemd/sd-event.h>
+
 #include "macro.h"
 #include "spawn.h"
 
@@ -53,6 +55,11 @@ int ssh_resolve_start(const char *path, char *const *argv, ssh_resolve_job **ret
 int ssh_resolve_start_as(const char *path, char *const *argv, const run_identity *as, ssh_resolve_job **ret,
                          char *err, size_t errlen);
 int ssh_resolve_finish(ssh_resolve_job *j, usec_t deadline, ssh_resolved *ret, char *err, size_t errlen);
+/* The loop's way: done is called once, from the loop, when ssh -G has answered (r >= 0: *resolved is the
+ * callee's to keep), failed or missed the deadline (r < 0, err says why); the child is reaped by then and
+ * the callee frees j. Until then ssh_resolve_job_free(j) cancels (no callback). SIGCHLD must be blocked. */
+typedef void (*ssh_resolve_done_t)(ssh_resolve_job *j, int r, ssh_resolved *resolved, const char *err, void *userdata);
+int ssh_resolve_watch(ssh_resolve_job *j, sd_event *e, usec_t deadline, ssh_resolve_done_t done, void *userdata);
 void ssh_resolve_job_free(ssh_resolve_job *j);
 
 /* Picks the forward named "ADDR:PORT" (or "PORT"), or the first when spec is NULL. NULL if absent. */

@@ -90,8 +90,11 @@ static bool resolve_from_seed(tunnel *t, char ***argv, const resolve_seed *seeds
         return false;
 }
 
-/* Step 1: decides whether t needs `ssh -G` again and, if so, starts it (t->resolving). */
-static void resolve_begin(tunnel *t, const resolve_seed *seeds, size_t n_seeds) {
+/* Many units at once (a check over 200 tunnels): up to RESOLVE_PARALLEL `ssh -G` run side by side. */
+#define RESOLVE_PARALLEL 32
+
+/* Step 1: decides whether t needs `ssh -G` again and, if so, asks for it (t->resolve_wanted). */
+static void resolve_begin(monitor *m, tunnel *t) {
         _cleanup_(strv_freep) char **argv = NULL;
         char err[256] = "";
 
@@ -105,16 +108,19 @@ static void resolve_begin(tunnel *t, const resolve_seed *seeds, size_t n_seeds) 
         } else if (expand_exec(&t->unit, &argv, err, sizeof err) < 0 && !*err)
                 snprintf(err, sizeof err, "out of memory");
 
-        if (!*err && t->resolved_for_argv && strv_equal(t->resolved_for_argv, argv) && same_process(t) &&
-            (t->resolved || t->resolve_error))
+        bool same = !*err && t->resolved_for_argv && strv_equal(t->resolved_for_argv, argv) && same_process(t);
+        if (same && (t->resolved || t->resolve_error || t->resolving || t->resolve_wanted))
                 return;
 
+        tunnel_resolve_cancel(m, t); /* asked for a command line or process that is no longer there */
         ssh_resolved_done(&t->ssh);
         t->resolved = false;
         t->forward = NULL;
         t->forward_label[0] = 0;
         strv_free(t->resolved_for_argv);
         t->resolved_for_argv = NULL;
+        free(t->resolve_error);
+        t->resolve_error = NULL;
         if (*err) {
                 set_resolve_error(t, err);
                 return;
@@ -126,45 +132,89 @@ static void resolve_begin(tunnel *t, const resolve_seed *seeds, size_t n_seeds) 
                 set_resolve_error(t, err);
                 return;
         }
-        if (resolve_from_seed(t, &argv, seeds, n_seeds))
+        if (resolve_from_seed(t, &argv, m->seeds, m->n_seeds))
                 return;
         t->resolved_for_argv = TAKE_PTR(argv);
         t->resolved_for_start = t->unit.main_pid > 0 ? t->unit.started_at : 0;
+        t->resolve_wanted = true;
+}
 
-        r = ssh_resolve_start_as(t->unit.exec_path, t->resolved_for_argv, &t->as, &t->resolving, err, sizeof err);
+static void resolve_pump(monitor *m);
+
+/* Step 2, on the loop: t's `ssh -G` answered, failed or ran out of time. */
+static void on_resolved(ssh_resolve_job *j, int r, ssh_resolved *resolved, const char *err, void *userdata) {
+        tunnel *t = userdata;
+        monitor *m = t->monitor;
+
+        ssh_resolve_job_free(j);
+        t->resolving = NULL;
+        m->resolves_running--;
         if (r < 0) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));
                 set_resolve_error(t, msg);
+        } else {
+                t->ssh = *resolved;
+                resolve_apply(t);
         }
+        resolve_pump(m);
+        /* A probe asked for while it resolved runs now, on what it resolved to. */
+        if (t->probe_deferred) {
+                t->probe_deferred = false;
+                monitor_probe_deferred(m, t);
+        }
+        if (m->on_resolved)
+                m->on_resolved(m, t);
 }
 
-/* Step 2: waits for t's `ssh -G` and takes its answer. */
-static void resolve_end(tunnel *t, usec_t deadline) {
+static void resolve_start(monitor *m, tunnel *t) {
         char err[256] = "";
 
-        if (!t->resolving)
-                return;
-        int r = ssh_resolve_finish(TAKE_PTR(t->resolving), deadline, &t->ssh, err, sizeof err);
+        t->resolve_wanted = false;
+        int r = ssh_resolve_start_as(t->unit.exec_path, t->resolved_for_argv, &t->as, &t->resolving, err, sizeof err);
+        if (r >= 0) {
+                r = ssh_resolve_watch(t->resolving, m->event, now_usec(CLOCK_MONOTONIC) + RESOLVE_TIMEOUT, on_resolved, t);
+                if (r < 0) {
+                        ssh_resolve_job_free(TAKE_PTR(t->resolving));
+                        snprintf(err, sizeof err, "cannot watch it: %s", strerror(-r));
+                }
+        }
         if (r < 0) {
                 char msg[300];
                 snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));
                 set_resolve_error(t, msg);
                 return;
         }
-        resolve_apply(t);
+        m->resolves_running++;
 }
 
-/* Many units at once (a check over 200 tunnels): up to RESOLVE_PARALLEL `ssh -G` run side by side. */
-#define RESOLVE_PARALLEL 32
+/* Starts wanted resolutions while fewer than RESOLVE_PARALLEL run. */
+static void resolve_pump(monitor *m) {
+        for (size_t i = 0; i < m->n_tunnels && m->resolves_running < RESOLVE_PARALLEL; i++)
+                if (m->tunnels[i]->resolve_wanted) {
+                        resolve_start(m, m->tunnels[i]);
+                        /* A tunnel that could not start cannot be probed on a resolution: its probe runs now. */
+                        if (!m->tunnels[i]->resolving && m->tunnels[i]->probe_deferred) {
+                                m->tunnels[i]->probe_deferred = false;
+                                monitor_probe_deferred(m, m->tunnels[i]);
+                        }
+                }
+}
 
-void tunnels_resolve(tunnel **tunnels, size_t n, const resolve_seed *seeds, size_t n_seeds) {
-        usec_t deadline = now_usec(CLOCK_MONOTONIC) + RESOLVE_TIMEOUT;
-        size_t started = 0, ended = 0;
-
-        while (ended < n) {
-                while (started < n && started - ended < RESOLVE_PARALLEL)
-                        resolve_begin(tunnels[started++], seeds, n_seeds);
-                resolve_end(tunnels[ended++], deadline);
+void tunnel_resolve_cancel(monitor *m, tunnel *t) {
+        if (t->resolving) {
+                ssh_resolve_job_free(TAKE_PTR(t->resolving));
+                m->resolves_running--;
         }
+        t->resolve_wanted = false;
+}
+
+bool tunnel_resolving(const tunnel *t) {
+        return t->resolving || t->resolve_wanted;
+}
+
+void tunnels_resolve(monitor *m) {
+        for (size_t i = 0; i < m->n_tunnels; i++)
+                resolve_begin(m, m->tunnels[i]);
+        resolve_pump(m);
 }

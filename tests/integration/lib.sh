@@ -35,6 +35,30 @@ t_summary() {
         [[ -n ${T_RESULTS:-} ]] && echo "$T_PASS $T_FAIL" >>"$T_RESULTS"
         return 0
 }
+# Time: now, seconds since a time, a <= b for decimals.
+now() { date +%s.%N; }
+since() { awk -v s="$1" -v e="${2:-$(now)}" 'BEGIN { printf "%.2f", e - s }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+# t_until TIMEOUT 'CODE': evaluates CODE every 0.1 s until it succeeds; WAITED = seconds it took.
+t_until() {
+        local timeout=$1 code=$2 s
+        s=$(now)
+        while :; do
+                if eval "$code"; then WAITED=$(since "$s"); return 0; fi
+                le "$(since "$s")" "$timeout" || break
+                sleep 0.1
+        done
+        WAITED=$(since "$s")
+        return 1
+}
+# t_daemon_install 'ARGS' ['SERVICE LINES']: the shipped rtun-monitord.service in the container, run as
+# `/lab/rtun-monitor daemon ARGS` with WatchdogSec=3s (unless the extra [Service] lines set another).
+t_daemon_install() {
+        lab_put /etc/systemd/system/rtun-monitord.service <"$T_SRC/systemd/rtun-monitord.service" &&
+                printf '[Service]\nExecStart=\nExecStart=/lab/rtun-monitor daemon %s\nWatchdogSec=3s\n%s' "$1" "${2:-}" |
+                lab_put /etc/systemd/system/rtun-monitord.service.d/50-lab.conf && lab_exec systemctl daemon-reload
+}
+
 # The standard lab: target sshd, bastions a and b, container, one tunnel per bastion, the monitor in /lab.
 t_lab_up() {
         lab_init || t_die "lab_init"

@@ -16,27 +16,12 @@ HEAL_BOUND=6
 OPTS="--monitor.interval=1s --monitor.failures=2 --monitor.timeout=2s --heal.backoff=1s"
 OPTS+=" --metrics.listen=127.0.0.1:$MP --metrics.textfile=$TEXTFILE"
 
-now() { date +%s.%N; }
-since() { awk -v s="$1" -v e="${2:-$(now)}" 'BEGIN { printf "%.2f", e - s }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 dshow() { lab_exec systemctl show -p "$1" --value $D; }
 scrape() { curl -s --max-time 2 "$URL/metrics"; }
 # mval PREFIX: the value of the first /metrics line starting with PREFIX (e.g. 'rtun_dbus_up ').
 mval() { scrape | awk -v p="$1" 'index($0, p) == 1 { print $NF; exit }'; }
 up_of() { mval "rtun_tunnel_up{name=\"$1\""; }
 http_code() { curl -s -o /dev/null --max-time 2 -w '%{http_code}' "$@"; }
-# t_until TIMEOUT 'CODE': evaluates CODE every 0.1 s until it succeeds; WAITED = seconds it took.
-t_until() {
-        local timeout=$1 code=$2 s
-        s=$(now)
-        while :; do
-                if eval "$code"; then WAITED=$(since "$s"); return 0; fi
-                le "$(since "$s")" "$timeout" || break
-                sleep 0.1
-        done
-        WAITED=$(since "$s")
-        return 1
-}
 # The daemon's drop-in: the test's options, a short watchdog, and optional extra [Service] lines.
 install_dropin() {
         printf '[Service]\nExecStart=\nExecStart=/lab/rtun-monitor daemon %s %s\nWatchdogSec=3s\n%s' \

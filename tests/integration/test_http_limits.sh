@@ -16,9 +16,6 @@ SCRAPE_BOUND=15   # the reviewer's bound on a scrape under a flood
 PROMPT_BOUND=3    # what a scrape really takes: a new connection evicts a stale one (slack for a busy machine)
 DROP_BOUND=13     # 10 s request deadline + slack for a busy machine
 
-now() { date +%s.%N; }
-since() { awk -v s="$1" -v e="${2:-$(now)}" 'BEGIN { printf "%.2f", e - s }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 dshow() { lab_exec systemctl show -p "$1" --value $D; }
 install_dropin() {
         printf '[Service]\nExecStart=\nExecStart=/lab/rtun-monitor daemon --monitor.interval=1s --metrics.listen=%s\nWatchdogSec=3s\n' \

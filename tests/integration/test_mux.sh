@@ -14,9 +14,7 @@ D=rtun-mux-test.service
 
 mainpid() { lab_unit_mainpid "$1"; }
 accepted() { grep -c "Accepted publickey" "$LAB/bastions/$1/sshd.log"; }
-now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 # The daemon's journal lines logged at or after T: "UNIXTIME MESSAGE".
 djournal() {
         lab_exec journalctl --no-pager -o short-unix -u "$D" -S "@${1%.*}" |

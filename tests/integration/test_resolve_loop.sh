@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `ssh -G` never blocks the daemon's loop (issue 10; and issue 9's rule that nothing a user's ssh_config
+# says may stall it): a `Match exec` that sleeps 3 s for one tunnel's host, that tunnel restarted (so resolved
+# anew) under the daemon with WatchdogSec=2s. Meanwhile /metrics answers every scrape at once, the other
+# tunnel keeps being probed, the watchdog never fires, and the tunnel is up once `ssh -G` returns.
+. "$(dirname "$0")/lib.sh"
+t_lab_up
+
+D=rtun-monitord.service
+MP=$(lab_port_alloc) || t_die "metrics port"
+URL=http://127.0.0.1:$MP
+SLEEP=3
+dshow() { lab_exec systemctl show -p "$1" --value $D; }
+mval() { curl -s --max-time 2 "$URL/metrics" | awk -v p="$1" 'index($0, p) == 1 { print $NF; exit }'; }
+up_of() { mval "rtun_tunnel_up{name=\"$1\""; }
+
+t_daemon_install "--monitor.interval=1s --monitor.failures=2 --monitor.timeout=2s --metrics.listen=127.0.0.1:$MP" \
+        'WatchdogSec=2s' || t_die "install $D"
+lab_exec systemctl start $D || t_die "start $D (READY=1)"
+t_until 60 'test "$(up_of $UA)$(up_of $UB)" = 11' ||
+        t_fail "precondition: both tunnels up under the daemon within 60 s (got '$(up_of $UA)$(up_of $UB)')"
+# Every ssh that reads the system ssh_config for bastion-a (ssh -G of the daemon, the tunnel's own ssh)
+# now spends SLEEP seconds in `Match exec` first.
+{ printf 'Match host bastion-a.test exec "sleep %s"\n    ServerAliveCountMax 3\n' "$SLEEP"; lab_exec cat /etc/ssh/ssh_config; } \
+        >"$LAB/ssh_config.slow" && lab_put /etc/ssh/ssh_config <"$LAB/ssh_config.slow" || t_die "slow ssh_config"
+s=$(now)
+lab_exec ssh -G bastion-a.test >/dev/null
+t_expect "precondition: ssh -G bastion-a.test takes $SLEEP s now ($(since "$s") s)" le "$SLEEP" "$(since "$s")"
+
+m0=$(dshow MainPID) n0=$(dshow NRestarts)
+pb0=$(mval "rtun_probes_total{name=\"$UB\"")
+
+# The restart gives a a new process: the daemon resolves it again, and that `ssh -G` takes SLEEP s.
+lab_exec systemctl restart --no-block $UA
+restarted=$(now)
+worst=0 n=0 failed=0
+while le "$(since "$restarted")" 5; do
+        t=$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' "$URL/metrics")
+        n=$((n + 1))
+        [[ ${t%% *} == 200 ]] || failed=$((failed + 1))
+        le "${t#* }" "$worst" || worst=${t#* }
+        sleep 0.1
+done
+pb1=$(mval "rtun_probes_total{name=\"$UB\"")
+echo "during the resolution: $n scrapes, $failed failed, slowest ${worst} s; b probed $((pb1 - pb0)) times"
+t_eq "loop: every scrape answered (200)" "$failed" 0
+# A generous functional bound for a loaded machine; the old code answered after the whole sleep.
+t_expect "loop: no scrape waited for ssh -G (slowest $worst s < 1 s)" le "$worst" 1
+t_expect "loop: the other tunnel kept being probed ($((pb1 - pb0)) probes in 5 s)" test $((pb1 - pb0)) -ge 3
+t_eq "watchdog: did not fire (same MainPID)" "$(dshow MainPID)" "$m0"
+t_eq "watchdog: NRestarts unchanged" "$(dshow NRestarts)" "$n0"
+t_nomatch "watchdog: no timeout in the journal" "$(lab_exec journalctl --no-pager -o cat -u $D)" "[Ww]atchdog timeout"
+
+# Once ssh -G answers, a is probed on what it resolved to: up, and not before the sleep was over.
+t_until 30 'test "$(up_of $UA)" = 1'
+t_eq "resolved: a up once ssh -G returned" "$(up_of $UA)" 1
+up_after=$(since "$restarted")
+echo "a up again $up_after s after its restart (ssh -G sleeps $SLEEP s)"
+t_expect "resolved: a's verdict waited for its resolution ($up_after s >= $SLEEP s)" le "$SLEEP" "$up_after"
+t_match "resolved: b still up" "$(up_of $UB)" "^1$"
+
+lab_exec systemctl stop $D
+t_summary
