@@ -172,10 +172,3 @@ int act_start(act_tracker *t, const char *unit, heal_action action, usec_t timeo
         }
         return 0;
 }
-
-size_t act_pending(act_tracker *t) {
-        size_t n = 0;
-        for (act_job *j = t->jobs; j; j = j->next)
-                n++;
-        return n;
-}

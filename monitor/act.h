@@ -20,5 +20,3 @@ act_tracker *act_tracker_free(act_tracker *t);
  * Asynchronous; done is called exactly once, on the loop, within timeout. */
 int act_start(act_tracker *t, const char *unit, heal_action action, usec_t timeout, act_done_t done,
               void *userdata);
-/* Jobs not finished yet. */
-size_t act_pending(act_tracker *t);

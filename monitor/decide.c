@@ -11,9 +11,7 @@ static const char *const heal_action_table[_HEAL_ACTION_MAX] = {
         [HEAL_RESET_AND_START] = "reset_and_start",
 };
 
-const char *heal_action_to_string(heal_action a) {
-        return a >= 0 && a < _HEAL_ACTION_MAX ? heal_action_table[a] : NULL;
-}
+DEFINE_STRING_TABLE_LOOKUP(heal_action, heal_action);
 
 void tunnel_health_init(tunnel_health *h) {
         *h = (tunnel_health) {

@@ -78,3 +78,4 @@ typedef struct guard_state {
 unsigned decide_all_down(guard_state *g, verdict *v, size_t n, bool enabled);
 
 const char *heal_action_to_string(heal_action a);
+heal_action heal_action_from_string(const char *s);

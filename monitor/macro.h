@@ -49,6 +49,20 @@ int strv_push(char ***l, const char *s); /* copies s; -ENOMEM */
 /* Writes the message into err (may be NULL) and returns r: "return set_err(err, n, -EINVAL, ...)". */
 int set_err(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
 
+/* NAME_to_string() and NAME_from_string() over a table indexed by the enum, as systemd's
+ * DEFINE_STRING_TABLE_LOOKUP: one table says each name once. from_string gives (type) -1 when unknown. */
+#define DEFINE_STRING_TABLE_LOOKUP(name, type)                                                            \
+        const char *name##_to_string(type i) {                                                           \
+                return (size_t) i < ELEMENTSOF(name##_table) ? name##_table[i] : NULL;                   \
+        }                                                                                                 \
+        type name##_from_string(const char *s) {                                                         \
+                if (s)                                                                                    \
+                        for (size_t i = 0; i < ELEMENTSOF(name##_table); i++)                            \
+                                if (name##_table[i] && streq(name##_table[i], s))                        \
+                                        return (type) i;                                                  \
+                return (type) -1;                                                                         \
+        }
+
 #define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
 #define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
 

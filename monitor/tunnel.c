@@ -42,39 +42,12 @@ static const char *const tunnel_event_table[] = {
         "down", "recovered", "restarted", "gave_up", "network_down", "network_up",
 };
 
-static int lookup(const char *const *table, int n, const char *s) {
-        if (!s)
-                return -1;
-        for (int i = 0; i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return i;
-        return -1;
-}
+DEFINE_STRING_TABLE_LOOKUP(tunnel_state, tunnel_state);
+DEFINE_STRING_TABLE_LOOKUP(probe_kind, probe_kind);
+DEFINE_STRING_TABLE_LOOKUP(probe_status, probe_status);
+DEFINE_STRING_TABLE_LOOKUP(unit_active_state, unit_active_state);
 
-const char *tunnel_state_to_string(tunnel_state s) {
-        return s >= 0 && s < _TUNNEL_STATE_MAX ? tunnel_state_table[s] : NULL;
-}
-tunnel_state tunnel_state_from_string(const char *s) {
-        return (tunnel_state) lookup(tunnel_state_table, _TUNNEL_STATE_MAX, s);
-}
-const char *probe_kind_to_string(probe_kind k) {
-        return k >= 0 && k < _PROBE_KIND_MAX ? probe_kind_table[k] : NULL;
-}
-probe_kind probe_kind_from_string(const char *s) {
-        return (probe_kind) lookup(probe_kind_table, _PROBE_KIND_MAX, s);
-}
-const char *probe_status_to_string(probe_status s) {
-        return s >= 0 && s < _PROBE_STATUS_MAX ? probe_status_table[s] : NULL;
-}
-probe_status probe_status_from_string(const char *s) {
-        return (probe_status) lookup(probe_status_table, _PROBE_STATUS_MAX, s);
-}
-const char *unit_active_state_to_string(unit_active_state s) {
-        return s >= 0 && s < _UNIT_ACTIVE_STATE_MAX ? unit_active_state_table[s] : NULL;
-}
-unit_active_state unit_active_state_from_string(const char *s) {
-        return (unit_active_state) lookup(unit_active_state_table, _UNIT_ACTIVE_STATE_MAX, s);
-}
+/* Events are bits: the table is indexed by the bit's position. */
 const char *tunnel_event_to_string(tunnel_event e) {
         for (unsigned i = 0; i < ELEMENTSOF(tunnel_event_table); i++)
                 if ((unsigned) e == (1u << i))
@@ -82,6 +55,9 @@ const char *tunnel_event_to_string(tunnel_event e) {
         return NULL;
 }
 tunnel_event tunnel_event_from_string(const char *s) {
-        int i = lookup(tunnel_event_table, (int) ELEMENTSOF(tunnel_event_table), s);
-        return i < 0 ? 0 : (tunnel_event) (1 << i);
+        if (s)
+                for (unsigned i = 0; i < ELEMENTSOF(tunnel_event_table); i++)
+                        if (streq(tunnel_event_table[i], s))
+                                return (tunnel_event) (1u << i);
+        return 0;
 }
