@@ -265,6 +265,30 @@ static bool verdict_suggests_network_down(const verdict *v) {
                 v->reason != PROBE_PROHIBITED;
 }
 
+verdict decide_guard_view(verdict last, bool looked, probe_status last_status) {
+        if (looked && last_status != PROBE_OK && last_status != PROBE_PROHIBITED)
+                last.state = TUNNEL_DOWN;
+        return last;
+}
+
+unsigned decide_fold_events(unsigned ev, tunnel_health *h, tunnel_state state, bool network_down,
+                            bool probed_since_network_up) {
+        if (network_down) {
+                if (ev & EVENT_DOWN)
+                        h->down_silenced = true;
+                ev &= ~(unsigned) EVENT_DOWN;
+        } else if (h->down_silenced && probed_since_network_up && h->announced_down &&
+                   (state == TUNNEL_DOWN || state == TUNNEL_FAILED)) {
+                ev |= EVENT_DOWN; /* probed since the network came back, still down: now it is news */
+                h->down_silenced = false;
+        }
+        if ((ev & EVENT_RECOVERED) && h->down_silenced) {
+                ev &= ~(unsigned) EVENT_RECOVERED; /* network_up said it */
+                h->down_silenced = false;
+        }
+        return ev;
+}
+
 unsigned decide_all_down(guard_state *g, verdict *v, size_t n, bool enabled) {
         bool all_down = enabled && n >= 2;
         unsigned events = 0;

@@ -404,18 +404,14 @@ int monitor_heal(monitor *m, tunnel *t) {
         return 1;
 }
 
-/* A tunnel counts as down for the guard when its unit runs but its last probe failed: the guard must act
- * before hysteresis has declared every tunnel DOWN, or the first one would already be restarted. */
 void monitor_guard(monitor *m) {
         _cleanup_(freep) verdict *v = calloc(m->n_tunnels + 1, sizeof(verdict));
         if (!v)
                 return;
         for (size_t i = 0; i < m->n_tunnels; i++) {
-                tunnel *t = m->tunnels[i];
-                v[i] = t->last_verdict;
-                if (t->probed && t->resolved && t->last_probe.status != PROBE_OK &&
-                    t->last_probe.status != PROBE_PROHIBITED)
-                        v[i].state = TUNNEL_DOWN;
+                const tunnel *t = m->tunnels[i];
+                v[i] = decide_guard_view(t->last_verdict, t->probed && t->resolved && !t->last_probe.ours,
+                                         t->last_probe.status);
         }
         unsigned events = decide_all_down(&m->guard, v, m->n_tunnels, m->cfg->heal.all_down_guard);
         for (size_t i = 0; i < m->n_tunnels; i++)
@@ -437,22 +433,9 @@ void monitor_guard(monitor *m) {
 void monitor_flush_events(monitor *m) {
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 tunnel *t = m->tunnels[i];
-                unsigned ev = t->pending_events;
+                unsigned ev = decide_fold_events(t->pending_events, &t->health, t->last_verdict.state,
+                                                 m->guard.network_down, t->probed_at > m->network_up_at);
                 t->pending_events = 0;
-                bool *silenced = &t->health.down_silenced;
-                if (m->guard.network_down) {
-                        if (ev & EVENT_DOWN)
-                                *silenced = true;
-                        ev &= ~(unsigned) EVENT_DOWN;
-                } else if (*silenced && t->probed_at > m->network_up_at && t->health.announced_down &&
-                           (t->last_verdict.state == TUNNEL_DOWN || t->last_verdict.state == TUNNEL_FAILED)) {
-                        ev |= EVENT_DOWN; /* probed since the network came back, still down: now it is news */
-                        *silenced = false;
-                }
-                if ((ev & EVENT_RECOVERED) && *silenced) {
-                        ev &= ~(unsigned) EVENT_RECOVERED; /* network_up said it */
-                        *silenced = false;
-                }
                 monitor_emit(m, t, ev);
         }
 }

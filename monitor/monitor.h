@@ -171,6 +171,10 @@ tunnel *tunnel_free(tunnel *t);
  * probe asked for meanwhile waits for it (monitor_probe). */
 void tunnels_resolve(monitor *m);
 bool tunnel_resolving(const tunnel *t);
+/* The cache rule: a resolution made from resolved_argv for the process started at resolved_start still
+ * describes a unit now running argv in the process started at started_at (main_pid <= 0: not running). */
+bool resolution_current(char *const *resolved_argv, usec_t resolved_start, char *const *argv, pid_t main_pid,
+                        usec_t started_at);
 /* Stops t's resolution, if any (its unit went away, or changed under it). */
 void tunnel_resolve_cancel(monitor *m, tunnel *t);
 /* Starts the probe monitor_probe() deferred while t resolved (probes_running already counts it). */

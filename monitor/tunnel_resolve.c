@@ -41,9 +41,10 @@ static int expand_exec(const unit_info *u, char ***ret, char *err, size_t errlen
         return unit_argv_expand(u->exec_argv, env, ret);
 }
 
-/* The process a resolution describes: a unit not running yet keeps what it has until it starts. */
-static bool same_process(const tunnel *t) {
-        return t->unit.main_pid <= 0 || t->unit.started_at == t->resolved_for_start;
+bool resolution_current(char *const *resolved_argv, usec_t resolved_start, char *const *argv, pid_t main_pid,
+                        usec_t started_at) {
+        /* A unit not running keeps what it has until it starts; a running one, only for the same process. */
+        return resolved_argv && argv && strv_equal(resolved_argv, argv) && (main_pid <= 0 || started_at == resolved_start);
 }
 
 /* t->ssh is set: picks the forward to probe; the tunnel is resolved, or says why not. */
@@ -74,7 +75,9 @@ static bool resolve_from_seed(tunnel *t, char ***argv, const resolve_seed *seeds
                 const resolve_seed *s = &seeds[i];
                 if (!streq(s->name, t->name))
                         continue;
-                if (!strv_equal(s->argv, *argv) || t->unit.main_pid <= 0 || s->started_at != t->unit.started_at)
+                /* An earlier run's word only for a process it saw: the unit must be running. */
+                if (t->unit.main_pid <= 0 ||
+                    !resolution_current(s->argv, s->started_at, *argv, t->unit.main_pid, t->unit.started_at))
                         return false;
                 ssh_resolved r = {};
                 if (ssh_config_parse(s->ssh_config, &r, NULL, 0) < 0) {
@@ -108,7 +111,8 @@ static void resolve_begin(monitor *m, tunnel *t) {
         } else if (expand_exec(&t->unit, &argv, err, sizeof err) < 0 && !*err)
                 snprintf(err, sizeof err, "out of memory");
 
-        bool same = !*err && t->resolved_for_argv && strv_equal(t->resolved_for_argv, argv) && same_process(t);
+        bool same = !*err && resolution_current(t->resolved_for_argv, t->resolved_for_start, argv, t->unit.main_pid,
+                                                t->unit.started_at);
         if (same && (t->resolved || t->resolve_error || t->resolving || t->resolve_wanted))
                 return;
 

@@ -881,11 +881,77 @@ static void test_all_down_end_to_end(void **state) {
         assert_int_equal(decide_all_down(&g, v, 2, true), EVENT_NETWORK_UP);
 }
 
+/* How the all-down guard sees a tunnel: a failed probe counts at once, unless it says nothing of the network. */
+static void test_guard_view(void **state) {
+        static const struct {
+                tunnel_state last;
+                bool looked;
+                probe_status status;
+                tunnel_state want;
+        } t[] = {
+                { TUNNEL_UP, true, PROBE_TIMEOUT, TUNNEL_DOWN },      /* below monitor.failures: still counts */
+                { TUNNEL_STARTING, true, PROBE_REFUSED, TUNNEL_DOWN },
+                { TUNNEL_UP, true, PROBE_PROHIBITED, TUNNEL_UP },     /* the bastion answered */
+                { TUNNEL_UP, false, PROBE_TIMEOUT, TUNNEL_UP },       /* not probed, not resolved, or ours */
+                { TUNNEL_UNKNOWN, false, PROBE_ERROR, TUNNEL_UNKNOWN },
+                { TUNNEL_UNKNOWN, true, PROBE_OK, TUNNEL_UNKNOWN },
+                { TUNNEL_DOWN, true, PROBE_OK, TUNNEL_DOWN },         /* the verdict's own state stands */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                verdict last = { .state = t[i].last, .reason = PROBE_OK, .action = HEAL_RESTART };
+                verdict v = decide_guard_view(last, t[i].looked, t[i].status);
+                if (v.state != t[i].want)
+                        fail_msg("row %zu: %s, want %s", i, tunnel_state_to_string(v.state),
+                                 tunnel_state_to_string(t[i].want));
+                assert_int_equal(v.action, HEAL_RESTART); /* the view changes the state only */
+        }
+
+        /* Two tunnels we could not look at (ours) are no evidence of a network down; two timeouts are. */
+        for (int ours = 0; ours < 2; ours++) {
+                guard_state g = {};
+                verdict v[2];
+                for (int i = 0; i < 2; i++)
+                        v[i] = decide_guard_view((verdict) { .state = TUNNEL_UNKNOWN, .reason = PROBE_TIMEOUT },
+                                                 !ours, ours ? PROBE_ERROR : PROBE_TIMEOUT);
+                assert_int_equal(decide_all_down(&g, v, 2, true), ours ? 0u : (unsigned) EVENT_NETWORK_DOWN);
+        }
+}
+
+/* A tunnel's events while the guard speaks for all: DOWN folded into network_down, told later if still
+ * down once the network is back, and RECOVERED dropped when network_up already said it. */
+static void test_fold_events(void **state) {
+        tunnel_health h;
+        tunnel_health_init(&h);
+        h.announced_down = true;
+
+        /* Spell: DOWN folded, remembered. */
+        assert_int_equal(decide_fold_events(EVENT_DOWN | EVENT_RESTARTED, &h, TUNNEL_DOWN, true, false), EVENT_RESTARTED);
+        assert_true(h.down_silenced);
+        /* Network back, but not probed since: nothing yet. */
+        assert_int_equal(decide_fold_events(0, &h, TUNNEL_DOWN, false, false), 0);
+        assert_true(h.down_silenced);
+        /* Probed since and still down: now its own DOWN. */
+        assert_int_equal(decide_fold_events(0, &h, TUNNEL_DOWN, false, true), EVENT_DOWN);
+        assert_false(h.down_silenced);
+
+        /* Another spell, then the tunnel recovers: network_up said it, RECOVERED is dropped once. */
+        assert_int_equal(decide_fold_events(EVENT_DOWN, &h, TUNNEL_DOWN, true, false), 0);
+        assert_int_equal(decide_fold_events(EVENT_RECOVERED, &h, TUNNEL_UP, false, true), 0);
+        assert_false(h.down_silenced);
+        assert_int_equal(decide_fold_events(EVENT_RECOVERED, &h, TUNNEL_UP, false, true), EVENT_RECOVERED);
+
+        /* No spell: events pass untouched. */
+        assert_int_equal(decide_fold_events(EVENT_DOWN | EVENT_GAVE_UP, &h, TUNNEL_FAILED, false, true),
+                         EVENT_DOWN | EVENT_GAVE_UP);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_strings_and_init),
                 cmocka_unit_test(test_not_probeable),
                 cmocka_unit_test(test_ours),
+                cmocka_unit_test(test_guard_view),
+                cmocka_unit_test(test_fold_events),
                 cmocka_unit_test(test_hysteresis),
                 cmocka_unit_test(test_success_resets_count),
                 cmocka_unit_test(test_grace_boundaries),

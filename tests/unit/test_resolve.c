@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 
+#include "../../monitor/monitor.h"
 #include "../../monitor/resolve.h"
 
 /* The seed unit's argv, as `ssh -G` (OpenSSH 9.2) prints it, trimmed of the long algorithm lists. */
@@ -434,6 +435,23 @@ static void test_exec_child_identity_and_fds(void **state) {
         assert_int_equal(rmdir(dir), 0);
 }
 
+/* The cache rule: a resolution stands while the unit runs the same command line in the same process. */
+static void test_resolution_current(void **state) {
+        char *a[] = { (char *) "/usr/bin/ssh", (char *) "-N", (char *) "b.example", NULL };
+        char *same[] = { (char *) "/usr/bin/ssh", (char *) "-N", (char *) "b.example", NULL };
+        char *other[] = { (char *) "/usr/bin/ssh", (char *) "-N", (char *) "c.example", NULL };
+        char *longer[] = { (char *) "/usr/bin/ssh", (char *) "-N", (char *) "b.example", (char *) "x", NULL };
+
+        assert_true(resolution_current(a, 100, same, 42, 100));    /* same argv, same process */
+        assert_false(resolution_current(a, 100, same, 43, 200));   /* restarted: a new process reads ssh_config */
+        assert_true(resolution_current(a, 100, same, 0, 0));       /* not running: kept until it starts */
+        assert_true(resolution_current(a, 100, same, -1, 300));
+        assert_false(resolution_current(a, 100, other, 42, 100));  /* ExecStart changed */
+        assert_false(resolution_current(a, 100, longer, 42, 100));
+        assert_false(resolution_current(NULL, 100, same, 42, 100)); /* never resolved */
+        assert_false(resolution_current(a, 100, NULL, 42, 100));
+}
+
 static void test_exec_is_ssh(void **state) {
         char *const ssh_argv[] = { (char *) "ssh", NULL };
         char *const other_argv[] = { (char *) "/usr/bin/autossh", NULL };
@@ -632,6 +650,7 @@ int main(void) {
                 cmocka_unit_test(test_format_round_trip),
                 cmocka_unit_test(test_exec_as_user),
                 cmocka_unit_test(test_exec_child_identity_and_fds),
+                cmocka_unit_test(test_resolution_current),
                 cmocka_unit_test(test_exec_is_ssh),
                 cmocka_unit_test(test_exec_seed),
                 cmocka_unit_test(test_exec_wildcards),
