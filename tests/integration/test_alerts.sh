@@ -298,6 +298,8 @@ lab_exec systemd-run --quiet --unit=rtun-alerts-guard -p Type=notify -E RTUN_MON
         t_fail "7: systemd-run"
 sleep 2
 a0=$(mainpid $UA) b0=$(mainpid $UB)
+dropped() { grep -c "Timeout, client not responding" "$LAB/bastions/$1/sshd.log"; }
+declare -A dropped0=([bastion-a.test]=$(dropped bastion-a.test) [bastion-b.test]=$(dropped bastion-b.test))
 lab_fault_stop $UA && lab_fault_stop $UB || t_fail "fault stop both"
 wait_got slack s7 1 15
 sleep 3 # time enough for a wrong restart
@@ -308,10 +310,21 @@ lab_fault_cont $UA && lab_fault_cont $UB
 wait_got slack s7 2 15
 sleep 2
 t_eq "7: slack: one network_up" "$(slack_got s7 | grep -c '^network_up -$')" 1
-t_eq "7: slack: no restarted" "$(slack_got s7 | grep -c '^restarted')" 0
 echo "    daemon, all down then resumed (slack): $(slack_got s7 | paste -sd,)"
-t_eq "7: slack: network_down then network_up, nothing else" "$(slack_got s7 | paste -sd,)" "network_down -,network_up -"
-t_eq "7: webhook (default events: down recovered gave_up): nothing, the downs were folded" "$(hook_got h7 | wc -l)" 0
+t_match "7: slack: network_down, then network_up" "$(slack_got s7 | paste -sd,)" "^network_down -,network_up -"
+# After network_up a tunnel is its own again. One whose stopped session the bastion dropped meanwhile
+# (ClientAlive 2 s x 2: a loaded machine can stretch the spell past it) is really down and is rightly
+# restarted; any other event is a wrong one.
+for b in bastion-a.test bastion-b.test; do
+        if (($(dropped $b) > ${dropped0[$b]})); then
+                echo "    $b dropped a stopped session during the spell: events for it after network_up are right"
+                continue
+        fi
+        t_eq "7: slack: nothing for reverse-ssh@$b after network_up" \
+                "$(slack_got s7 | tail -n +3 | grep -c "reverse-ssh@$b.service")" 0
+        t_eq "7: webhook (default events: down recovered gave_up): nothing for reverse-ssh@$b, its down was folded" \
+                "$(hook_got h7 | grep -c "reverse-ssh@$b.service")" 0
+done
 lab_exec systemctl stop rtun-alerts-guard
 t_match "7: daemon stopped cleanly" "$(lab_exec journalctl -u rtun-alerts-guard -o cat --no-pager)" \
         "Deactivated successfully"

@@ -290,7 +290,12 @@ if command -v valgrind >/dev/null; then
         echo "valgrind: daemon ran $(since "$s") s, exit $vrc; its report:"
         sed 's/^/    /' "$LAB/valgrind.log"
         t_eq "valgrind: exit 0 (no errors, no leaks)" "$vrc" 0
-        t_eq "valgrind: report is empty" "$(grep -c . "$LAB/valgrind.log")" 0
+        # valgrind 3.19 does not know pidfd_open (434), which sd-event tries for child sources (ssh -G) and
+        # falls back from: its note is about valgrind, not a finding. Any other line is one.
+        t_eq "valgrind: report is empty (but for its pidfd_open note)" \
+                "$(grep -v -e 'unhandled amd64-linux syscall: 434$' -e 'You may be able to write your own handler' \
+                        -e 'README_MISSING_SYSCALL_OR_IOCTL' -e 'Nevertheless we consider this a bug' \
+                        -e 'valgrind.org/support/bug_reports.html' "$LAB/valgrind.log" | grep -c .)" 0
 else
         t_fail "valgrind not installed (tests/lab/install-deps.sh)"
 fi
