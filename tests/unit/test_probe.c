@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -505,7 +506,23 @@ static void child_self(pid_t pid, char *buf, size_t size) {
                         o += (size_t) snprintf(buf + o, size - o, " %d", fd);
 }
 
-/* Waits until the fake ssh has exec'd its last command (its comm is then that command's). */
+/* Is pid blocked in a sleep (nanosleep or clock_nanosleep)? Before that, sleep(1) may still be setting
+ * itself up (a locale file open for a moment), and its fds would not yet be only what it inherited. */
+static bool sleeping(pid_t pid) {
+        char path[64];
+        long nr = -1;
+        (void) snprintf(path, sizeof path, "/proc/%d/syscall", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return false;
+        if (fscanf(f, "%ld", &nr) != 1)
+                nr = -1;
+        fclose(f);
+        return nr == SYS_nanosleep || nr == SYS_clock_nanosleep;
+}
+
+/* Waits until the fake ssh has exec'd its last command (its comm is then that command's) and, for sleep,
+ * until that is asleep. */
 static pid_t wait_fake_exec(sd_event *e, const char *comm) {
         char path[256], name[64] = "";
         usec_t end = now_usec(CLOCK_MONOTONIC) + 10 * SEC;
@@ -524,7 +541,7 @@ static pid_t wait_fake_exec(sd_event *e, const char *comm) {
                         continue;
                 bool got = fgets(name, sizeof name, f) != NULL;
                 fclose(f);
-                if (got && strncmp(name, comm, strlen(comm)) == 0)
+                if (got && strncmp(name, comm, strlen(comm)) == 0 && (!streq(comm, "sleep") || sleeping(pid)))
                         return pid;
         }
         fail_msg("the fake ssh never ran %s (last comm \"%s\")", comm, name);
