@@ -16,8 +16,6 @@
 #include "oneshot.h"
 #include "state_file.h"
 
-static daemon_ctx *ctx; /* the monitor's callbacks carry no userdata of their own */
-
 /* "Down" for STATUS= is what an operator would page on: not yet probed or starting is not down. */
 static size_t count_down(const monitor *m) {
         size_t n = 0;
@@ -50,7 +48,7 @@ static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) sd_event_source_set_time(s, next);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
         if (!t->running) /* a probe slower than the interval: skip this slot */
-                (void) monitor_probe(ctx->m, t);
+                (void) monitor_probe(t->monitor, t);
         return 0;
 }
 
@@ -135,8 +133,8 @@ static void catch_up_missed_slot(daemon_ctx *d, tunnel *t) {
                 schedule_probe(d, t, 0);
 }
 
-static void on_probed(monitor *m, tunnel *t) {
-        daemon_ctx *d = ctx;
+static void on_probed(monitor *m, tunnel *t, void *userdata) {
+        daemon_ctx *d = userdata;
 
         if (t->guard_pending) {
                 t->guard_pending = false;
@@ -198,17 +196,19 @@ static void restore_state(daemon_ctx *d, saved_state *saved) {
                 saved_alerts_restore(d->m, saved->alerts);
 }
 
-static void on_healed(monitor *m, tunnel *t) {
-        save_state(ctx, false);
+static void on_healed(monitor *m, tunnel *t, void *userdata) {
+        daemon_ctx *d = userdata;
+
+        save_state(d, false);
         /* The probe must see the new MainPID and start time (grace): it waits for a discovery that starts
          * after this restart. A restarted ssh needs a moment to connect anyway; the grace keeps early
          * failures from counting. */
-        t->probe_after_refresh = ctx->refreshes + 1;
-        if (!start_refresh(ctx, false)) {
+        t->probe_after_refresh = d->refreshes + 1;
+        if (!start_refresh(d, false)) {
                 t->probe_after_refresh = 0;
-                schedule_probe(ctx, t, MIN(t->settings->interval, 1 * USEC_PER_SEC));
+                schedule_probe(d, t, MIN(t->settings->interval, 1 * USEC_PER_SEC));
         }
-        notify_status(ctx);
+        notify_status(d);
 }
 
 /* Every round lists the units; their properties are read again only when systemd said they changed
@@ -274,7 +274,7 @@ int daemon_run(const config *cfg, bool dry_run) {
 
         if (monitor_new(cfg, dry_run, e, &d.m) < 0)
                 return RTUN_EXIT_FAILURE;
-        ctx = &d;
+        d.m->userdata = &d;
         d.m->on_probed = on_probed;
         d.m->on_healed = on_healed;
 
@@ -318,7 +318,6 @@ int daemon_run(const config *cfg, bool dry_run) {
         ret = r < 0 ? RTUN_EXIT_FAILURE : RTUN_EXIT_OK;
         save_state(&d, true);
 finish:
-        ctx = NULL;
         d.http = http_server_free(d.http);
         for (size_t i = 0; i < ELEMENTSOF(d.unit_signals); i++)
                 sd_bus_slot_unref(d.unit_signals[i]);

@@ -236,7 +236,7 @@ static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
                 m->probes_running--;
         tunnel_record(m, t, r);
         if (m->on_probed)
-                m->on_probed(m, t);
+                m->on_probed(m, t, m->userdata);
 }
 
 static void on_probe_result(probe *p, const probe_result *r, void *userdata) {
@@ -379,7 +379,7 @@ static void on_act_done(const char *unit, int result, const char *job_result, vo
         }
         t->last_verdict.action = HEAL_NONE;
         if (m->on_healed)
-                m->on_healed(m, t);
+                m->on_healed(m, t, m->userdata);
 }
 
 int monitor_heal(monitor *m, tunnel *t) {

@@ -9,6 +9,7 @@
 #include "decide.h"
 #include "discover.h"
 #include "resolve.h"
+#include "../probes/tcpinfo.h"
 
 typedef enum restart_reason {
         RESTART_REASON_PROBE,
@@ -17,14 +18,6 @@ typedef enum restart_reason {
         _RESTART_REASON_MAX,
 } restart_reason;
 
-/* Passive view of the ssh process's TCP connection to the bastion (NETLINK_SOCK_DIAG). */
-typedef struct tcp_view {
-        bool valid;
-        double rtt_seconds;
-        uint32_t unacked;
-        uint64_t retransmits_total;
-        double last_ack_age_seconds;
-} tcp_view;
 
 typedef struct tunnel {
         char *name;                    /* unit name: the "name" label */
@@ -92,7 +85,7 @@ typedef struct resolve_seed {
 struct alert_sender;
 struct act_tracker;
 struct monitor;
-typedef void (*monitor_tunnel_cb)(struct monitor *m, tunnel *t);
+typedef void (*monitor_tunnel_cb)(struct monitor *m, tunnel *t, void *userdata);
 
 typedef struct monitor {
         const config *cfg;
@@ -120,6 +113,7 @@ typedef struct monitor {
         char host[256];                /* this host's name, for alerts */
 
         /* what the running mode (check, status, daemon) does when a probe or a restart finished */
+        void *userdata;                /* the mode's, handed to on_probed, on_healed and on_resolved */
         monitor_tunnel_cb on_probed;
         monitor_tunnel_cb on_healed;
         size_t probes_running;         /* counts deferred probes too: they are owed a callback */

@@ -256,11 +256,8 @@ static void launch(oneshot *o) {
         advance(o);
 }
 
-static oneshot *current; /* the monitor's callbacks carry no userdata of their own */
-
-static void on_tunnel_event(monitor *m, tunnel *t) {
-        if (current)
-                launch(current); /* a slot is free, and maybe the run moves on */
+static void on_tunnel_event(monitor *m, tunnel *t, void *userdata) {
+        launch(userdata); /* a slot is free, and maybe the run moves on */
 }
 
 static int on_alert_check(sd_event_source *s, void *userdata) {
@@ -304,7 +301,7 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
                 return RTUN_EXIT_FAILURE;
         o.m = m;
         m->alerts_off = !heal;
-        current = &o;
+        m->userdata = &o;
         m->on_probed = on_tunnel_event;
         m->on_healed = on_tunnel_event;
         m->on_resolved = on_tunnel_event;
@@ -382,7 +379,6 @@ int oneshot_run(const config *cfg, bool heal, bool dry_run, bool json) {
         status_print(m, json, stdout);
         ret = monitor_count_down(m) > 0 ? RTUN_EXIT_UNHEALTHY : RTUN_EXIT_OK;
 finish:
-        current = NULL;
         sd_event_source_disable_unref(o.tick);
         sd_event_source_disable_unref(o.launcher);
         sd_event_source_disable_unref(o.drain_deadline);

@@ -168,7 +168,7 @@ static void on_resolved(ssh_resolve_job *j, int r, ssh_resolved *resolved, const
                 monitor_probe_deferred(m, t);
         }
         if (m->on_resolved)
-                m->on_resolved(m, t);
+                m->on_resolved(m, t, m->userdata);
 }
 
 static void resolve_start(monitor *m, tunnel *t) {

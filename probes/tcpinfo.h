@@ -3,9 +3,19 @@
  * reading that process's fd table. Explains a failed probe ("no ACK from bastion for 12 s"). */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
-#include "../monitor/monitor.h" /* tcp_view */
+/* Passive view of the ssh process's TCP connection to the bastion (NETLINK_SOCK_DIAG). */
+typedef struct tcp_view {
+        bool valid;
+        double rtt_seconds;
+        uint32_t unacked;
+        uint64_t retransmits_total;
+        double last_ack_age_seconds;
+} tcp_view;
 
 /* Fills *ret from the process's TCP socket to remote_port (0: any; then the lowest fd wins, which is
  * the bastion connection ssh made first, not a forwarded channel's). -ESRCH: no such process;
