@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
+#include "../../monitor/macro.h"
 #include "../../probes/tcpinfo.h"
 
 typedef struct conn {
