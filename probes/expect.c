@@ -12,15 +12,79 @@
 #define SEARCH_SUFFIX ")"
 
 #define NESTING_MAX 32
+/* Optional copies of something that can match empty ("(a?){0,32}", "(){0,8}", "(^|$){0,8}"), each counted
+ * once per way it can match empty: regcomp's epsilon closures grow with about the cube of that count
+ * (measured: 24 cost at most about 3 ms, 32 up to 10 ms, 128 up to 130 ms, 252 up to 2.4 s). */
+#define EXPECT_EMPTY_COPIES_MAX 24
 
+/* One item (atom or group, with its repetition): what regcomp makes of it. */
+typedef struct item_weight {
+        uint64_t atoms;    /* nodes once bounded repetitions are expanded */
+        uint64_t empties;  /* optional copies of something that can match empty, times its ways to, nested
+                            * ones multiplied */
+        uint64_t paths;    /* ways it can match the empty string; 0: it cannot */
+} item_weight;
+
+/* The alternatives of one group, the current one being read. */
 typedef struct group_weight {
-        uint64_t branches; /* atoms of the group's earlier alternatives */
-        uint64_t branch;   /* atoms of the current one */
-        uint64_t last;     /* the last atom, which a repetition applies to */
+        item_weight branches;  /* the earlier alternatives, summed (paths too: any of them) */
+        item_weight before;    /* the current alternative without its last item (paths: the product) */
+        item_weight last;      /* its last item, which a repetition applies to */
+        bool has_last;
 } group_weight;
 
 static uint64_t weight_add(uint64_t a, uint64_t b) {
         return MIN(a + b, (uint64_t) UINT32_MAX);
+}
+
+static uint64_t weight_mul(uint64_t a, uint64_t b) {
+        return b != 0 && a > UINT32_MAX / b ? UINT32_MAX : a * b;
+}
+
+static void branch_begin(group_weight *g) {
+        g->before = (item_weight) { .paths = 1 }; /* an empty alternative matches empty one way */
+        g->last = (item_weight) { .paths = 1 };
+        g->has_last = false;
+}
+
+/* The current alternative: its items in a row. */
+static item_weight branch_of(const group_weight *g) {
+        return (item_weight) {
+                .atoms = weight_add(g->before.atoms, g->last.atoms),
+                .empties = weight_add(g->before.empties, g->last.empties),
+                .paths = weight_mul(g->before.paths, g->last.paths),
+        };
+}
+
+static void branch_add(group_weight *g, item_weight it) {
+        g->before = branch_of(g);
+        g->last = it;
+        g->has_last = true;
+}
+
+/* Takes the last item back out of the alternative (a repetition replaces it). */
+static item_weight branch_pop(group_weight *g) {
+        item_weight it = g->last;
+        g->last = (item_weight) { .paths = 1 };
+        g->has_last = false;
+        return it;
+}
+
+static void branch_end(group_weight *g) {
+        item_weight b = branch_of(g);
+        g->branches.atoms = weight_add(g->branches.atoms, b.atoms);
+        g->branches.empties = weight_add(g->branches.empties, b.empties);
+        g->branches.paths = weight_add(g->branches.paths, b.paths);
+}
+
+/* The group as one item: its alternatives, and the group node itself. */
+static item_weight group_close(group_weight *g) {
+        branch_end(g);
+        return (item_weight) {
+                .atoms = weight_add(g->branches.atoms, 1),
+                .empties = g->branches.empties,
+                .paths = g->branches.paths,
+        };
 }
 
 /* Skips a bracket expression starting at p[0] == '['; returns its end (past ']'), or the string's end. */
@@ -43,9 +107,9 @@ static const char *skip_bracket(const char *p) {
         return *p ? p + 1 : p;
 }
 
-/* Reads "{m}", "{m,}", "{m,n}" or "{,n}" at p; returns the count of copies regcomp makes, 0 if malformed
- * (then regcomp says what is wrong). */
-static uint64_t read_interval(const char **p) {
+/* Reads "{m}", "{m,}", "{m,n}" or "{,n}" at p into the least and most copies regcomp makes ({m,}: m copies
+ * and a star, counted as m + 1). False if malformed (then regcomp says what is wrong). */
+static bool read_interval(const char **p, uint64_t *ret_min, uint64_t *ret_max) {
         const char *s = *p + 1;
         unsigned long m = 0, n;
         char *end;
@@ -61,32 +125,48 @@ static uint64_t read_interval(const char **p) {
                         n = strtoul(s, &end, 10);
                         s = end;
                 } else
-                        n = m + 1; /* {m,}: m copies and a star */
+                        n = m + 1;
         }
         if (*s != '}')
-                return 0;
+                return false;
         *p = s;
-        return MAX(MAX(m, n), 1UL);
+        *ret_min = MIN(m, n);
+        *ret_max = MAX(m, n);
+        return true;
+}
+
+/* What a repetition of `it`, least..most copies, makes: the copies; the optional ones among them that can
+ * match empty, each as many times as it can; and the ways the whole can match empty. */
+static item_weight repeat(item_weight it, uint64_t least, uint64_t most) {
+        uint64_t copies = MAX(most, 1), optional = most - MIN(least, most);
+        return (item_weight) {
+                .atoms = weight_mul(it.atoms, copies),
+                .empties = weight_add(weight_mul(it.empties, copies), weight_mul(optional, it.paths)),
+                .paths = it.paths > 0 ? weight_add(weight_mul(it.paths, copies), 1) : least == 0,
+        };
 }
 
 /* Refuses what makes glibc's regcomp or regexec cost without bound: back-references (a backtracking matcher
- * that overflows its stack or runs for minutes), and sizes (nested bounded repetitions expand into
- * millions of states at compile time). Syntax errors are left to regcomp. */
+ * that overflows its stack or runs for minutes), and sizes: nested bounded repetitions expand into millions
+ * of states at compile time, and optional copies of what can match empty make regcomp's closures explode.
+ * Syntax errors are left to regcomp. */
 static int expect_check(const char *pattern, char *err, size_t errlen) {
-        group_weight g[NESTING_MAX + 1] = {};
+        group_weight g[NESTING_MAX + 1];
         size_t depth = 0;
         bool repeated = false; /* the last token was a repetition */
 
         if (strlen(pattern) > EXPECT_PATTERN_MAX)
                 return set_err(err, errlen, -EINVAL, "longer than %d bytes", EXPECT_PATTERN_MAX);
 
+        g[0].branches = (item_weight) {};
+        branch_begin(&g[0]);
         for (const char *p = pattern; *p; p++) {
                 group_weight *cur = &g[depth];
-                uint64_t atom = 1, copies;
+                item_weight it = { .atoms = 1 };
+                uint64_t least, most;
                 bool was_repeated = repeated;
 
                 repeated = false;
-
                 switch (*p) {
                 case '\\':
                         if (p[1] >= '1' && p[1] <= '9')
@@ -97,21 +177,27 @@ static int expect_check(const char *pattern, char *err, size_t errlen) {
                 case '[':
                         p = skip_bracket(p) - 1;
                         break;
+                case '^':
+                case '$':
+                        /* An anchor matches empty at its place; its context makes regcomp's closures dearer. */
+                        it = (item_weight) { .atoms = 1, .paths = 2 };
+                        break;
                 case '(':
                         if (depth >= NESTING_MAX)
                                 return set_err(err, errlen, -EINVAL, "groups nested deeper than %d", NESTING_MAX);
-                        g[++depth] = (group_weight) {};
+                        g[++depth].branches = (item_weight) {};
+                        branch_begin(&g[depth]);
                         continue;
                 case ')':
                         /* glibc takes an unmatched ')' as a literal; it would close SEARCH_PREFIX's group. */
                         if (depth == 0)
                                 return set_err(err, errlen, -EINVAL, "unmatched ')' (a literal one is written \\))");
-                        atom = weight_add(weight_add(cur->branches, cur->branch), 1);
+                        it = group_close(cur);
                         cur = &g[--depth];
                         break;
                 case '|':
-                        cur->branches = weight_add(cur->branches, cur->branch);
-                        cur->branch = cur->last = 0;
+                        branch_end(cur);
+                        branch_begin(cur);
                         continue;
                 case '*':
                 case '?':
@@ -121,21 +207,26 @@ static int expect_check(const char *pattern, char *err, size_t errlen) {
                         if (was_repeated)
                                 return set_err(err, errlen, -EINVAL, "a repetition of a repetition");
                         repeated = true;
-                        copies = *p == '*' || *p == '?' ? 1 : *p == '+' ? 2 : read_interval(&p);
-                        if (copies == 0)
+                        if (*p != '{') { /* a* and a? are one copy (and a loop); a+ is written aa* */
+                                least = *p == '+';
+                                most = *p == '+' ? 2 : 1;
+                        } else if (!read_interval(&p, &least, &most))
                                 continue;
-                        cur->branch -= cur->last;
-                        cur->last = copies > UINT32_MAX / MAX(cur->last, 1) ? UINT32_MAX : cur->last * copies;
-                        cur->branch = weight_add(cur->branch, cur->last);
-                        if (cur->branch > EXPECT_WEIGHT_MAX)
-                                return set_err(err, errlen, -EINVAL, "repetitions expand to more than %d atoms",
-                                               EXPECT_WEIGHT_MAX);
-                        continue;
+                        if (!cur->has_last)
+                                continue; /* nothing to repeat: regcomp's to judge */
+                        it = repeat(branch_pop(cur), least, most);
+                        break;
                 }
-                cur->last = atom;
-                cur->branch = weight_add(cur->branch, atom);
-                if (weight_add(cur->branches, cur->branch) > EXPECT_WEIGHT_MAX)
-                        return set_err(err, errlen, -EINVAL, "more than %d atoms", EXPECT_WEIGHT_MAX);
+                branch_add(cur, it);
+                item_weight sum = branch_of(cur);
+                if (weight_add(cur->branches.atoms, sum.atoms) > EXPECT_WEIGHT_MAX)
+                        return repeated ? set_err(err, errlen, -EINVAL, "repetitions expand to more than %d atoms",
+                                                  EXPECT_WEIGHT_MAX)
+                                        : set_err(err, errlen, -EINVAL, "more than %d atoms", EXPECT_WEIGHT_MAX);
+                if (weight_add(cur->branches.empties, sum.empties) > EXPECT_EMPTY_COPIES_MAX)
+                        return set_err(err, errlen, -EINVAL,
+                                       "more than %d optional repetitions of something that can match nothing",
+                                       EXPECT_EMPTY_COPIES_MAX);
         }
         return 0;
 }

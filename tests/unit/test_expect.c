@@ -145,6 +145,16 @@ static void test_compile_rejects(void **state) {
                 { "a)", "unmatched ')'" },
                 { "\x02***********************************************************************", "repetition of a repetition" },
                 { "a+*", "repetition of a repetition" },
+                /* Optional copies of what can match empty: found by fuzz_expect ("(){0,252}": 2.4 s in regcomp). */
+                { "(){0,252}", "optional repetitions of something that can match nothing" },
+                { "(a?){0,120}", "can match nothing" },
+                { "(|a){0,25}", "can match nothing" },
+                { "((){0,15}){0,15}", "can match nothing" },
+                { "((a?){0,8}){0,8}", "can match nothing" },
+                { "(^){0,64}", "can match nothing" },
+                { "(a?){0,24}", NULL },
+                { "(ab){0,80}", NULL },
+                { "(a*b*){0,16}", NULL },
                 { "(a", "Unmatched (" },  /* regcomp's own words */
                 { "a{1", "Unmatched \\{" },
                 { "*a", "Invalid preceding regular expression" },
