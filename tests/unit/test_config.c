@@ -8,10 +8,10 @@
 #include "../../monitor/config.h"
 #include "../../monitor/duration.h"
 #include "../../probes/probe.h"
+#include "test_files.h"
 
 #define SEC USEC_PER_SEC
 
-static char tmpdir[] = "/tmp/test-config-XXXXXX";
 
 /* Does the pattern, compiled as a probe compiles it, match text? */
 static bool expect_matches(const char *pattern, const char *text) {
@@ -22,49 +22,12 @@ static bool expect_matches(const char *pattern, const char *text) {
         return m;
 }
 
-static int setup(void **state) {
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Writes text to DIR/name; returns the path (static buffer per name slot). */
-static const char *write_file(const char *name, const char *text) {
-        static char paths[4][256];
-        static unsigned slot;
-        char *p = paths[slot++ % ELEMENTSOF(paths)];
-        snprintf(p, 256, "%s/%s", tmpdir, name);
-        FILE *f = fopen(p, "we");
-        assert_non_null(f);
-        fputs(text, f);
-        assert_int_equal(fclose(f), 0);
-        return p;
-}
-
 /* Runs config_load with stderr captured into err. */
 static int load_capture(config *c, const char *path, char *const *overrides, char *err, size_t size) {
-        char ep[256];
-        snprintf(ep, sizeof ep, "%s/stderr", tmpdir);
-        fflush(stderr);
-        int saved = dup(STDERR_FILENO);
-        int fd = open(ep, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(saved >= 0 && fd >= 0);
-        dup2(fd, STDERR_FILENO);
-        close(fd);
+        stderr_capture cap;
+        stderr_capture_begin(&cap);
         int r = config_load(c, path, overrides);
-        fflush(stderr);
-        dup2(saved, STDERR_FILENO);
-        close(saved);
-
-        FILE *f = fopen(ep, "re");
-        assert_non_null(f);
-        size_t n = fread(err, 1, size - 1, f);
-        err[n] = 0;
-        fclose(f);
+        stderr_capture_end(&cap, err, size);
         return r;
 }
 
@@ -107,9 +70,9 @@ static const char full_conf[] =
 static void test_full(void **state) {
         char text[2048], err[1024];
         config c;
-        const char *urlf = write_file("url", "http://127.0.0.1:1/hook \t\r\nsecond line\n");
+        const char *urlf = test_write_text("url", "http://127.0.0.1:1/hook \t\r\nsecond line\n");
         snprintf(text, sizeof text, full_conf, urlf);
-        const char *p = write_file("full.conf", text);
+        const char *p = test_write_text("full.conf", text);
 
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), 0);
         assert_string_equal(err, "");
@@ -197,7 +160,7 @@ static void check_defaults(const config *c) {
 static void test_defaults(void **state) {
         char err[512];
         config c;
-        const char *p = write_file("empty.conf", "# nothing\n\n");
+        const char *p = test_write_text("empty.conf", "# nothing\n\n");
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), 0);
         assert_string_equal(err, "");
         check_defaults(&c);
@@ -214,27 +177,27 @@ static void test_defaults(void **state) {
         }
 
         char missing[300], want[400];
-        snprintf(missing, sizeof missing, "%s/missing.conf", tmpdir);
+        snprintf(missing, sizeof missing, "%s/missing.conf", test_dir);
         snprintf(want, sizeof want, "%s: No such file or directory\n", missing);
         assert_int_equal(load_capture(&c, missing, NULL, err, sizeof err), -ENOENT);
         assert_string_equal(err, want);
 
         /* A directory is not an empty file. */
-        snprintf(want, sizeof want, "%s: Is a directory\n", tmpdir);
-        assert_int_equal(load_capture(&c, tmpdir, NULL, err, sizeof err), -EISDIR);
+        snprintf(want, sizeof want, "%s: Is a directory\n", test_dir);
+        assert_int_equal(load_capture(&c, test_dir, NULL, err, sizeof err), -EISDIR);
         assert_string_equal(err, want);
 }
 
 static void test_overrides(void **state) {
         char err[512];
         config c;
-        const char *urlf = write_file("url2", "https://example.com/x\n");
+        const char *urlf = test_write_text("url2", "https://example.com/x\n");
         char text[512];
         snprintf(text, sizeof text,
                  "[monitor]\ninterval = 30s\n[metrics]\nlisten = 0.0.0.0:10122\n"
                  "[alert a]\ntype = slack\nurl_file = %s\n"
                  "[tunnel \"reverse-ssh@x.y.service\"]\ninterval = 3s\n", urlf);
-        const char *p = write_file("ov.conf", text);
+        const char *p = test_write_text("ov.conf", text);
         char *const ov[] = {
                 "monitor.interval=1s",
                 "metrics.listen=",
@@ -271,7 +234,7 @@ static void test_overrides(void **state) {
 static void test_inheritance(void **state) {
         char err[512];
         config c;
-        const char *p = write_file("inh.conf",
+        const char *p = test_write_text("inh.conf",
                                    "[tunnel \"reverse-ssh@a.service\"]\nfailures = 5\n"
                                    "[monitor]\ninterval = 2m\ntimeout = 3s\nprobe = ssh\nexpect = ^X\n"
                                    "[tunnel \"reverse-ssh@a.service\"]\ngrace = 0\n"
@@ -297,9 +260,9 @@ static void test_inheritance(void **state) {
 static void test_credentials(void **state) {
         char err[512];
         config c;
-        write_file("cred", "https://hooks.example/secret\n");
-        setenv("CREDENTIALS_DIRECTORY", tmpdir, 1);
-        const char *p = write_file("cred.conf", "[alert s]\ntype=webhook\nurl_file=%d/cred\n");
+        test_write_text("cred", "https://hooks.example/secret\n");
+        setenv("CREDENTIALS_DIRECTORY", test_dir, 1);
+        const char *p = test_write_text("cred.conf", "[alert s]\ntype=webhook\nurl_file=%d/cred\n");
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), 0);
         assert_string_equal(c.alerts[0].url, "https://hooks.example/secret");
         config_done(&c);
@@ -354,7 +317,7 @@ static void test_bad_files(void **state) {
         char err[1024], want[1200];
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 config c;
-                const char *p = write_file("bad.conf", t[i].text);
+                const char *p = test_write_text("bad.conf", t[i].text);
                 int r = load_capture(&c, p, NULL, err, sizeof err);
                 snprintf(want, sizeof want, "%s:%s\n", p, t[i].msg);
                 if (r != -EINVAL || !streq(err, want))
@@ -372,7 +335,7 @@ static void test_long_line(void **state) {
         size_t n = strlen(text);
         memset(text + n, 'a', 3000);
         strcpy(text + n + 3000, "\n");
-        const char *p = write_file("long.conf", text);
+        const char *p = test_write_text("long.conf", text);
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), 0);
         assert_int_equal(strlen(c.alerts[0].url), 8 + 3000);
         config_done(&c);
@@ -381,7 +344,7 @@ static void test_long_line(void **state) {
         n = strlen(text);
         memset(text + n, 'b', 6000);
         strcpy(text + n + 6000, "\n");
-        p = write_file("long.conf", text);
+        p = test_write_text("long.conf", text);
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), -EINVAL);
         assert_non_null(strstr(err, "long.conf:3: line too long"));
         free(text);
@@ -408,7 +371,7 @@ static void test_bad_overrides(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 config c;
                 char *const ov[] = { (char *) t[i].ov, NULL };
-                const char *p = write_file("ok.conf", "[monitor]\n");
+                const char *p = test_write_text("ok.conf", "[monitor]\n");
                 int r = load_capture(&c, p, ov, err, sizeof err);
                 snprintf(want, sizeof want, "%s\n", t[i].msg);
                 if (r != -EINVAL || !streq(err, want))
@@ -427,5 +390,5 @@ int main(void) {
                 cmocka_unit_test(test_long_line),
                 cmocka_unit_test(test_bad_overrides),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }

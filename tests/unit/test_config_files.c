@@ -13,61 +13,15 @@
 
 #include "../../monitor/config.h"
 #include "../../probes/probe.h"
+#include "test_files.h"
 
-static char tmpdir[] = "/tmp/test-config-files-XXXXXX";
-
-static int setup(void **state) {
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *path_of(const char *name) {
-        static char paths[4][256];
-        static unsigned slot;
-        char *p = paths[slot++ % ELEMENTSOF(paths)];
-        snprintf(p, 256, "%s/%s", tmpdir, name);
-        return p;
-}
-
-/* size bytes of data (may hold NUL bytes) to DIR/name. */
-static const char *write_data(const char *name, const char *data, size_t size) {
-        const char *p = path_of(name);
-        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, data, size), (ssize_t) size);
-        assert_int_equal(close(fd), 0);
-        return p;
-}
-
-static const char *write_file(const char *name, const char *text) {
-        return write_data(name, text, strlen(text));
-}
 
 /* config_load with stderr captured into err. */
 static int load_capture(config *c, const char *path, char *const *overrides, char *err, size_t size) {
-        char ep[256];
-        snprintf(ep, sizeof ep, "%s/stderr", tmpdir);
-        fflush(stderr);
-        int saved = dup(STDERR_FILENO);
-        int fd = open(ep, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(saved >= 0 && fd >= 0);
-        dup2(fd, STDERR_FILENO);
-        close(fd);
+        stderr_capture cap;
+        stderr_capture_begin(&cap);
         int r = config_load(c, path, overrides);
-        fflush(stderr);
-        dup2(saved, STDERR_FILENO);
-        close(saved);
-
-        FILE *f = fopen(ep, "re");
-        assert_non_null(f);
-        size_t n = fread(err, 1, size - 1, f);
-        err[n] = 0;
-        fclose(f);
+        stderr_capture_end(&cap, err, size);
         return r;
 }
 
@@ -96,23 +50,23 @@ static void load_in_child_expect(const char *path, const char *want) {
 }
 
 static void test_fifo_config(void **state) {
-        const char *p = path_of("fifo.conf");
+        const char *p = test_path("fifo.conf");
         char want[512];
         assert_int_equal(mkfifo(p, 0600), 0);
         snprintf(want, sizeof want, "%s: not a regular file\n", p);
         load_in_child_expect(p, want);
         /* A directory too, and /dev/zero (endless). */
-        snprintf(want, sizeof want, "%s: Is a directory\n", tmpdir);
-        load_in_child_expect(tmpdir, want);
+        snprintf(want, sizeof want, "%s: Is a directory\n", test_dir);
+        load_in_child_expect(test_dir, want);
         load_in_child_expect("/dev/zero", "/dev/zero: not a regular file\n");
 }
 
 static void test_fifo_url_file(void **state) {
-        const char *fifo = path_of("url.fifo");
+        const char *fifo = test_path("url.fifo");
         char text[512], want[1024];
         assert_int_equal(mkfifo(fifo, 0600), 0);
         snprintf(text, sizeof text, "[alert s]\ntype = slack\nurl_file = %s\n", fifo);
-        const char *p = write_file("fifo-url.conf", text);
+        const char *p = test_write_text("fifo-url.conf", text);
         snprintf(want, sizeof want, "%s:3: cannot read url_file \"%s\" for alert.s.url_file (not a regular file)\n", p,
                  fifo);
         load_in_child_expect(p, want);
@@ -126,14 +80,14 @@ static void test_big_config(void **state) {
         memset(text, '#', n);
         for (size_t i = 79; i < n; i += 80)
                 text[i] = '\n';
-        const char *p = write_data("big.conf", text, n);
+        const char *p = test_write("big.conf", text, n);
         config c;
         assert_true(load_capture(&c, p, NULL, err, sizeof err) < 0);
         snprintf(want, sizeof want, "%s: file too large (more than %d bytes)\n", p, CONFIG_FILE_MAX);
         assert_string_equal(err, want);
 
         /* Exactly at the cap is fine. */
-        p = write_data("big.conf", text, n - 1);
+        p = test_write("big.conf", text, n - 1);
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), 0);
         config_done(&c);
         free(text);
@@ -146,9 +100,9 @@ static void test_big_url_file(void **state) {
         memcpy(url, "https://", 8);
         memset(url + 8, 'a', n - 8);
         url[n] = 0;
-        const char *u = write_file("big.url", url);
+        const char *u = test_write_text("big.url", url);
         snprintf(text, sizeof text, "[alert s]\ntype = slack\nurl_file = %s\n", u);
-        const char *p = write_file("big-url.conf", text);
+        const char *p = test_write_text("big-url.conf", text);
         config c;
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), -EINVAL);
         snprintf(want, sizeof want, "%s:3: cannot read url_file \"%s\" for alert.s.url_file (larger than 8 KiB)\n", p, u);
@@ -160,23 +114,23 @@ static void test_big_url_file(void **state) {
 static void test_url_not_echoed(void **state) {
         char err[1024], want[512];
         config c;
-        const char *p = write_file("secret.conf", "[alert s]\ntype = slack\n"
+        const char *p = test_write_text("secret.conf", "[alert s]\ntype = slack\n"
                                                   "url = hooks.slack.com/services/T0/B0/SECRETXYZ\n");
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), -EINVAL);
         snprintf(want, sizeof want, "%s:3: invalid url for alert.s.url (must start with http:// or https://)\n", p);
         assert_string_equal(err, want);
         assert_null(strstr(err, "SECRETXYZ"));
 
-        const char *u = write_file("secret.url", "hooks.slack.com/services/T0/B0/SECRETXYZ\n");
+        const char *u = test_write_text("secret.url", "hooks.slack.com/services/T0/B0/SECRETXYZ\n");
         char text[512];
         snprintf(text, sizeof text, "[alert s]\ntype = slack\nurl_file = %s\n", u);
-        p = write_file("secret-file.conf", text);
+        p = test_write_text("secret-file.conf", text);
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), -EINVAL);
         assert_non_null(strstr(err, ":3: invalid url in url_file"));
         assert_null(strstr(err, "SECRETXYZ"));
 
         char *const ov[] = { (char *) "alert.s.url=hooks.slack.com/SECRETXYZ", NULL };
-        p = write_file("ov.conf", "[alert s]\ntype = slack\n");
+        p = test_write_text("ov.conf", "[alert s]\ntype = slack\n");
         assert_int_equal(load_capture(&c, p, ov, err, sizeof err), -EINVAL);
         assert_string_equal(err, "--alert.s.url: invalid url (must start with http:// or https://)\n");
 }
@@ -185,17 +139,17 @@ static void test_nul_byte(void **state) {
         static const char text[] = "[monitor]\ntimeout = 5s\ninterval = 1\0s\n";
         char err[1024], want[512];
         config c;
-        const char *p = write_data("nul.conf", text, sizeof text - 1);
+        const char *p = test_write("nul.conf", text, sizeof text - 1);
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), -EINVAL);
         snprintf(want, sizeof want, "%s:3: NUL byte in line (not a text file?)\n", p);
         assert_string_equal(err, want);
 
         /* In url_file too: the URL must not be silently cut at the NUL. */
         static const char url[] = "https://hooks.example/\0SECRET\n";
-        const char *u = write_data("nul.url", url, sizeof url - 1);
+        const char *u = test_write("nul.url", url, sizeof url - 1);
         char conf[512];
         snprintf(conf, sizeof conf, "[alert s]\ntype = slack\nurl_file = %s\n", u);
-        p = write_file("nul-url.conf", conf);
+        p = test_write_text("nul-url.conf", conf);
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), -EINVAL);
         snprintf(want, sizeof want, "%s:3: cannot read url_file \"%s\" for alert.s.url_file (NUL byte in its first line)\n",
                  p, u);
@@ -206,14 +160,14 @@ static void test_nul_byte(void **state) {
 static void test_control_chars_escaped(void **state) {
         char err[1024], want[512];
         config c;
-        const char *p = write_file("ctl.conf", "[monitor]\ntimeout = 1\x1b[2J\r\n");
+        const char *p = test_write_text("ctl.conf", "[monitor]\ntimeout = 1\x1b[2J\r\n");
         assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), -EINVAL);
         snprintf(want, sizeof want,
                  "%s:2: invalid duration \"1\\x1b[2J\" for monitor.timeout (e.g. 250ms, 10s, 5m, 1h, 1m30s)\n", p);
         assert_string_equal(err, want);
 
         char *const ov[] = { (char *) "monitor.probe=x\ny\x07", NULL };
-        p = write_file("ok.conf", "[monitor]\n");
+        p = test_write_text("ok.conf", "[monitor]\n");
         assert_int_equal(load_capture(&c, p, ov, err, sizeof err), -EINVAL);
         assert_string_equal(err, "--monitor.probe: invalid probe \"x\\ny\\x07\" (auto, mux, ssh, tcp or none)\n");
 }
@@ -236,7 +190,7 @@ static void test_many_sections(void **state) {
         /* A repeated section merges into the first. */
         n += (size_t) snprintf(text + n, cap - n, "[tunnel t5]\ntimeout = 3s\n");
         assert_true(n < cap);
-        const char *p = write_data("many.conf", text, n);
+        const char *p = test_write("many.conf", text, n);
         free(text);
 
         struct rusage before, after;
@@ -279,5 +233,5 @@ int main(void) {
                 cmocka_unit_test(test_control_chars_escaped),
                 cmocka_unit_test(test_many_sections),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }

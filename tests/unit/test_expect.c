@@ -7,6 +7,7 @@
 
 #include "../../monitor/config.h"
 #include "../../probes/probe.h"
+#include "test_files.h"
 
 #define BANNER "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u6\r\n"
 
@@ -317,45 +318,24 @@ static void test_config_rejects(void **state) {
                   "4: invalid regular expression \"(|)(\\1\\1)*\"" },
                 { "[monitor]\nexpect = ((a{0,255}){0,255}){0,255}\n", "2: invalid regular expression" },
         };
-        char dir[] = "/tmp/test-expect-XXXXXX";
-        char path[300], errpath[300];
-
-        assert_non_null(mkdtemp(dir));
-        snprintf(path, sizeof path, "%s/bad.conf", dir);
-        snprintf(errpath, sizeof errpath, "%s/stderr", dir);
+        assert_int_equal(test_dir_setup(state), 0);
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
-                FILE *f = fopen(path, "we");
-                assert_non_null(f);
-                fputs(t[i].text, f);
-                assert_int_equal(fclose(f), 0);
+                const char *path = test_write_text("bad.conf", t[i].text);
+                char err[1024] = "", want[1024];
+                stderr_capture cap;
+                config c = {};
 
                 /* config_load reports on stderr: captured. */
-                fflush(stderr);
-                int saved = dup(STDERR_FILENO);
-                int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-                assert_true(saved >= 0 && fd >= 0);
-                dup2(fd, STDERR_FILENO);
-                close(fd);
-                config c = {};
+                stderr_capture_begin(&cap);
                 int r = config_load(&c, path, NULL);
-                fflush(stderr);
-                dup2(saved, STDERR_FILENO);
-                close(saved);
+                stderr_capture_end(&cap, err, sizeof err);
                 if (r >= 0)
                         config_done(&c);
-
-                char err[1024] = "", want[1024];
-                f = fopen(errpath, "re");
-                assert_non_null(f);
-                err[fread(err, 1, sizeof err - 1, f)] = 0;
-                fclose(f);
                 snprintf(want, sizeof want, "%s:%s", path, t[i].want);
                 if (r != -EINVAL || strncmp(err, want, strlen(want)) != 0)
                         fail_msg("case %zu: r=%d\n got: %s want: %s", i, r, err, want);
         }
-        assert_int_equal(unlink(path), 0);
-        assert_int_equal(unlink(errpath), 0);
-        assert_int_equal(rmdir(dir), 0);
+        assert_int_equal(test_dir_teardown(state), 0);
 }
 
 int main(void) {

@@ -12,6 +12,7 @@
 
 #include "../../monitor/state_file.h"
 #include "fake_monitor.h"
+#include "test_files.h"
 
 #ifndef STATE_LOCK_WAIT
 /* Built against a tree without the lock (to show the lost update there): no lock at all. */
@@ -22,52 +23,13 @@ static int state_lock(const char *p, const char *h, usec_t w) {
 }
 #endif
 
-static char tmpdir[] = "/tmp/test-state-io-XXXXXX";
-
-static int setup(void **state) {
-        return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *path_of(const char *name) {
-        static char paths[4][256];
-        static unsigned slot;
-        char *p = paths[slot++ % ELEMENTSOF(paths)];
-        snprintf(p, 256, "%s/%s", tmpdir, name);
-        return p;
-}
-
-static void write_data(const char *p, const char *data, size_t size) {
-        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, data, size), (ssize_t) size);
-        assert_int_equal(close(fd), 0);
-}
 
 /* stderr (the log) of one saved_state_load into err. */
 static int load_capture(const char *path, saved_state *s, char *err, size_t size) {
-        char ep[256];
-        snprintf(ep, sizeof ep, "%s/stderr", tmpdir);
-        fflush(stderr);
-        int saved = dup(STDERR_FILENO);
-        int fd = open(ep, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        assert_true(saved >= 0 && fd >= 0);
-        dup2(fd, STDERR_FILENO);
-        close(fd);
+        stderr_capture cap;
+        stderr_capture_begin(&cap);
         int r = saved_state_load(path, s);
-        fflush(stderr);
-        dup2(saved, STDERR_FILENO);
-        close(saved);
-        FILE *f = fopen(ep, "re");
-        assert_non_null(f);
-        size_t n = fread(err, 1, size - 1, f);
-        err[n] = 0;
-        fclose(f);
+        stderr_capture_end(&cap, err, size);
         return r;
 }
 
@@ -79,10 +41,10 @@ static const char good_state[] =
 /* A link to a root-only file: not read, and not one byte of it in the log (the old parse error quoted
  * the first token of the target). */
 static void test_symlink_refused(void **state) {
-        const char *target = path_of("secret"), *p = path_of("state-link");
+        const char *target = test_path("secret"), *p = test_path("state-link");
         char err[2048];
         saved_state s;
-        write_data(target, "TOPSECRET-TOKEN and more\n", 25);
+        test_write("secret", "TOPSECRET-TOKEN and more\n", 25);
         assert_int_equal(symlink(target, p), 0);
         assert_int_equal(load_capture(p, &s, err, sizeof err), 0);
         assert_null(strstr(err, "TOPSECRET"));
@@ -91,7 +53,7 @@ static void test_symlink_refused(void **state) {
         saved_state_done(&s);
 
         /* A good state behind a link is not used either. */
-        write_data(target, good_state, strlen(good_state));
+        test_write("secret", good_state, strlen(good_state));
         assert_int_equal(load_capture(p, &s, err, sizeof err), 0);
         assert_null(saved_state_find(&s, "u.service"));
         saved_state_done(&s);
@@ -110,11 +72,11 @@ static void test_symlink_refused(void **state) {
 
 /* A parse error says where, never what: the token may be anything. */
 static void test_corrupt_not_quoted(void **state) {
-        const char *p = path_of("state-corrupt");
+        const char *p = test_path("state-corrupt");
         char err[2048], want[512];
         saved_state s;
         static const char text[] = "{\"version\": 1,\n \"tunnels\": SECRETTOKEN}";
-        write_data(p, text, sizeof text - 1);
+        test_write("state-corrupt", text, sizeof text - 1);
         assert_int_equal(load_capture(p, &s, err, sizeof err), 0);
         assert_null(strstr(err, "SECRETTOKEN"));
         snprintf(want, sizeof want, "%s:2:", p);
@@ -123,7 +85,7 @@ static void test_corrupt_not_quoted(void **state) {
 }
 
 static void test_oversize_refused(void **state) {
-        const char *p = path_of("state-big");
+        const char *p = test_path("state-big");
         size_t n = (size_t) STATE_FILE_MAX + 4096, len = strlen(good_state);
         char *text = malloc(n), err[2048];
         saved_state s;
@@ -131,7 +93,7 @@ static void test_oversize_refused(void **state) {
         /* Valid JSON, only too big: the good state padded with whitespace. */
         memcpy(text, good_state, len);
         memset(text + len, ' ', n - len);
-        write_data(p, text, n);
+        test_write("state-big", text, n);
         free(text);
         assert_int_equal(load_capture(p, &s, err, sizeof err), 0);
         assert_null(saved_state_find(&s, "u.service"));
@@ -139,7 +101,7 @@ static void test_oversize_refused(void **state) {
         saved_state_done(&s);
 
         /* The same state within the cap is read. */
-        write_data(p, good_state, len);
+        test_write("state-big", good_state, len);
         assert_int_equal(load_capture(p, &s, err, sizeof err), 0);
         assert_non_null(saved_state_find(&s, "u.service"));
         saved_state_done(&s);
@@ -147,7 +109,7 @@ static void test_oversize_refused(void **state) {
 
 /* Command lines and resolutions are for root's eyes: 0600, and no temporary file left behind. */
 static void test_mode_0600(void **state) {
-        const char *p = path_of("state-mode");
+        const char *p = test_path("state-mode");
         monitor m = {};
         struct stat st;
         mode_t old_umask = umask(0);
@@ -161,7 +123,7 @@ static void test_mode_0600(void **state) {
         assert_int_equal(stat(p, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0600);
         char cmd[512];
-        snprintf(cmd, sizeof cmd, "ls '%s' | grep -q 'state-mode.tmp'", tmpdir);
+        snprintf(cmd, sizeof cmd, "ls '%s' | grep -q 'state-mode.tmp'", test_dir);
         assert_int_not_equal(system(cmd), 0);
 }
 
@@ -186,7 +148,7 @@ static void check_cycle(const char *path, const char *name) {
 }
 
 static void test_lock_no_lost_update(void **state) {
-        const char *p = path_of("state-race");
+        const char *p = test_path("state-race");
         pid_t pids[2];
         const char *names[2] = { "first.service", "second.service" };
         for (int i = 0; i < 2; i++) {
@@ -240,7 +202,7 @@ static pid_t hold_lock(const char *p, const char *holder, int *ret_release) {
 }
 
 static void test_lock_waits_and_refuses(void **state) {
-        const char *p = path_of("state-held");
+        const char *p = test_path("state-held");
         int release;
         pid_t pid = hold_lock(p, "daemon", &release);
 
@@ -263,7 +225,7 @@ static void test_lock_waits_and_refuses(void **state) {
         close(fd);
 
         /* The lock file is never followed through a symlink either. */
-        const char *q = path_of("state-linked");
+        const char *q = test_path("state-linked");
         char lock[300];
         snprintf(lock, sizeof lock, "%s.lock", q);
         assert_int_equal(symlink("/etc/passwd", lock), 0);
@@ -279,5 +241,5 @@ int main(void) {
                 cmocka_unit_test(test_lock_no_lost_update),
                 cmocka_unit_test(test_lock_waits_and_refuses),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }
