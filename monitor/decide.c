@@ -289,6 +289,15 @@ unsigned decide_fold_events(unsigned ev, tunnel_health *h, tunnel_state state, b
         return ev;
 }
 
+bool decide_hold_after_spell(verdict *v, usec_t probe_began, usec_t all_down_seen_at) {
+        if (v->action == HEAL_NONE || probe_began >= all_down_seen_at)
+                return false;
+        v->action = HEAL_NONE;
+        v->restart_reason = NULL;
+        v->why = "its probe began before the network came back: probing again";
+        return true;
+}
+
 unsigned decide_all_down(guard_state *g, verdict *v, size_t n, bool enabled) {
         bool all_down = enabled && n >= 2;
         unsigned events = 0;

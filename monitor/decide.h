@@ -87,5 +87,10 @@ verdict decide_guard_view(verdict last, bool looked, probe_status last_status);
 unsigned decide_fold_events(unsigned events, tunnel_health *h, tunnel_state state, bool network_down,
                             bool probed_since_network_up);
 
+/* Once an all-down spell is over, a failure from a probe that began before the guard last saw every tunnel
+ * down says nothing about now (a probe that waited on a stopped path may time out just after the path came
+ * back): its restart is held until a probe that began later has spoken. Returns true if it held one. */
+bool decide_hold_after_spell(verdict *v, usec_t probe_began, usec_t all_down_seen_at);
+
 const char *heal_action_to_string(heal_action a);
 heal_action heal_action_from_string(const char *s);

@@ -8,7 +8,7 @@
 #include "../probes/probe_unit.h"
 #include "../probes/tcpinfo.h"
 #include "act.h"
-#include "log.h"
+#include "base/log.h"
 #include "monitor.h"
 
 #define ACT_TIMEOUT (90 * USEC_PER_SEC)
@@ -228,6 +228,7 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
                           probe_status_to_string(r->status), (double) r->duration / USEC_PER_SEC, r->detail);
         t->pending_events |= v.events;
         t->probed_at = now;
+        t->verdict_began = t->probe_began;
 }
 
 static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
@@ -310,6 +311,7 @@ static int probe_now(monitor *m, tunnel *t) {
         probe_result r;
         int k;
 
+        t->probe_began = now_usec(CLOCK_REALTIME);
         if (local_verdict(t, &r) || pick_kind(t) == PROBE_KIND_NONE) {
                 /* Still delivered through the loop, so callers see one shape of completion. */
                 probe_finished(m, t, &r);
@@ -414,6 +416,11 @@ void monitor_guard(monitor *m) {
                                          t->last_probe.status);
         }
         unsigned events = decide_all_down(&m->guard, v, m->n_tunnels, m->cfg->heal.all_down_guard);
+        if (m->guard.network_down)
+                m->all_down_seen_at = now_usec(CLOCK_REALTIME);
+        else
+                for (size_t i = 0; i < m->n_tunnels; i++)
+                        (void) decide_hold_after_spell(&v[i], m->tunnels[i]->verdict_began, m->all_down_seen_at);
         for (size_t i = 0; i < m->n_tunnels; i++)
                 if (v[i].action == HEAL_NONE && m->tunnels[i]->last_verdict.action != HEAL_NONE) {
                         m->tunnels[i]->last_verdict.action = HEAL_NONE;
@@ -422,8 +429,6 @@ void monitor_guard(monitor *m) {
         if (events & EVENT_NETWORK_DOWN)
                 log_warning("All %zu tunnels are down at once: local network suspected, restarting none.",
                             m->n_tunnels);
-        if (events & EVENT_NETWORK_UP)
-                m->network_up_at = now_usec(CLOCK_REALTIME);
         if (events & EVENT_NETWORK_UP)
                 log_notice("Not every tunnel is down any more: healing resumes.");
         monitor_emit(m, NULL, events);
@@ -434,7 +439,7 @@ void monitor_flush_events(monitor *m) {
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 tunnel *t = m->tunnels[i];
                 unsigned ev = decide_fold_events(t->pending_events, &t->health, t->last_verdict.state,
-                                                 m->guard.network_down, t->probed_at > m->network_up_at);
+                                                 m->guard.network_down, t->verdict_began > m->all_down_seen_at);
                 t->pending_events = 0;
                 monitor_emit(m, t, ev);
         }

@@ -61,6 +61,8 @@ typedef struct tunnel {
         bool healing;                  /* a restart job is in flight */
         unsigned pending_events;       /* raised by decide(), sent once the all-down guard has spoken */
         usec_t probed_at;              /* realtime of the last verdict */
+        usec_t probe_began;            /* realtime the running (or last) probe began */
+        usec_t verdict_began;          /* realtime the probe behind the last verdict began */
         bool guard_pending;            /* daemon: probed again before the all-down guard decides */
         unsigned probe_after_refresh;  /* daemon: probe soon after the refresh of this number (0: none) */
         bool seen;                     /* found in the latest discovery */
@@ -98,7 +100,7 @@ typedef struct monitor {
         tunnel **tunnels;
         size_t n_tunnels;
         guard_state guard;
-        usec_t network_up_at;          /* realtime the all-down spell ended */
+        usec_t all_down_seen_at;       /* realtime the guard last found every tunnel down (0: not in this process) */
 
         usec_t round_duration;         /* of the last full round */
         usec_t last_round_end;         /* realtime */

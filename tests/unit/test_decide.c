@@ -881,6 +881,26 @@ static void test_all_down_end_to_end(void **state) {
         assert_int_equal(decide_all_down(&g, v, 2, true), EVENT_NETWORK_UP);
 }
 
+/* After a spell, a failure from a probe that began before the guard last saw all down holds its restart;
+ * one that began after restarts. */
+static void test_hold_after_spell(void **state) {
+        verdict v = DOWN_RESTART;
+        assert_true(decide_hold_after_spell(&v, 90 * SEC, 100 * SEC));
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_null(v.restart_reason);
+        assert_string_equal(v.why, "its probe began before the network came back: probing again");
+        assert_int_equal(v.state, TUNNEL_DOWN);
+
+        v = DOWN_RESTART;
+        assert_false(decide_hold_after_spell(&v, 101 * SEC, 100 * SEC));
+        assert_int_equal(v.action, HEAL_RESTART);
+        v = DOWN_RESTART;
+        assert_false(decide_hold_after_spell(&v, 5 * SEC, 0)); /* no spell seen by this process */
+        assert_int_equal(v.action, HEAL_RESTART);
+        v = vd(TUNNEL_UP, PROBE_OK, HEAL_NONE);
+        assert_false(decide_hold_after_spell(&v, 90 * SEC, 100 * SEC));
+}
+
 /* How the all-down guard sees a tunnel: a failed probe counts at once, unless it says nothing of the network. */
 static void test_guard_view(void **state) {
         static const struct {
@@ -951,6 +971,7 @@ int main(void) {
                 cmocka_unit_test(test_not_probeable),
                 cmocka_unit_test(test_ours),
                 cmocka_unit_test(test_guard_view),
+                cmocka_unit_test(test_hold_after_spell),
                 cmocka_unit_test(test_fold_events),
                 cmocka_unit_test(test_hysteresis),
                 cmocka_unit_test(test_success_resets_count),
