@@ -16,7 +16,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DVERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS_ALL = $(PKG_LIBS)
 
-LIB_SRC := $(filter-out monitor/main.c,$(wildcard monitor/*.c probes/*.c exporters/*.c))
+LIB_SRC := $(filter-out monitor/main.c,$(wildcard monitor/*.c monitor/base/*.c probes/*.c exporters/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ := $(BUILD)/obj/monitor/main.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))

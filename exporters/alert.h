@@ -5,7 +5,7 @@
 #include <systemd/sd-event.h>
 
 #include "../monitor/config.h"
-#include "../monitor/log.h"
+#include "../monitor/base/log.h"
 #include "../monitor/monitor.h"
 
 /* One alert. Strings may be NULL (network_* events have no unit): payloads show "" (webhook) or

@@ -2,7 +2,7 @@
 #include <dlfcn.h>
 
 #define CURL_DL_NO_REDIRECT 1
-#include "../monitor/log.h"
+#include "../monitor/base/log.h"
 #include "curl_dl.h"
 
 #define CURL_DL_DEFINE(name) __typeof__(name) *sym_##name;

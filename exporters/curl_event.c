@@ -1,7 +1,7 @@
 /* libcurl multi on sd-event: sockets as io sources, the timer as a time source. */
 #include <sys/epoll.h>
 
-#include "../monitor/log.h"
+#include "../monitor/base/log.h"
 #include "curl_event.h"
 
 struct curl_event {

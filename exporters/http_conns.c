@@ -1,7 +1,7 @@
 /* The HTTP server's connection table (see http_conns.h). */
 #include <netinet/in.h>
 
-#include "../monitor/log.h"
+#include "../monitor/base/log.h"
 #include "http_conns.h"
 
 /* One client address (an IPv6 /64, where one host holds many addresses) and its connections. */

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "../monitor/macro.h"
+#include "../monitor/base/macro.h"
 
 /* Our cap; beyond it a new connection evicts an old one. */
 #define HTTP_CONNECTIONS_MAX 64u

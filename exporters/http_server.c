@@ -10,7 +10,7 @@
 #include <sys/epoll.h>
 #include <zlib.h>
 
-#include "../monitor/log.h"
+#include "../monitor/base/log.h"
 #include "http_conns.h"
 #include "http_server.h"
 #include "metrics.h"

@@ -1,5 +1,5 @@
 /* The node_exporter textfile: replaced atomically (util.c's write_file_atomic), readable by the collector. */
-#include "../monitor/log.h"
+#include "../monitor/base/log.h"
 #include "textfile.h"
 
 int textfile_write(const char *path, const char *data, size_t len) {

@@ -3,7 +3,7 @@
 #include <systemd/sd-bus.h>
 
 #include "act.h"
-#include "log.h"
+#include "base/log.h"
 
 #define SD_DEST "org.freedesktop.systemd1"
 #define SD_PATH "/org/freedesktop/systemd1"

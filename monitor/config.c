@@ -5,7 +5,7 @@
 #include <stdarg.h>
 
 #include "config_loader.h"
-#include "duration.h"
+#include "base/duration.h"
 
 #define CONFIG_MAX_LINE 4096
 

@@ -5,7 +5,7 @@
 
 #include "../probes/probe.h"
 #include "config_loader.h"
-#include "duration.h"
+#include "base/duration.h"
 
 static int parse_dur(loader *l, const char *v, bool allow_zero, usec_t *ret) {
         usec_t u;

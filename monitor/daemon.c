@@ -11,7 +11,7 @@
 #include "../exporters/textfile.h"
 #include "daemon.h"
 #include "daemon_internal.h"
-#include "log.h"
+#include "base/log.h"
 #include "monitor.h"
 #include "oneshot.h"
 #include "state_file.h"

@@ -1,7 +1,7 @@
 /* The daemon and systemd: the bus connection (lost, torn down outside its own callbacks, reconnected
  * with backoff), systemd's signals about units, and discovery on the loop. */
 #include "daemon_internal.h"
-#include "log.h"
+#include "base/log.h"
 
 static int on_bus_retry(sd_event_source *s, uint64_t usec, void *userdata);
 

@@ -3,7 +3,7 @@
 
 #include "config.h"
 #include "daemon.h"
-#include "log.h"
+#include "base/log.h"
 #include "oneshot.h"
 
 static void help(void) {

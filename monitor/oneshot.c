@@ -6,7 +6,7 @@
 #include "../exporters/alert.h"
 #include "../exporters/metrics.h"
 #include "../exporters/textfile.h"
-#include "log.h"
+#include "base/log.h"
 #include "oneshot.h"
 #include "state_file.h"
 #include "status_print.h"

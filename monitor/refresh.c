@@ -2,7 +2,7 @@
  * ssh command lines resolve to (`ssh -G` on the loop). Discovery blocks for check and status, and runs on the
  * loop for the daemon. */
 #include "discover.h"
-#include "log.h"
+#include "base/log.h"
 #include "monitor.h"
 
 static int tunnel_new(monitor *m, unit_info *u, tunnel **ret) {

@@ -8,9 +8,9 @@
 #include <stddef.h>
 #include <sys/wait.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "resolve.h"
-#include "spawn.h"
+#include "base/spawn.h"
 
 #define SSH_G_OUTPUT_MAX ((size_t) 256 * 1024) /* ssh -G prints ~5 KiB; more means something is wrong */
 

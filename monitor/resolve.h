@@ -3,8 +3,8 @@
 
 #include <systemd/sd-event.h>
 
-#include "macro.h"
-#include "spawn.h"
+#include "base/macro.h"
+#include "base/spawn.h"
 
 typedef struct ssh_forward {
         char *listen_host;     /* bind address on the bastion; "localhost" when omitted */

@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <strings.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "resolve.h"
 
 static bool strcaseeq(const char *a, const char *b) {

@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "../exporters/alert.h"
-#include "log.h"
+#include "base/log.h"
 #include "resolve.h"
 #include "state_file.h"
 

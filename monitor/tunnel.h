@@ -1,7 +1,7 @@
 /* The vocabulary of the round: tunnel states, probe kinds, probe outcomes, events. One table each. */
 #pragma once
 
-#include "macro.h"
+#include "base/macro.h"
 
 /* What the monitor believes about a tunnel (contract: rtun_tunnel_state's "state" label). */
 typedef enum tunnel_state {

@@ -1,5 +1,5 @@
 /* A tunnel's unit resolved into what ssh will do: ExecStart expanded like systemd does, then `ssh -G`. */
-#include "log.h"
+#include "base/log.h"
 #include "monitor.h"
 #include "unit_env.h"
 

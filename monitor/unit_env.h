@@ -2,7 +2,7 @@
  * D-Bus reports the command line with "${VAR}" still in it. */
 #pragma once
 
-#include "macro.h"
+#include "base/macro.h"
 
 /* Bigger EnvironmentFiles are refused: such a file is not a unit's settings. */
 #define UNIT_ENV_FILE_MAX (1024 * 1024)

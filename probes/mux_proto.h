@@ -4,7 +4,7 @@
 
 #include <sys/types.h>
 
-#include "../monitor/macro.h"
+#include "../monitor/base/macro.h"
 
 #define MUX_MSG_HELLO 0x00000001U
 #define MUX_C_NEW_STDIO_FWD 0x10000008U

@@ -3,8 +3,8 @@
 #include <stdarg.h>
 #include <time.h>
 
-#include "../monitor/duration.h"
-#include "../monitor/log.h"
+#include "../monitor/base/duration.h"
+#include "../monitor/base/log.h"
 #include "probe.h"
 
 #define PROBE_DEFAULT_TIMEOUT (5 * USEC_PER_SEC)

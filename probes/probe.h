@@ -6,7 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "../monitor/resolve.h"
-#include "../monitor/spawn.h"
+#include "../monitor/base/spawn.h"
 #include "../monitor/tunnel.h"
 
 typedef struct probe_request {

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <systemd/sd-journal.h>
 
-#include "../monitor/log.h"
+#include "../monitor/base/log.h"
 #include "mux_proto.h"
 #include "probe.h"
 

@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "../monitor/macro.h"
+#include "../monitor/base/macro.h"
 #include "tcpinfo.h"
 
 #define TCPINFO_MAX_SOCKETS 256

@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 
 #include "../../exporters/http_server.h"
-#include "../../monitor/log.h"
+#include "../../monitor/base/log.h"
 #include "../unit/fake_monitor.h"
 
 #define MAX_ITERATIONS 2000 /* loop turns per input: far more than an answer takes */

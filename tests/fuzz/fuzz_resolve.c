@@ -1,6 +1,6 @@
 /* libFuzzer target for ssh_config_parse, the parser of `ssh -G` output.
  * Build: clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *          tests/fuzz/fuzz_resolve.c monitor/ssh_config.c monitor/util.c monitor/log.c -o build/fuzz_resolve
+ *          tests/fuzz/fuzz_resolve.c monitor/ssh_config.c monitor/base/util.c monitor/base/log.c -o build/fuzz_resolve
  * Run:   build/fuzz_resolve -max_total_time=60 */
 #include <stddef.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../monitor/log.h"
+#include "../../monitor/base/log.h"
 #include "../../monitor/state_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -6,7 +6,7 @@
 #include <cmocka.h>
 
 #include "../../monitor/config.h"
-#include "../../monitor/duration.h"
+#include "../../monitor/base/duration.h"
 #include "../../probes/probe.h"
 #include "test_files.h"
 

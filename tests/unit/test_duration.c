@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "../../monitor/duration.h"
+#include "../../monitor/base/duration.h"
 
 #define SEC USEC_PER_SEC
 #define MSEC USEC_PER_MSEC

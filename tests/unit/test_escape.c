@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "../../monitor/log.h"
+#include "../../monitor/base/log.h"
 #include "../../monitor/status_print.h"
 #include "fake_monitor.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../monitor/macro.h"
+#include "../../monitor/base/macro.h"
 
 static char test_dir[] = "/tmp/rtun-test-XXXXXX";
 

@@ -23,7 +23,7 @@
 #include "../../exporters/http_server.h"
 #include "../../exporters/metrics.h"
 #include "../../exporters/textfile.h"
-#include "../../monitor/log.h"
+#include "../../monitor/base/log.h"
 #include "fake_monitor.h"
 
 static const char *const requests[] = {

@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "../../monitor/macro.h"
+#include "../../monitor/base/macro.h"
 #include "../../probes/tcpinfo.h"
 
 typedef struct conn {
