@@ -12,7 +12,7 @@
 #   lab_container_start               # systemd PID 1; lab_exec CMD..., lab_put PATH <file, /lab = $LAB
 #   P=$(lab_port_alloc); lab_tunnel_add NAME $P   # reverse-ssh@NAME.service up, 127.0.0.1:$P -> target
 #   lab_banner PORT [T]               # first line within T (3) s; rc 2 timeout, 3 refused, 4 closed
-#   lab_fault_stop|lab_fault_cont UNIT, lab_fault_halfopen UNIT, lab_fault_clear, lab_unit_fail_hard UNIT
+#   lab_fault_stop UNIT, lab_fault_cont UNIT...,  lab_fault_halfopen UNIT, lab_fault_clear, lab_unit_fail_hard UNIT
 #   lab_unit_mainpid|lab_unit_nrestarts|lab_unit_state|lab_unit_ctlpath|lab_journal UNIT, lab_hostpid CPID
 #   lab_listener_pid PORT            # who holds a bastion listener, seen without connecting to it
 #   lab_on_cleanup CMD; lab_cleanup   # idempotent; LAB_KEEP=1 keeps $LAB for a post-mortem
@@ -599,17 +599,22 @@ lab_fault_stop() {
         lab__log "fault: $(lab__unit "$1") ssh (container pid $pid) stopped"
 }
 
-# lab_fault_cont UNIT: SIGCONT what lab_fault_stop stopped (and the current MainPID).
+# lab_fault_cont UNIT...: SIGCONT what lab_fault_stop stopped (and the current MainPID), every UNIT's ssh
+# with one kill, so several tunnels come back at the same instant.
 lab_fault_cont() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
-        local unit pid u p
-        unit=$(lab__unit "$1")
-        pid=$(lab_unit_mainpid "$unit")
-        if [[ -f $LAB/run/stopped ]]; then
-                while read -r u p; do [[ $u == "$unit" ]] && lab_exec kill -CONT "$p" 2>/dev/null; done <"$LAB/run/stopped"
-        fi
-        [[ $pid =~ ^[1-9][0-9]*$ ]] && lab_exec kill -CONT "$pid"
-        lab__log "fault cleared: $unit continued"
+        local unit pid u p pids=() units=()
+        for unit in "$@"; do
+                unit=$(lab__unit "$unit")
+                units+=("$unit")
+                pid=$(lab_unit_mainpid "$unit")
+                if [[ -f $LAB/run/stopped ]]; then
+                        while read -r u p; do [[ $u == "$unit" ]] && pids+=("$p"); done <"$LAB/run/stopped"
+                fi
+                [[ $pid =~ ^[1-9][0-9]*$ ]] && pids+=("$pid")
+        done
+        ((${#pids[@]})) && lab_exec kill -CONT "${pids[@]}" 2>/dev/null
+        lab__log "fault cleared: ${units[*]} continued"
         return 0
 }
 
