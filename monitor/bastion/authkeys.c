@@ -112,12 +112,12 @@ static int read_key(char **cpp, authkey_line *k, key_attempt *a) {
                 return -ENOMEM;
         for (cp += n; *cp == ' ' || *cp == '\t'; cp++)
                 ;
+        /* The blob ends at a blank: cut there for the check and put the byte back (the line is ours). */
         n = strcspn(cp, " \t");
-        _cleanup_(freep) char *blob = strndup(cp, n);
-        if (!blob)
-                return -ENOMEM;
-        char *fp = NULL;
-        int r = authkey_blob_check(type, blob, &fp, &a->why);
+        char saved = cp[n], *fp = NULL;
+        cp[n] = 0;
+        int r = authkey_blob_check(type, cp, &fp, &a->why);
+        cp[n] = saved;
         if (r < 0)
                 return r;
         for (cp += n; *cp == ' ' || *cp == '\t'; cp++)
@@ -144,19 +144,24 @@ static int advance_past_options(char **cpp) {
         return !*cp && quoted ? -EINVAL : 0;
 }
 
+/* Whether the first word of line reads as options (then the key type was the word after it). */
+static bool first_word_is_options(const char *line) {
+        _cleanup_(authkey_line_done) authkey_line scratch = {};
+        const char *why, *where;
+        return authkey_options_parse(line, &scratch, &why, &where) == 0;
+}
+
 /* The words for a line with no readable key: the attempt that saw a known key type knows best. */
 static const char *no_key_message(char *buf, size_t size, const char *line, const char *after_opts,
                                   const key_attempt *first, const key_attempt *second) {
-        char what[200];
+        char what[200], w[200];
         if (second->type_known)
                 return second->why;
         if (first->type_known)
                 return first->why;
-        /* A first word with '=', ',' or '"' was meant as options: the key type is the word after them. */
-        const char *word = strpbrk(line, "=,\"") && strcspn(line, "=,\"") < strcspn(line, " \t") ? after_opts : line;
+        const char *word = first_word_is_options(line) ? after_opts : line;
         if (!*word)
                 return "no key type after the options";
-        char w[200];
         size_t n = MIN(strcspn(word, " \t"), sizeof w - 1);
         memcpy(w, word, n);
         w[n] = 0;

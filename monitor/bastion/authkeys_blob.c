@@ -273,20 +273,28 @@ static const char *read_key(reader *r, bool allow_cert, const key_type **ret, st
         return NULL;
 }
 
-/* b64_pton skips whitespace anywhere; nettle skips only some of it, so it goes first. */
+/* b64_pton skips whitespace anywhere; nettle skips only some of it, so a blob holding any goes through a
+ * copy without it. */
 static int decode_base64(const char *b64, uint8_t **ret, size_t *ret_len) {
         size_t n = strlen(b64), k = 0;
-        _cleanup_(freep) char *clean = malloc(n + 1);
+        _cleanup_(freep) char *clean = NULL;
         _cleanup_(freep) uint8_t *out = malloc(BASE64_DECODE_LENGTH(n) + 1);
-        if (!clean || !out)
+        if (!out)
                 return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!isspace((unsigned char) b64[i]))
-                        clean[k++] = b64[i];
+        const char *src = b64;
+        if (strcspn(b64, " \t\n\v\f\r") < n) {
+                if (!(clean = malloc(n + 1)))
+                        return -ENOMEM;
+                for (size_t i = 0; i < n; i++)
+                        if (!isspace((unsigned char) b64[i]))
+                                clean[k++] = b64[i];
+                src = clean;
+        } else
+                k = n;
         struct base64_decode_ctx ctx;
         size_t len = 0;
         base64_decode_init(&ctx);
-        if (!base64_decode_update(&ctx, &len, out, k, clean) || !base64_decode_final(&ctx))
+        if (!base64_decode_update(&ctx, &len, out, k, src) || !base64_decode_final(&ctx))
                 return -EINVAL;
         *ret = TAKE_PTR(out);
         *ret_len = len;
@@ -300,8 +308,13 @@ static char *fingerprint_text(struct sha256_ctx *h) {
         base64_encode_raw(b64, sizeof digest, digest);
         b64[BASE64_ENCODE_RAW_LENGTH(SHA256_DIGEST_SIZE)] = 0;
         b64[strcspn(b64, "=")] = 0; /* as fingerprint_b64: padding trimmed */
-        char *s = NULL;
-        return asprintf(&s, "SHA256:%s", b64) < 0 ? NULL : s;
+        size_t n = strlen(b64);
+        char *s = malloc(7 + n + 1);
+        if (s) {
+                memcpy(s, "SHA256:", 7);
+                memcpy(s + 7, b64, n + 1);
+        }
+        return s;
 }
 
 int authkey_blob_check(const char *type, const char *b64, char **fingerprint, const char **why) {

@@ -20,6 +20,9 @@ static int opt_flag(const char *opt, bool allow_negate, const char **optsp) {
                 opts += 3;
                 negate = true;
         }
+        /* The first letter first: each option is tried against a dozen names. */
+        if (tolower((unsigned char) opts[0]) != opt[0])
+                return -1;
         if (strncasecmp(opts, opt, strlen(opt)) == 0) {
                 *optsp = opts + strlen(opt);
                 return negate ? 0 : 1;
@@ -29,7 +32,7 @@ static int opt_flag(const char *opt, bool allow_negate, const char **optsp) {
 
 static bool opt_match(const char **opts, const char *term) {
         size_t n = strlen(term);
-        if (strncasecmp(*opts, term, n) == 0 && (*opts)[n] == '=') {
+        if (tolower((unsigned char) (*opts)[0]) == term[0] && strncasecmp(*opts, term, n) == 0 && (*opts)[n] == '=') {
                 *opts += n + 1;
                 return true;
         }
