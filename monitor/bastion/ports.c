@@ -71,9 +71,8 @@ int port_table_build(const authkeys *keys, const bastion_settings *s, port_table
         _cleanup_(freep) port_entry *e = calloc(MAX(n, 1u), sizeof(port_entry));
         if (!e)
                 return -ENOMEM;
-        _cleanup_(freep) port_set *permitted = calloc(1, sizeof(port_set)), *listed = calloc(1, sizeof(port_set));
-        if (!permitted || !listed)
-                return -ENOMEM;
+        /* 16 KiB on the stack: this runs once a round, and an allocation would cost more than the zeroing. */
+        port_set set[2] = {}, *permitted = &set[0], *listed = &set[1];
         n = 0;
         for (size_t i = 0; i < keys->n_lines; i++) {
                 const authkey_line *k = &keys->lines[i];

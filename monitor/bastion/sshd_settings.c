@@ -52,9 +52,7 @@ int sshd_settings_parse(const char *data, size_t size, sshd_settings *ret, char 
                 return set_err(err, errlen, -EFBIG, "more than %d bytes", SSHD_SETTINGS_MAX);
         if (memchr(data, 0, size))
                 return set_err(err, errlen, -EBADMSG, "a NUL byte");
-        s.entries = calloc(SSHD_SETTINGS_ENTRIES_MAX, sizeof(sshd_setting));
-        if (!s.entries)
-                return -ENOMEM;
+        size_t allocated = 0;
         for (const char *p = data, *end = data + size; p < end;) {
                 const char *nl = memchr(p, '\n', (size_t) (end - p));
                 size_t len = (size_t) ((nl ?: end) - p);
@@ -70,6 +68,15 @@ int sshd_settings_parse(const char *data, size_t size, sshd_settings *ret, char 
                         continue;
                 if (s.n >= SSHD_SETTINGS_ENTRIES_MAX)
                         return set_err(err, errlen, -E2BIG, "more than %d lines", SSHD_SETTINGS_ENTRIES_MAX);
+                if (s.n == allocated) {
+                        size_t a = allocated ? allocated * 2 : 128;
+                        sshd_setting *m = reallocarray(s.entries, a, sizeof(sshd_setting));
+                        if (!m)
+                                return -ENOMEM;
+                        s.entries = m;
+                        allocated = a;
+                }
+                s.entries[s.n] = (sshd_setting) {};
                 int r = parse_line(line, len, lineno, &s.entries[s.n], err, errlen);
                 if (r < 0) {
                         free(s.entries[s.n].key);
