@@ -29,8 +29,10 @@ typedef enum audit_severity {
  *   no_permitlisten        error     no permitlisten: the host may listen on any port, another host's too
  *   permitlisten_any_port  error     permitlisten="HOST:*": the same
  *   port_shared            error     two key lines permit the same port: whoever connects first holds it
- *   port_outside_ranges    warning   a permitlisten port in none of bastion.ssh_ports/service_ports (or a
- *                                    service name instead of a number)
+ *   port_outside_ranges    warning   a permitlisten port in none of bastion.ssh_ports/service_ports and not
+ *                                    a metrics port
+ *   port_by_name           warning   a permitlisten/permitopen port given as a service name: sshd refuses the
+ *                                    line unless /etc/services knows it, and the port table cannot use it
  *   permitopen_missing     warning   permitopen entries, none for the line's own listen port: the host's
  *                                    end-to-end probe is refused (prohibited)
  *   permitopen_any         warning   permitopen="any:any" or "*:*", or no permitopen at all: the key may
@@ -57,6 +59,7 @@ typedef enum audit_check {
         AUDIT_PERMITLISTEN_ANY_PORT,
         AUDIT_PORT_SHARED,
         AUDIT_PORT_OUTSIDE_RANGES,
+        AUDIT_PORT_BY_NAME,
         AUDIT_PERMITOPEN_MISSING,
         AUDIT_PERMITOPEN_ANY,
         AUDIT_KEY_EXPIRED,

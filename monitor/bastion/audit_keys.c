@@ -62,9 +62,10 @@ static int check_permitlisten(const authkey_line *k, audit_findings *out) {
                              "permitlisten=\"%.80s\" allows any port: write the host's own port instead of *", p->text)) < 0)
                         return r;
                 if (p->port == PERMIT_PORT_NAMED &&
-                    (r = add(out, k, AUDIT_PORT_OUTSIDE_RANGES,
-                             "permitlisten=\"%.80s\" names the port as a service: sshd looks it up in /etc/services (and "
-                             "refuses the line if it is not there), the port table cannot; write the number", p->text)) < 0)
+                    (r = add(out, k, AUDIT_PORT_BY_NAME,
+                             "permitlisten=\"%.80s\" names its port: sshd looks the name up in /etc/services and refuses "
+                             "the whole line when it is not there, and the port table cannot use it; write the number",
+                             p->text)) < 0)
                         return r;
         }
         return 0;
@@ -113,6 +114,15 @@ static int check_permitopen(const authkey_line *k, audit_findings *out) {
                                    "permitopen=\"%.80s\": the key may open connections to anything the bastion reaches "
                                    "(and sshd reads \"any\" as a port name it does not know, refusing the line); write "
                                    "permitopen=\"localhost:PORT\" for the host's own listen port", o->text);
+        }
+        for (size_t i = 0; i < k->n_permitopen; i++) {
+                const authkey_permit *o = &k->permitopen[i];
+                int r;
+                if (o->port == PERMIT_PORT_NAMED &&
+                    (r = add(out, k, AUDIT_PORT_BY_NAME,
+                             "permitopen=\"%.80s\" names its port: sshd looks the name up in /etc/services and refuses "
+                             "the whole line when it is not there; write the number", o->text)) < 0)
+                        return r;
         }
         _cleanup_(freep) const authkey_permit **sorted = calloc(k->n_permitopen, sizeof(authkey_permit *));
         _cleanup_(freep) int *ports = calloc(MAX(k->n_permitlisten, 1u), sizeof(int));
