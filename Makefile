@@ -5,7 +5,7 @@ UNITDIR ?= /etc/systemd/system
 BUILD ?= build
 
 CC ?= gcc
-PKGS := libsystemd libcurl libmicrohttpd inih jansson zlib
+PKGS := libsystemd libcurl libmicrohttpd inih jansson zlib nettle
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl is dlopen()ed when alerts are configured (exporters/curl_dl.c): headers only at build time.
 PKG_LIBS = $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
@@ -16,7 +16,7 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DVERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS_ALL = $(PKG_LIBS)
 
-LIB_SRC := $(filter-out monitor/main.c,$(wildcard monitor/*.c monitor/base/*.c probes/*.c exporters/*.c))
+LIB_SRC := $(filter-out monitor/main.c,$(wildcard monitor/*.c monitor/base/*.c monitor/bastion/*.c probes/*.c exporters/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ := $(BUILD)/obj/monitor/main.o
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
