@@ -5,9 +5,9 @@
 #include <regex.h>
 #include <systemd/sd-event.h>
 
-#include "../monitor/resolve.h"
 #include "../monitor/base/spawn.h"
-#include "../monitor/tunnel.h"
+#include "../monitor/resolve.h"
+#include "probe_result.h"
 
 typedef struct probe_request {
         const char *unit;             /* for logs and for reading the unit's journal */

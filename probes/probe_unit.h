@@ -3,7 +3,7 @@
 
 #include <sys/types.h>
 
-#include "../monitor/tunnel.h"
+#include "probe_result.h"
 
 /* Reads /proc/PID/stat. PROBE_PROCESS_STOPPED ('T', 't', 'Z', 'X', detail says which), PROBE_UNIT_DOWN
  * when the process is gone, PROBE_ERROR when unreadable, else PROBE_OK. detail may be NULL. */
