@@ -18,6 +18,8 @@ typedef struct probe_ctx {
         monitor *m;
         tunnel *t;
         probe_request req;
+        ssh_target ssh;          /* borrowed from the tunnel's resolution, which outlives the probe */
+        forward_address forward;
         /* monitor.expect compiled for this probe alone: glibc's regexec caches DFA states in the regex_t for
          * every new text it sees, so one kept for the daemon's life would grow with what peers send. */
         regex_t expect;
@@ -306,6 +308,28 @@ void monitor_probe_deferred(monitor *m, tunnel *t) {
         (void) probe_now(m, t);
 }
 
+/* What the probe goes through, in the probes' terms: the tunnel's resolution, borrowed. */
+static void probe_ctx_target(probe_ctx *c, const tunnel *t) {
+        const ssh_resolved *s = &t->ssh;
+
+        c->ssh = (ssh_target) {
+                .hostname = s->hostname,
+                .port = s->port,
+                .user = s->user,
+                .identity_files = s->identity_files,
+                .control_path = s->control_path,
+                .proxy_jump = s->proxy_jump,
+                .proxy_command = s->proxy_command,
+                .host_key_alias = s->host_key_alias,
+                .user_known_hosts_file = s->user_known_hosts_file,
+                .global_known_hosts_file = s->global_known_hosts_file,
+                .strict_host_key_checking = s->strict_host_key_checking,
+        };
+        if (t->forward)
+                c->forward = (forward_address) { .listen_host = t->forward->listen_host,
+                                                 .listen_port = t->forward->listen_port };
+}
+
 /* The probe itself; m->probes_running already counts it. */
 static int probe_now(monitor *m, tunnel *t) {
         probe_result r;
@@ -335,11 +359,12 @@ static int probe_now(monitor *m, tunnel *t) {
                 }
                 c->has_expect = true;
         }
+        probe_ctx_target(c, t);
         c->req = (probe_request) {
                 .unit = t->name,
                 .kind = (probe_kind) k,
-                .ssh = &t->ssh,
-                .forward = t->forward,
+                .ssh = &c->ssh,
+                .forward = t->forward ? &c->forward : NULL,
                 .expect = c->has_expect ? &c->expect : NULL,
                 .send = t->tcfg ? t->tcfg->send : NULL,
                 .send_len = t->tcfg ? t->tcfg->send_len : 0,

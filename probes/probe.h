@@ -6,14 +6,14 @@
 #include <systemd/sd-event.h>
 
 #include "../monitor/base/spawn.h"
-#include "../monitor/resolve.h"
 #include "probe_result.h"
+#include "ssh_target.h"
 
 typedef struct probe_request {
         const char *unit;             /* for logs and for reading the unit's journal */
         probe_kind kind;              /* MUX, SSH or TCP (AUTO is resolved by the caller) */
-        const ssh_resolved *ssh;      /* bastion, identity, ControlPath */
-        const ssh_forward *forward;   /* the -R forward to probe: its listen address on the bastion */
+        const ssh_target *ssh;        /* bastion, identity, ControlPath */
+        const forward_address *forward; /* the -R forward to probe: its listen address on the bastion */
         const regex_t *expect;        /* NULL: an opened forward is enough */
         const char *send;             /* sent first when non-NULL */
         size_t send_len;

@@ -88,15 +88,6 @@ _printf_(3, 4) static int mux_finish(mux_probe *m, probe_status status, const ch
         return 0;
 }
 
-static const char *fwd_host(const char *listen) {
-        /* Wildcard binds are reachable on loopback; the bastion's sshd connects to what we name. */
-        if (isempty_str(listen) || streq(listen, "*") || streq(listen, "0.0.0.0"))
-                return "localhost";
-        if (streq(listen, "::"))
-                return "::1";
-        return listen;
-}
-
 /* Hands the same fd over once per sendmsg() with a 1-byte payload, exactly as mm_send_fd() does. */
 static int pass_fd(int sock, int fd) {
         union {
@@ -168,7 +159,7 @@ static int mux_fail_io(mux_probe *m, int error, const char *what) {
 static int mux_on_pair(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 static int mux_send_request(mux_probe *m) {
-        const ssh_forward *f = m->req->forward;
+        const forward_address *f = m->req->forward;
         int r;
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, m->pair) < 0)
@@ -176,8 +167,8 @@ static int mux_send_request(mux_probe *m) {
 
         m->state = MUX_REQUEST;
         m->fds_to_pass = 2; /* stdin, then stdout: the same end */
-        r = mux_queue(m, mux_build_new_stdio_fwd(m->out, sizeof m->out, m->request_id, fwd_host(f->listen_host),
-                                                 f->listen_port));
+        r = mux_queue(m, mux_build_new_stdio_fwd(m->out, sizeof m->out, m->request_id,
+                                                 forward_connect_host(f->listen_host), f->listen_port));
         if (r == -EINVAL || r == -ENOBUFS)
                 return mux_finish(m, PROBE_ERROR, "cannot encode a stdio forward to \"%s\"", f->listen_host);
         if (r < 0)

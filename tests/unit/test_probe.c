@@ -223,7 +223,7 @@ static void test_tcp_table(void **state) {
                         port = srv.port;
                 }
 
-                ssh_forward fwd = { .listen_host = (char *) t[i].host, .listen_port = port };
+                forward_address fwd = { .listen_host = (char *) t[i].host, .listen_port = port };
                 probe_request req = {
                         .unit = "reverse-ssh@test.service",
                         .kind = PROBE_KIND_TCP,
@@ -265,7 +265,7 @@ static void test_tcp_cancel(void **state) {
 
         assert_int_equal(sd_event_new(&e), 0);
         server_start(e, &srv, SERVE_SILENT, NULL);
-        ssh_forward fwd = { .listen_host = (char *) "127.0.0.1", .listen_port = srv.port };
+        forward_address fwd = { .listen_host = (char *) "127.0.0.1", .listen_port = srv.port };
         probe_request req = { .kind = PROBE_KIND_TCP, .forward = &fwd, .expect = &ssh_re, .timeout = 200 * MSEC };
 
         assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);
@@ -364,7 +364,7 @@ static void test_ssh_table(void **state) {
         };
 
         static char *ids[] = { (char *) "/tmp/id_test", (char *) "/tmp/id_other", NULL };
-        ssh_resolved cfg = {
+        ssh_target cfg = {
                 .hostname = (char *) "bastion.example",
                 .port = 2222,
                 .user = (char *) "tunnel",
@@ -372,7 +372,7 @@ static void test_ssh_table(void **state) {
                 .user_known_hosts_file = (char *) "/etc/rtun/known_hosts",
                 .strict_host_key_checking = (char *) "yes",
         };
-        ssh_forward fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        forward_address fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
 
         assert_non_null(mkdtemp(fake_dir));
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
@@ -436,8 +436,8 @@ static void test_ssh_table(void **state) {
 }
 
 static void test_ssh_cancel_and_missing(void **state) {
-        ssh_resolved cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
-        ssh_forward fwd = { .listen_host = (char *) "::1", .listen_port = 2323 };
+        ssh_target cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
+        forward_address fwd = { .listen_host = (char *) "::1", .listen_port = 2323 };
         probe_request req = { .kind = PROBE_KIND_SSH, .ssh = &cfg, .forward = &fwd, .expect = &ssh_re,
                               .timeout = 2 * SEC };
         char bin[256];
@@ -551,8 +551,8 @@ static pid_t wait_fake_exec(sd_event *e, const char *comm) {
 /* The ssh probe's child runs as the unit's User= (its ProxyCommand and identity files are that user's)
  * and holds fds 0-2 only, even when we hold fds without close-on-exec (libcurl's sockets). */
 static void test_ssh_child_identity_and_fds(void **state) {
-        ssh_resolved cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
-        ssh_forward fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        ssh_target cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
+        forward_address fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
         run_identity nobody;
         char bin[256], self[256], want[64], pidfile[256];
 
@@ -599,8 +599,8 @@ static void test_ssh_child_identity_and_fds(void **state) {
 
 /* Not root and not the unit's user: the probe cannot speak for the tunnel, and says so as ours. */
 static void test_ssh_not_reachable(void **state) {
-        ssh_resolved cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
-        ssh_forward fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        ssh_target cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
+        forward_address fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
         run_identity other = { .uid = geteuid() + 4242, .gid = 4242 };
         strcpy(other.name, "someone-else");
         probe_request req = { .kind = PROBE_KIND_SSH, .ssh = &cfg, .forward = &fwd, .timeout = 2 * SEC,

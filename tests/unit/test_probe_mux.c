@@ -202,9 +202,9 @@ static void run_until_done(sd_event *e, outcome *o) {
 
 static regex_t expect_ssh;
 
-static void request_init(probe_request *req, ssh_resolved *ssh, ssh_forward *fwd, const char *path) {
-        *fwd = (ssh_forward) { .listen_host = (char *) "localhost", .listen_port = 21022 };
-        *ssh = (ssh_resolved) { .control_path = (char *) path };
+static void request_init(probe_request *req, ssh_target *ssh, forward_address *fwd, const char *path) {
+        *fwd = (forward_address) { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        *ssh = (ssh_target) { .control_path = (char *) path };
         *req = (probe_request) {
                 .unit = "test-probe-mux-nonexistent.service",
                 .kind = PROBE_KIND_MUX,
@@ -332,8 +332,8 @@ static void test_scenarios(void **state) {
                 const struct scenario *sc = &scenarios[i];
                 _cleanup_(sd_event_unrefp) sd_event *e = NULL;
                 probe_request req;
-                ssh_resolved ssh;
-                ssh_forward fwd;
+                ssh_target ssh;
+                forward_address fwd;
                 outcome o = {};
                 probe *p = NULL;
 
@@ -379,8 +379,8 @@ static void test_no_master(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(paths) + 2; i++) {
                 _cleanup_(sd_event_unrefp) sd_event *e = NULL;
                 probe_request req;
-                ssh_resolved ssh;
-                ssh_forward fwd;
+                ssh_target ssh;
+                forward_address fwd;
                 outcome o = {};
                 probe *p = NULL;
                 probe_status want = PROBE_NO_MASTER;
@@ -405,8 +405,8 @@ static void test_no_master(void **state) {
 static void test_no_forward(void **state) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         probe_request req;
-        ssh_resolved ssh;
-        ssh_forward fwd;
+        ssh_target ssh;
+        forward_address fwd;
         outcome o = {};
         probe *p = NULL;
 
@@ -430,8 +430,8 @@ static void test_cancel(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(stages); i++) {
                 _cleanup_(sd_event_unrefp) sd_event *e = NULL;
                 probe_request req;
-                ssh_resolved ssh;
-                ssh_forward fwd;
+                ssh_target ssh;
+                forward_address fwd;
                 outcome o = {};
                 probe *p = NULL;
 
@@ -472,8 +472,8 @@ static void test_not_the_units_master(void **state) {
         for (int chowned = 0; chowned < 2; chowned++) {
                 _cleanup_(sd_event_unrefp) sd_event *e = NULL;
                 probe_request req;
-                ssh_resolved ssh;
-                ssh_forward fwd;
+                ssh_target ssh;
+                forward_address fwd;
                 outcome o = {};
                 probe *p = NULL;
 
