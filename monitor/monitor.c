@@ -5,7 +5,7 @@
 
 #include "../exporters/alert.h"
 #include "../probes/probe.h"
-#include "../probes/probe_unit.h"
+#include "../probes/proc_stat.h"
 #include "../probes/tcpinfo.h"
 #include "act.h"
 #include "base/log.h"
@@ -270,7 +270,7 @@ static bool local_verdict(const tunnel *t, probe_result *r) {
                 snprintf(r->detail, sizeof r->detail, "unit has no main process");
                 return true;
         }
-        r->status = probe_process_check(t->unit.main_pid, r->detail, sizeof r->detail);
+        r->status = proc_stat_check(t->unit.main_pid, r->detail, sizeof r->detail);
         return r->status != PROBE_OK;
 }
 

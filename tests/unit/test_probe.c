@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "../../probes/probe.h"
-#include "../../probes/probe_unit.h"
+#include "../../probes/proc_stat.h"
 
 /* probe_mux.c is written separately: a weak stand-in keeps this test linkable without it. */
 static int dummy_mux_start(probe *p, void *state) {
@@ -653,20 +653,20 @@ static void test_parse_stat(void **state) {
 
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 char s = 0;
-                if (probe_status_parse_stat(t[i].line, &s) != t[i].status)
+                if (proc_stat_parse_state(t[i].line, &s) != t[i].status)
                         fail_msg("case %zu: \"%s\"", i, t[i].line);
                 if (t[i].status == PROBE_OK)
                         assert_int_equal(s, t[i].state);
         }
-        assert_int_equal(probe_status_parse_stat(NULL, &(char) { 0 }), PROBE_ERROR);
+        assert_int_equal(proc_stat_parse_state(NULL, &(char) { 0 }), PROBE_ERROR);
 }
 
 static void test_process_check(void **state) {
         char detail[128];
         int status;
 
-        assert_int_equal(probe_process_check(getpid(), detail, sizeof detail), PROBE_OK);
-        assert_int_equal(probe_process_check(0, NULL, 0), PROBE_UNIT_DOWN);
+        assert_int_equal(proc_stat_check(getpid(), detail, sizeof detail), PROBE_OK);
+        assert_int_equal(proc_stat_check(0, NULL, 0), PROBE_UNIT_DOWN);
 
         /* A stopped child, then the same child as a zombie, then gone. */
         pid_t pid = fork();
@@ -677,17 +677,17 @@ static void test_process_check(void **state) {
         }
         assert_int_equal(kill(pid, SIGSTOP), 0);
         assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
-        assert_int_equal(probe_process_check(pid, detail, sizeof detail), PROBE_PROCESS_STOPPED);
+        assert_int_equal(proc_stat_check(pid, detail, sizeof detail), PROBE_PROCESS_STOPPED);
         assert_non_null(strstr(detail, "is stopped"));
 
         assert_int_equal(kill(pid, SIGKILL), 0);
         siginfo_t si;
         assert_int_equal(waitid(P_PID, pid, &si, WEXITED | WNOWAIT), 0);
-        assert_int_equal(probe_process_check(pid, detail, sizeof detail), PROBE_PROCESS_STOPPED);
+        assert_int_equal(proc_stat_check(pid, detail, sizeof detail), PROBE_PROCESS_STOPPED);
         assert_non_null(strstr(detail, "is a zombie"));
 
         assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_int_equal(probe_process_check(pid, detail, sizeof detail), PROBE_UNIT_DOWN);
+        assert_int_equal(proc_stat_check(pid, detail, sizeof detail), PROBE_UNIT_DOWN);
 }
 
 static int setup(void **state) {
