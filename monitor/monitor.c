@@ -55,6 +55,10 @@ int monitor_new(const config *cfg, bool dry_run, sd_event *e, monitor **ret) {
         m->cfg = cfg;
         m->dry_run = dry_run;
         m->event = sd_event_ref(e);
+        if (tcpinfo_new(&m->tcp) < 0) {
+                monitor_free(m);
+                return -ENOMEM;
+        }
         if (gethostname(m->host, sizeof m->host - 1) < 0)
                 snprintf(m->host, sizeof m->host, "localhost");
 
@@ -94,6 +98,7 @@ monitor *monitor_free(monitor *m) {
         free(m->senders);
         free(m->alerts);
         monitor_disconnect_bus(m);
+        tcpinfo_free(m->tcp);
         sd_event_unref(m->event);
         free(m);
         return NULL;
@@ -186,7 +191,7 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         /* The passive view of ssh's own connection: exported, and it explains a failure. */
         char why[128] = "";
         if (t->resolved && t->unit.main_pid > 0 &&
-            tcpinfo_for_pid_port(t->unit.main_pid, t->ssh.port, &t->tcp) >= 0) {
+            tcpinfo_for_pid_port(m->tcp, t->unit.main_pid, t->ssh.port, &t->tcp) >= 0) {
                 t->tcp.valid = true;
                 if (r->status != PROBE_OK && tcpinfo_explain(&t->tcp, why, sizeof why) <= 0 &&
                     t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
@@ -285,7 +290,7 @@ void monitor_prefetch_tcp(monitor *m) {
                 if (t->resolved && t->unit.main_pid > 0)
                         q[n++] = (tcpinfo_query) { .pid = t->unit.main_pid, .remote_port = t->ssh.port };
         }
-        int r = tcpinfo_prefetch(q, n);
+        int r = tcpinfo_prefetch(m->tcp, q, n);
         if (r < 0)
                 log_debug_errno(r, "TCP connections not looked up at once (each verdict will): %m");
 }
