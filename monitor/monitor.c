@@ -1,6 +1,5 @@
 /* The monitor: its tunnels, the bus, and the steps of a round shared by check, status and daemon. */
 #include <jansson.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "../exporters/alert.h"
@@ -167,19 +166,8 @@ heal_policy monitor_policy(const monitor *m, const tunnel *t) {
         };
 }
 
-static probe_kind pick_kind(const tunnel *t) {
-        probe_kind k = t->settings->probe;
-        if (k != PROBE_KIND_AUTO)
-                return k;
-        struct stat st;
-        if (!t->ssh.control_path)
-                return PROBE_KIND_SSH;
-        if (stat(t->ssh.control_path, &st) >= 0 ? S_ISSOCK(st.st_mode) : errno == EACCES)
-                return PROBE_KIND_MUX; /* a master we may not see is still one: the mux probe says so */
-        return PROBE_KIND_SSH;
-}
-
-/* A verdict and its consequences: counters, the journal line on a transition, events. */
+/* A verdict and its consequences: counters, the journal line on a transition, events. Reads the result
+ * and the tunnel, nothing else: what needed looking at, the probe step looked at. */
 static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         usec_t now = now_usec(CLOCK_REALTIME);
         heal_policy p = monitor_policy(m, t);
@@ -188,16 +176,12 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         t->last_probe = *r;
         t->probed = true;
         t->probes_total++;
-        /* The passive view of ssh's own connection: exported, and it explains a failure. */
+        /* The passive view of ssh's own connection the probe brought: exported, and it explains a failure. */
         char why[128] = "";
-        if (t->resolved && t->unit.main_pid > 0 &&
-            tcpinfo_for_pid_port(m->tcp, t->unit.main_pid, t->ssh.port, &t->tcp) >= 0) {
-                t->tcp.valid = true;
-                if (r->status != PROBE_OK && tcpinfo_explain(&t->tcp, why, sizeof why) <= 0 &&
-                    t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
-                        snprintf(why, sizeof why, "last ACK from bastion %.0f s ago", t->tcp.last_ack_age_seconds);
-        } else
-                t->tcp.valid = false;
+        t->tcp = r->tcp;
+        if (t->tcp.valid && r->status != PROBE_OK && tcpinfo_explain(&t->tcp, why, sizeof why) <= 0 &&
+            t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
+                snprintf(why, sizeof why, "last ACK from bastion %.0f s ago", t->tcp.last_ack_age_seconds);
 
         if (r->status == PROBE_OK)
                 t->last_success_realtime = now;
@@ -338,16 +322,19 @@ static void probe_ctx_target(probe_ctx *c, const tunnel *t) {
 /* The probe itself; m->probes_running already counts it. */
 static int probe_now(monitor *m, tunnel *t) {
         probe_result r;
-        int k;
+        probe_kind k = PROBE_KIND_NONE;
 
         t->probe_began = now_usec(CLOCK_REALTIME);
-        if (local_verdict(t, &r) || pick_kind(t) == PROBE_KIND_NONE) {
+        if (local_verdict(t, &r) ||
+            (k = probe_kind_pick(t->settings->probe, t->ssh.control_path)) == PROBE_KIND_NONE) {
+                /* The passive view all the same, as a probe brings it: a stopped ssh's connection explains. */
+                if (t->resolved && t->unit.main_pid > 0)
+                        r.tcp = tcpinfo_view(m->tcp, t->unit.main_pid, t->ssh.port);
                 /* Still delivered through the loop, so callers see one shape of completion. */
                 probe_finished(m, t, &r);
                 return 0;
         }
 
-        k = pick_kind(t);
         probe_ctx *c = malloc(sizeof *c);
         if (!c) {
                 m->probes_running--;
@@ -367,7 +354,7 @@ static int probe_now(monitor *m, tunnel *t) {
         probe_ctx_target(c, t);
         c->req = (probe_request) {
                 .unit = t->name,
-                .kind = (probe_kind) k,
+                .kind = k,
                 .ssh = &c->ssh,
                 .forward = t->forward ? &c->forward : NULL,
                 .expect = c->has_expect ? &c->expect : NULL,
@@ -375,6 +362,9 @@ static int probe_now(monitor *m, tunnel *t) {
                 .send_len = t->tcfg ? t->tcfg->send_len : 0,
                 .timeout = t->settings->timeout,
                 .as = &t->as,
+                .tcp = m->tcp,
+                .tcp_pid = t->unit.main_pid,
+                .tcp_port = t->ssh.port,
         };
         int ret = probe_start(m->event, &c->req, on_probe_result, c, &t->running);
         if (ret >= 0)

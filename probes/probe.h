@@ -21,7 +21,16 @@ typedef struct probe_request {
         const char *ssh_binary;       /* "ssh" path for the ssh probe; NULL means "/usr/bin/ssh" */
         const run_identity *as;       /* the unit's User=: the ssh probe runs as it, the ControlMaster must be
                                        * it; NULL means root */
+        /* The passive view the result carries: tcp_pid's TCP connection to tcp_port (the tunnel's ssh to
+         * its bastion) as the probe ended, looked up through tcp. NULL or tcp_pid <= 0: none. */
+        tcpinfo *tcp;
+        pid_t tcp_pid;
+        uint16_t tcp_port;
 } probe_request;
+
+/* The kind to run for a configured one: AUTO is mux when control_path is a socket (or one we may not look
+ * at: the mux probe then says so), else ssh; any other kind as it is. */
+probe_kind probe_kind_pick(probe_kind configured, const char *control_path);
 
 typedef struct probe probe;
 typedef void (*probe_done_t)(probe *p, const probe_result *r, void *userdata);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "../monitor/base/macro.h"
+#include "tcpinfo.h"
 
 typedef enum probe_kind {
         PROBE_KIND_AUTO, /* mux when the ControlPath socket exists, else ssh */
@@ -35,6 +36,7 @@ typedef struct probe_result {
         usec_t duration;   /* wall time of the probe */
         char detail[256];  /* human text, e.g. "channel open refused: administratively prohibited" */
         bool ours;         /* the probe could not look (our own lack of permission): says nothing of the tunnel */
+        tcp_view tcp;      /* the tunnel's ssh connection to its bastion as the probe ended (valid: found) */
 } probe_result;
 
 const char *probe_kind_to_string(probe_kind k);

@@ -271,6 +271,14 @@ int tcpinfo_for_pid(tcpinfo *ti, pid_t pid, tcp_view *ret) {
         return tcpinfo_for_pid_port(ti, pid, 0, ret);
 }
 
+tcp_view tcpinfo_view(tcpinfo *ti, pid_t pid, uint16_t remote_port) {
+        tcp_view v = {};
+
+        if (tcpinfo_for_pid_port(ti, pid, remote_port, &v) < 0)
+                return (tcp_view) {};
+        return v;
+}
+
 unsigned tcpinfo_dumps(const tcpinfo *ti) {
         return ti ? ti->dumps : 0;
 }

@@ -34,6 +34,9 @@ static inline void tcpinfo_freep(tcpinfo **ti) {
  * the process's sockets stay the same, for up to 60 s. */
 int tcpinfo_for_pid_port(tcpinfo *ti, pid_t pid, uint16_t remote_port, tcp_view *ret);
 int tcpinfo_for_pid(tcpinfo *ti, pid_t pid, tcp_view *ret);
+/* The same as a value, for a result: not valid when there is nothing to see (no process, no such
+ * connection, not ours to read). */
+tcp_view tcpinfo_view(tcpinfo *ti, pid_t pid, uint16_t remote_port);
 
 /* Warms ti for many (pid, remote_port) at once: one dump per address family and distinct port instead
  * of one per query. For a run's first round over many tunnels; later calls find them by address. */

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -279,6 +280,85 @@ static void test_tcp_cancel(void **state) {
         server_stop(&srv);
         sd_event_unref(e);
         assert_int_equal(count_fds(), fds);
+}
+
+/* The result carries the passive view of a process's connection (the tunnel's ssh to its bastion) as the
+ * probe ended, when asked for; not when it is not asked for or there is no such connection. */
+static void test_result_carries_connection(void **state) {
+        sd_event *e = NULL;
+        server bastion, srv;
+        tcpinfo *ti = NULL;
+
+        assert_int_equal(sd_event_new(&e), 0);
+        assert_int_equal(tcpinfo_new(&ti), 0);
+        server_start(e, &bastion, SERVE_SILENT, NULL);
+        server_start(e, &srv, SERVE_REPLY_CLOSE, "SSH-2.0-test\r\n");
+        /* This process plays the tunnel's ssh: one connection to its bastion. */
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(bastion.port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int ssh = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(ssh >= 0);
+        assert_int_equal(connect(ssh, (struct sockaddr *) &a, sizeof a), 0);
+
+        const struct {
+                tcpinfo *tcp;
+                pid_t pid;
+                uint16_t port;
+                bool valid;
+        } t[] = {
+                { ti, getpid(), bastion.port, true },
+                { NULL, getpid(), bastion.port, false }, /* not asked for */
+                { ti, 0, bastion.port, false },          /* no process */
+                { ti, getpid(), closed_port(), false },  /* no such connection */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                outcome o = { 0 };
+                probe *p = NULL;
+                forward_address fwd = { .listen_host = "127.0.0.1", .listen_port = srv.port };
+                probe_request req = { .kind = PROBE_KIND_TCP, .forward = &fwd, .expect = &ssh_re, .timeout = 2 * SEC,
+                                      .tcp = t[i].tcp, .tcp_pid = t[i].pid, .tcp_port = t[i].port };
+
+                assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);
+                run_until(e, &o.called, 5 * SEC);
+                assert_int_equal(o.r.status, PROBE_OK);
+                assert_int_equal(o.r.tcp.valid, t[i].valid);
+                if (t[i].valid)
+                        assert_true(o.r.tcp.rtt_seconds > 0 && o.r.tcp.rtt_seconds < 1.0);
+        }
+
+        close(ssh);
+        server_stop(&srv);
+        server_stop(&bastion);
+        tcpinfo_free(ti);
+        sd_event_unref(e);
+}
+
+/* AUTO is mux only where a ControlMaster's socket is; a kind asked for is kept. */
+static void test_kind_pick(void **state) {
+        char dir[] = "/tmp/test-probe-kind-XXXXXX", sock[64], file[64];
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(sock, sizeof sock, "%s/ctl", dir);
+        snprintf(file, sizeof file, "%s/file", dir);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, sock);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        int f = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        assert_true(f >= 0);
+        close(f);
+
+        assert_int_equal(probe_kind_pick(PROBE_KIND_AUTO, sock), PROBE_KIND_MUX);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_AUTO, file), PROBE_KIND_SSH);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_AUTO, "/nonexistent/ctl"), PROBE_KIND_SSH);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_AUTO, NULL), PROBE_KIND_SSH);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_TCP, sock), PROBE_KIND_TCP);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_NONE, sock), PROBE_KIND_NONE);
+
+        close(fd);
+        assert_int_equal(unlink(sock), 0);
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(rmdir(dir), 0);
 }
 
 /* The ssh probe against fake ssh binaries that record their pid and arguments. */
@@ -709,6 +789,8 @@ int main(void) {
                 cmocka_unit_test(test_start_errors),
                 cmocka_unit_test(test_tcp_table),
                 cmocka_unit_test(test_tcp_cancel),
+                cmocka_unit_test(test_result_carries_connection),
+                cmocka_unit_test(test_kind_pick),
                 cmocka_unit_test(test_ssh_table),
                 cmocka_unit_test(test_ssh_cancel_and_missing),
                 cmocka_unit_test(test_ssh_child_identity_and_fds),
