@@ -11,7 +11,7 @@
 
 typedef struct probe_request {
         const char *unit;             /* for logs and for reading the unit's journal */
-        probe_kind kind;              /* MUX, SSH or TCP (AUTO is resolved by the caller) */
+        probe_kind kind;              /* MUX, SSH or TCP (the caller resolves AUTO: probe_kind_pick) */
         const ssh_target *ssh;        /* bastion, identity, ControlPath */
         const forward_address *forward; /* the -R forward to probe: its listen address on the bastion */
         const regex_t *expect;        /* NULL: an opened forward is enough */
