@@ -1,11 +1,10 @@
 /* The monitor: its tunnels, the bus, and the steps of a round shared by check, status and daemon. */
 #include <jansson.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "../exporters/alert.h"
 #include "../probes/probe.h"
-#include "../probes/probe_unit.h"
+#include "../probes/proc_stat.h"
 #include "../probes/tcpinfo.h"
 #include "act.h"
 #include "base/log.h"
@@ -18,6 +17,8 @@ typedef struct probe_ctx {
         monitor *m;
         tunnel *t;
         probe_request req;
+        ssh_target ssh;          /* borrowed from the tunnel's resolution, which outlives the probe */
+        forward_address forward;
         /* monitor.expect compiled for this probe alone: glibc's regexec caches DFA states in the regex_t for
          * every new text it sees, so one kept for the daemon's life would grow with what peers send. */
         regex_t expect;
@@ -53,6 +54,10 @@ int monitor_new(const config *cfg, bool dry_run, sd_event *e, monitor **ret) {
         m->cfg = cfg;
         m->dry_run = dry_run;
         m->event = sd_event_ref(e);
+        if (tcpinfo_new(&m->tcp) < 0) {
+                monitor_free(m);
+                return -ENOMEM;
+        }
         if (gethostname(m->host, sizeof m->host - 1) < 0)
                 snprintf(m->host, sizeof m->host, "localhost");
 
@@ -92,6 +97,7 @@ monitor *monitor_free(monitor *m) {
         free(m->senders);
         free(m->alerts);
         monitor_disconnect_bus(m);
+        tcpinfo_free(m->tcp);
         sd_event_unref(m->event);
         free(m);
         return NULL;
@@ -160,19 +166,8 @@ heal_policy monitor_policy(const monitor *m, const tunnel *t) {
         };
 }
 
-static probe_kind pick_kind(const tunnel *t) {
-        probe_kind k = t->settings->probe;
-        if (k != PROBE_KIND_AUTO)
-                return k;
-        struct stat st;
-        if (!t->ssh.control_path)
-                return PROBE_KIND_SSH;
-        if (stat(t->ssh.control_path, &st) >= 0 ? S_ISSOCK(st.st_mode) : errno == EACCES)
-                return PROBE_KIND_MUX; /* a master we may not see is still one: the mux probe says so */
-        return PROBE_KIND_SSH;
-}
-
-/* A verdict and its consequences: counters, the journal line on a transition, events. */
+/* A verdict and its consequences: counters, the journal line on a transition, events. Reads the result
+ * and the tunnel, nothing else: what needed looking at, the probe step looked at. */
 static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         usec_t now = now_usec(CLOCK_REALTIME);
         heal_policy p = monitor_policy(m, t);
@@ -181,16 +176,12 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         t->last_probe = *r;
         t->probed = true;
         t->probes_total++;
-        /* The passive view of ssh's own connection: exported, and it explains a failure. */
+        /* The passive view of ssh's own connection the probe brought: exported, and it explains a failure. */
         char why[128] = "";
-        if (t->resolved && t->unit.main_pid > 0 &&
-            tcpinfo_for_pid_port(t->unit.main_pid, t->ssh.port, &t->tcp) >= 0) {
-                t->tcp.valid = true;
-                if (r->status != PROBE_OK && tcpinfo_explain(&t->tcp, why, sizeof why) <= 0 &&
-                    t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
-                        snprintf(why, sizeof why, "last ACK from bastion %.0f s ago", t->tcp.last_ack_age_seconds);
-        } else
-                t->tcp.valid = false;
+        t->tcp = r->tcp;
+        if (t->tcp.valid && r->status != PROBE_OK && tcpinfo_explain(&t->tcp, why, sizeof why) <= 0 &&
+            t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
+                snprintf(why, sizeof why, "last ACK from bastion %.0f s ago", t->tcp.last_ack_age_seconds);
 
         if (r->status == PROBE_OK)
                 t->last_success_realtime = now;
@@ -268,7 +259,7 @@ static bool local_verdict(const tunnel *t, probe_result *r) {
                 snprintf(r->detail, sizeof r->detail, "unit has no main process");
                 return true;
         }
-        r->status = probe_process_check(t->unit.main_pid, r->detail, sizeof r->detail);
+        r->status = proc_stat_check(t->unit.main_pid, r->detail, sizeof r->detail);
         return r->status != PROBE_OK;
 }
 
@@ -283,7 +274,7 @@ void monitor_prefetch_tcp(monitor *m) {
                 if (t->resolved && t->unit.main_pid > 0)
                         q[n++] = (tcpinfo_query) { .pid = t->unit.main_pid, .remote_port = t->ssh.port };
         }
-        int r = tcpinfo_prefetch(q, n);
+        int r = tcpinfo_prefetch(m->tcp, q, n);
         if (r < 0)
                 log_debug_errno(r, "TCP connections not looked up at once (each verdict will): %m");
 }
@@ -306,19 +297,44 @@ void monitor_probe_deferred(monitor *m, tunnel *t) {
         (void) probe_now(m, t);
 }
 
+/* What the probe goes through, in the probes' terms: the tunnel's resolution, borrowed. */
+static void probe_ctx_target(probe_ctx *c, const tunnel *t) {
+        const ssh_resolved *s = &t->ssh;
+
+        c->ssh = (ssh_target) {
+                .hostname = s->hostname,
+                .port = s->port,
+                .user = s->user,
+                .identity_files = s->identity_files,
+                .control_path = s->control_path,
+                .proxy_jump = s->proxy_jump,
+                .proxy_command = s->proxy_command,
+                .host_key_alias = s->host_key_alias,
+                .user_known_hosts_file = s->user_known_hosts_file,
+                .global_known_hosts_file = s->global_known_hosts_file,
+                .strict_host_key_checking = s->strict_host_key_checking,
+        };
+        if (t->forward)
+                c->forward = (forward_address) { .listen_host = t->forward->listen_host,
+                                                 .listen_port = t->forward->listen_port };
+}
+
 /* The probe itself; m->probes_running already counts it. */
 static int probe_now(monitor *m, tunnel *t) {
         probe_result r;
-        int k;
+        probe_kind k = PROBE_KIND_NONE;
 
         t->probe_began = now_usec(CLOCK_REALTIME);
-        if (local_verdict(t, &r) || pick_kind(t) == PROBE_KIND_NONE) {
+        if (local_verdict(t, &r) ||
+            (k = probe_kind_pick(t->settings->probe, t->ssh.control_path)) == PROBE_KIND_NONE) {
+                /* The passive view all the same, as a probe brings it: a stopped ssh's connection explains. */
+                if (t->resolved && t->unit.main_pid > 0)
+                        r.tcp = tcpinfo_view(m->tcp, t->unit.main_pid, t->ssh.port);
                 /* Still delivered through the loop, so callers see one shape of completion. */
                 probe_finished(m, t, &r);
                 return 0;
         }
 
-        k = pick_kind(t);
         probe_ctx *c = malloc(sizeof *c);
         if (!c) {
                 m->probes_running--;
@@ -335,16 +351,20 @@ static int probe_now(monitor *m, tunnel *t) {
                 }
                 c->has_expect = true;
         }
+        probe_ctx_target(c, t);
         c->req = (probe_request) {
                 .unit = t->name,
-                .kind = (probe_kind) k,
-                .ssh = &t->ssh,
-                .forward = t->forward,
+                .kind = k,
+                .ssh = &c->ssh,
+                .forward = t->forward ? &c->forward : NULL,
                 .expect = c->has_expect ? &c->expect : NULL,
                 .send = t->tcfg ? t->tcfg->send : NULL,
                 .send_len = t->tcfg ? t->tcfg->send_len : 0,
                 .timeout = t->settings->timeout,
                 .as = &t->as,
+                .tcp = m->tcp,
+                .tcp_pid = t->unit.main_pid,
+                .tcp_port = t->ssh.port,
         };
         int ret = probe_start(m->event, &c->req, on_probe_result, c, &t->running);
         if (ret >= 0)

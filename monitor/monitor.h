@@ -108,6 +108,7 @@ typedef struct monitor {
         size_t n_alerts;
         struct alert_sender **senders; /* same order as cfg->alerts */
         struct act_tracker *act;
+        tcpinfo *tcp;                  /* where each tunnel's ssh connection was found (probes/tcpinfo.h) */
         const resolve_seed *seeds;     /* for the first discovery only (borrowed) */
         struct discover_job *discovery; /* monitor_refresh_async() in flight */
         struct json_t *other_units_state; /* state file entries of units outside monitor.units (owned) */

@@ -9,26 +9,6 @@ static const char *const tunnel_state_table[_TUNNEL_STATE_MAX] = {
         [TUNNEL_UNKNOWN] = "unknown",
 };
 
-static const char *const probe_kind_table[_PROBE_KIND_MAX] = {
-        [PROBE_KIND_AUTO] = "auto",
-        [PROBE_KIND_MUX] = "mux",
-        [PROBE_KIND_SSH] = "ssh",
-        [PROBE_KIND_TCP] = "tcp",
-        [PROBE_KIND_NONE] = "none",
-};
-
-static const char *const probe_status_table[_PROBE_STATUS_MAX] = {
-        [PROBE_OK] = "ok",
-        [PROBE_TIMEOUT] = "timeout",
-        [PROBE_REFUSED] = "refused",
-        [PROBE_BAD_RESPONSE] = "bad_response",
-        [PROBE_PROHIBITED] = "prohibited",
-        [PROBE_NO_MASTER] = "no_master",
-        [PROBE_PROCESS_STOPPED] = "process_stopped",
-        [PROBE_UNIT_DOWN] = "unit_down",
-        [PROBE_ERROR] = "error",
-};
-
 static const char *const unit_active_state_table[_UNIT_ACTIVE_STATE_MAX] = {
         [UNIT_ACTIVE] = "active",
         [UNIT_RELOADING] = "reloading",
@@ -43,8 +23,6 @@ static const char *const tunnel_event_table[] = {
 };
 
 DEFINE_STRING_TABLE_LOOKUP(tunnel_state, tunnel_state);
-DEFINE_STRING_TABLE_LOOKUP(probe_kind, probe_kind);
-DEFINE_STRING_TABLE_LOOKUP(probe_status, probe_status);
 DEFINE_STRING_TABLE_LOOKUP(unit_active_state, unit_active_state);
 
 /* Events are bits: the table is indexed by the bit's position. */

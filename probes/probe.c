@@ -1,6 +1,7 @@
 /* The generic half of every probe: deadline, duration, exactly one deferred callback, cancel.
  * Kinds (probe_tcp.c, probe_ssh.c, probe_mux.c) only do I/O and call probe_finish(). */
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../monitor/base/duration.h"
@@ -42,6 +43,18 @@ static const probe_ops *probe_ops_for(probe_kind kind) {
         default:
                 return NULL;
         }
+}
+
+probe_kind probe_kind_pick(probe_kind configured, const char *control_path) {
+        struct stat st;
+
+        if (configured != PROBE_KIND_AUTO)
+                return configured;
+        if (!control_path)
+                return PROBE_KIND_SSH;
+        if (stat(control_path, &st) >= 0 ? S_ISSOCK(st.st_mode) : errno == EACCES)
+                return PROBE_KIND_MUX; /* a master we may not see is still one: the mux probe says so */
+        return PROBE_KIND_SSH;
 }
 
 sd_event *probe_event(probe *p) {
@@ -121,6 +134,9 @@ void probe_finish_ours(probe *p, const char *detail_fmt, ...) {
 static int on_deliver(sd_event_source *s, void *userdata) {
         probe *p = userdata;
 
+        /* Looked at now, as the result is handed over: the connection as the probe left it. */
+        if (p->request->tcp && p->request->tcp_pid > 0)
+                p->result.tcp = tcpinfo_view(p->request->tcp, p->request->tcp_pid, p->request->tcp_port);
         /* The callback may still read the request through p; the loop stays alive through our ref. */
         p->delivering = true;
         p->done(p, &p->result, p->userdata);

@@ -5,15 +5,15 @@
 #include <regex.h>
 #include <systemd/sd-event.h>
 
-#include "../monitor/resolve.h"
 #include "../monitor/base/spawn.h"
-#include "../monitor/tunnel.h"
+#include "probe_result.h"
+#include "ssh_target.h"
 
 typedef struct probe_request {
         const char *unit;             /* for logs and for reading the unit's journal */
-        probe_kind kind;              /* MUX, SSH or TCP (AUTO is resolved by the caller) */
-        const ssh_resolved *ssh;      /* bastion, identity, ControlPath */
-        const ssh_forward *forward;   /* the -R forward to probe: its listen address on the bastion */
+        probe_kind kind;              /* MUX, SSH or TCP (the caller resolves AUTO: probe_kind_pick) */
+        const ssh_target *ssh;        /* bastion, identity, ControlPath */
+        const forward_address *forward; /* the -R forward to probe: its listen address on the bastion */
         const regex_t *expect;        /* NULL: an opened forward is enough */
         const char *send;             /* sent first when non-NULL */
         size_t send_len;
@@ -21,7 +21,16 @@ typedef struct probe_request {
         const char *ssh_binary;       /* "ssh" path for the ssh probe; NULL means "/usr/bin/ssh" */
         const run_identity *as;       /* the unit's User=: the ssh probe runs as it, the ControlMaster must be
                                        * it; NULL means root */
+        /* The passive view the result carries: tcp_pid's TCP connection to tcp_port (the tunnel's ssh to
+         * its bastion) as the probe ended, looked up through tcp. NULL or tcp_pid <= 0: none. */
+        tcpinfo *tcp;
+        pid_t tcp_pid;
+        uint16_t tcp_port;
 } probe_request;
+
+/* The kind to run for a configured one: AUTO is mux when control_path is a socket (or one we may not look
+ * at: the mux probe then says so), else ssh; any other kind as it is. */
+probe_kind probe_kind_pick(probe_kind configured, const char *control_path);
 
 typedef struct probe probe;
 typedef void (*probe_done_t)(probe *p, const probe_result *r, void *userdata);

@@ -1,23 +1,20 @@
 /* The native probe: speak OpenSSH's mux protocol on the unit's ControlPath socket and open a stdio
  * forward to the -R forward's listen address on the bastion, through the live tunnel connection. The
- * bytes of the far end's answer cross that connection twice, so a dead path shows up as a timeout. */
+ * bytes of the far end's answer cross that connection twice, so a dead path shows up as a timeout. Why the
+ * bastion refused a channel is looked up off the loop (mux_journal.c). Requires SIGCHLD blocked. */
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
-#include <systemd/sd-journal.h>
 
 #include "../monitor/base/log.h"
+#include "mux_journal.h"
 #include "mux_proto.h"
 #include "probe.h"
 
 #define DEFAULT_TIMEOUT (5 * USEC_PER_SEC)
-/* journald ingests the master's stderr asynchronously: look again a few times for its "open failed". */
-#define JOURNAL_RETRY_INTERVAL (100 * USEC_PER_MSEC)
-#define JOURNAL_TRIES 5
-#define JOURNAL_ENTRIES 20
 #define JOURNAL_SLACK (250 * USEC_PER_MSEC)
 
 typedef enum mux_state {
@@ -44,7 +41,7 @@ typedef struct mux_probe {
 
         int ctl_fd;  /* the ControlMaster's socket */
         int pair[2]; /* [0] ours, [1] handed to the master as the forward's stdin and stdout */
-        sd_event_source *ctl_io, *pair_io, *timer;
+        sd_event_source *ctl_io, *pair_io;
 
         uint8_t out[1100]; /* one outgoing message: HELLO or NEW_STDIO_FWD (host <= 1024) */
         size_t out_len, out_off;
@@ -56,13 +53,13 @@ typedef struct mux_probe {
         expect_buffer answer;
 
         usec_t started, started_realtime;
-        unsigned journal_tries;
+        mux_journal *journal; /* MUX_JOURNAL: the child looking for the master's reason */
 } mux_probe;
 
 static void mux_release(mux_probe *m) {
         m->ctl_io = sd_event_source_disable_unref(m->ctl_io);
         m->pair_io = sd_event_source_disable_unref(m->pair_io);
-        m->timer = sd_event_source_disable_unref(m->timer);
+        m->journal = mux_journal_free(m->journal); /* kills the child by pid if it still looks */
         int *fds[] = { &m->ctl_fd, &m->pair[0], &m->pair[1] };
         for (size_t i = 0; i < ELEMENTSOF(fds); i++)
                 if (*fds[i] >= 0) {
@@ -86,15 +83,6 @@ _printf_(3, 4) static int mux_finish(mux_probe *m, probe_status status, const ch
         m->state = MUX_DONE;
         probe_finish(m->probe, status, "%s", detail);
         return 0;
-}
-
-static const char *fwd_host(const char *listen) {
-        /* Wildcard binds are reachable on loopback; the bastion's sshd connects to what we name. */
-        if (isempty_str(listen) || streq(listen, "*") || streq(listen, "0.0.0.0"))
-                return "localhost";
-        if (streq(listen, "::"))
-                return "::1";
-        return listen;
 }
 
 /* Hands the same fd over once per sendmsg() with a 1-byte payload, exactly as mm_send_fd() does. */
@@ -168,7 +156,7 @@ static int mux_fail_io(mux_probe *m, int error, const char *what) {
 static int mux_on_pair(sd_event_source *s, int fd, uint32_t revents, void *userdata);
 
 static int mux_send_request(mux_probe *m) {
-        const ssh_forward *f = m->req->forward;
+        const forward_address *f = m->req->forward;
         int r;
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, m->pair) < 0)
@@ -176,8 +164,8 @@ static int mux_send_request(mux_probe *m) {
 
         m->state = MUX_REQUEST;
         m->fds_to_pass = 2; /* stdin, then stdout: the same end */
-        r = mux_queue(m, mux_build_new_stdio_fwd(m->out, sizeof m->out, m->request_id, fwd_host(f->listen_host),
-                                                 f->listen_port));
+        r = mux_queue(m, mux_build_new_stdio_fwd(m->out, sizeof m->out, m->request_id,
+                                                 forward_connect_host(f->listen_host), f->listen_port));
         if (r == -EINVAL || r == -ENOBUFS)
                 return mux_finish(m, PROBE_ERROR, "cannot encode a stdio forward to \"%s\"", f->listen_host);
         if (r < 0)
@@ -205,78 +193,38 @@ static int mux_session_opened(mux_probe *m, uint32_t session_id) {
         return 0;
 }
 
-static mux_open_failure journal_open_failure(const char *unit, usec_t since, char *reason, size_t size) {
-        _cleanup_(sd_journal_closep) sd_journal *j = NULL;
-        char match[512];
-        int r;
+static void mux_on_journal(mux_journal *j, mux_open_failure f, const char *reason, void *userdata) {
+        mux_probe *m = userdata;
 
-        if (isempty_str(unit) || snprintf(match, sizeof match, "_SYSTEMD_UNIT=%s", unit) >= (int) sizeof match)
-                return MUX_OPEN_FAILURE_UNKNOWN;
-
-        r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM);
-        if (r >= 0)
-                r = sd_journal_add_match(j, match, 0);
-        if (r >= 0)
-                r = sd_journal_seek_tail(j);
-        if (r < 0) {
-                log_debug_errno(r, "Failed to read the journal of %s: %m", unit);
-                return MUX_OPEN_FAILURE_UNKNOWN;
-        }
-
-        /* Newest first; only lines logged since this probe began can be about its channel. */
-        for (unsigned i = 0; i < JOURNAL_ENTRIES && sd_journal_previous(j) > 0; i++) {
-                const void *data;
-                size_t len;
-                uint64_t t;
-
-                if (sd_journal_get_realtime_usec(j, &t) >= 0 && t < since)
-                        break;
-                if (sd_journal_get_data(j, "MESSAGE", &data, &len) < 0 || len <= 8)
-                        continue;
-
-                char line[256];
-                const char *why;
-                snprintf(line, sizeof line, "%.*s", (int) MIN(len - 8, sizeof line - 1), (const char *) data + 8);
-                mux_open_failure f = mux_open_failure_from_log(line, &why);
-                if (f != MUX_OPEN_FAILURE_UNKNOWN) {
-                        snprintf(reason, size, "%s", why);
-                        return f;
-                }
-        }
-        return MUX_OPEN_FAILURE_UNKNOWN;
-}
-
-static int mux_on_journal_timer(sd_event_source *s, uint64_t usec, void *userdata);
-
-static int mux_look_in_journal(mux_probe *m) {
-        char reason[200] = "";
-        usec_t timeout = m->req->timeout > 0 ? m->req->timeout : DEFAULT_TIMEOUT;
-        usec_t now = now_usec(CLOCK_MONOTONIC);
-
-        m->journal_tries++;
-        switch (journal_open_failure(m->req->unit, m->started_realtime, reason, sizeof reason)) {
+        switch (f) {
         case MUX_OPEN_FAILURE_PROHIBITED:
-                return mux_finish(m, PROBE_PROHIBITED, "channel open refused by bastion: %s", reason);
+                mux_finish(m, PROBE_PROHIBITED, "channel open refused by bastion: %s", reason);
+                return;
         case MUX_OPEN_FAILURE_REFUSED:
-                return mux_finish(m, PROBE_REFUSED, "channel open refused by bastion: %s", reason);
+                mux_finish(m, PROBE_REFUSED, "channel open refused by bastion: %s", reason);
+                return;
         case MUX_OPEN_FAILURE_UNKNOWN:
                 break;
         }
-
-        /* Give up early enough that the deadline never turns a refusal into a timeout. */
-        if (m->journal_tries >= JOURNAL_TRIES || now + 2 * JOURNAL_RETRY_INTERVAL >= m->started + timeout)
-                return mux_finish(m, PROBE_REFUSED, "channel open refused by bastion (reason not in journal)");
-
-        m->timer = sd_event_source_disable_unref(m->timer);
-        int r = sd_event_add_time_relative(probe_event(m->probe), &m->timer, CLOCK_MONOTONIC,
-                                           JOURNAL_RETRY_INTERVAL, USEC_PER_MSEC, mux_on_journal_timer, m);
-        if (r < 0)
-                return mux_finish(m, PROBE_REFUSED, "channel open refused by bastion (reason not in journal)");
-        return 0;
+        mux_finish(m, PROBE_REFUSED, "channel open refused by bastion (reason not in journal)");
 }
 
-static int mux_on_journal_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        mux_look_in_journal(userdata);
+/* The same words for "prohibited" and "nothing listens": the master's log, in the unit's journal, tells. */
+static int mux_look_in_journal(mux_probe *m) {
+        usec_t timeout = m->req->timeout > 0 ? m->req->timeout : DEFAULT_TIMEOUT;
+        const mux_journal_query q = {
+                .unit = m->req->unit,
+                .since = m->started_realtime,
+                .deadline = timeout == USEC_INFINITY ? USEC_INFINITY : m->started + timeout,
+        };
+
+        m->state = MUX_JOURNAL;
+        m->ctl_io = sd_event_source_disable_unref(m->ctl_io);
+        int r = mux_journal_start(probe_event(m->probe), &q, mux_on_journal, m, &m->journal);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot look for the reason in the journal: %m", strna(m->req->unit));
+                return mux_finish(m, PROBE_REFUSED, "channel open refused by bastion (reason not in journal)");
+        }
         return 0;
 }
 
@@ -297,9 +245,6 @@ static int mux_handle(mux_probe *m, const mux_message *msg) {
                 case MUX_S_FAILURE:
                         if (!streq(msg->reason, MUX_REFUSED_BY_PEER))
                                 return mux_finish(m, PROBE_ERROR, "master failed the forward: %s", msg->reason);
-                        /* The same words for "prohibited" and "nothing listens": the master's log tells. */
-                        m->state = MUX_JOURNAL;
-                        m->ctl_io = sd_event_source_disable_unref(m->ctl_io);
                         return mux_look_in_journal(m);
                 }
                 break;

@@ -55,13 +55,10 @@ static void tcp_add_addr(tcp_state *st, int family, const char *numeric, uint16_
 }
 
 static int tcp_resolve(tcp_state *st, const char *host, uint16_t port) {
-        /* A wildcard bind on the bastion is reachable on loopback; "localhost" tried as ssh binds it. */
-        if (isempty_str(host) || streq(host, "*") || streq(host, "localhost") || streq(host, "0.0.0.0")) {
+        /* "localhost" (a wildcard bind's too) tried as ssh binds it: both loopbacks. */
+        host = forward_connect_host(host);
+        if (streq(host, "localhost")) {
                 tcp_add_addr(st, AF_INET, "127.0.0.1", port);
-                tcp_add_addr(st, AF_INET6, "::1", port);
-                return 0;
-        }
-        if (streq(host, "::")) {
                 tcp_add_addr(st, AF_INET6, "::1", port);
                 return 0;
         }

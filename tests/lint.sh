@@ -1,5 +1,6 @@
 #!/bin/bash
-# `make lint`: the metrics exposition and the shipped alert rules pass promtool with no complaint.
+# `make lint`: probes/ include no header above them; the metrics exposition and the shipped alert rules
+# pass promtool with no complaint.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,26 @@ fail() {
         echo "lint: FAILED: $*" >&2
         failed=1
 }
+
+# probes/ sit below the monitor (design.md): they include monitor/base/ and their own headers, never another
+# monitor/ header, never config.h, never sd-bus. The dependency runs monitor -> probes, never back.
+probe_includes() {
+        grep -HnE '^[[:space:]]*#[[:space:]]*include' probes/*.[ch]
+}
+bad_includes=$( {
+        # a path out of probes/ that is not ../monitor/base/NAME.h
+        probe_includes | grep -E '#[[:space:]]*include[[:space:]]*"[^"]*(\.\./|monitor/)' |
+                grep -vE '#[[:space:]]*include[[:space:]]*"\.\./monitor/base/[A-Za-z0-9_-]+\.h"'
+        # sd-bus or a config header, whatever the path
+        probe_includes | grep -E '[<"/]sd-bus\.h[">]|[<"/]config[A-Za-z0-9_-]*\.h[">]'
+} | sort -u -t: -k1,1 -k2,2n)
+if [ -n "$bad_includes" ]; then
+        while IFS=: read -r file line text; do
+                fail "$file:$line: $text: probes/ may include only monitor/base/*.h and probes/ headers (no sd-bus, no config)"
+        done <<<"$bad_includes"
+else
+        echo "lint: probes/ include only monitor/base/ and probes/ headers: ok ($(probe_includes | wc -l) includes)"
+fi
 
 command -v promtool >/dev/null || { echo "lint: promtool not found (Debian package prometheus)" >&2; exit 1; }
 

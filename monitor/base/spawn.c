@@ -52,13 +52,13 @@ __attribute__((noreturn)) static void child_fail(const char *msg) {
         _exit(127);
 }
 
-/* Closes every fd from 3 up: close_range(2) when the kernel has it, else one by one up to the limit. */
-static void child_close_from_3(void) {
-        if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+/* close_range(2) when the kernel has it, else one by one up to the limit. */
+void close_fds_from(int lowest) {
+        if (syscall(SYS_close_range, (unsigned) lowest, ~0U, 0U) == 0)
                 return;
         struct rlimit rl;
         int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY ? (int) MIN(rl.rlim_max, 1U << 20) : 65536;
-        for (int fd = 3; fd < max; fd++)
+        for (int fd = lowest; fd < max; fd++)
                 (void) close(fd);
 }
 
@@ -86,7 +86,7 @@ __attribute__((noreturn)) static void child_exec(const spawn_request *req, bool 
                 _exit(127);
         if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
                 child_fail("rtun-monitor: cannot set up the child's stdin/stdout\n");
-        child_close_from_3();
+        close_fds_from(3);
 
         if (switch_id) {
                 const run_identity *id = req->as;

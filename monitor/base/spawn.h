@@ -40,3 +40,6 @@ typedef struct spawn_request {
  * that user's uid, gid and groups, no_new_privs, a minimal environment (HOME, USER, LOGNAME, PATH) and
  * cwd "/". The child's own failures before exec are written to its stderr and end it with status 127. */
 int spawn_child(const spawn_request *req, pid_t *ret);
+/* Closes every fd from lowest up, whatever its flags. Async-signal-safe: for a child between fork() and
+ * exec (or _exit). */
+void close_fds_from(int lowest);

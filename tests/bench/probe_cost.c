@@ -145,8 +145,8 @@ int main(int argc, char **argv) {
         if (regcomp(&expect, "^SSH-", REG_EXTENDED | REG_NOSUB) != 0)
                 return 2;
         char *ids[] = { (char *) identity, NULL };
-        ssh_forward fwd = { .listen_host = (char *) "localhost", .listen_port = lport };
-        ssh_resolved res = {
+        forward_address fwd = { .listen_host = (char *) "localhost", .listen_port = lport };
+        ssh_target res = {
                 .hostname = (char *) "127.0.0.1",
                 .port = bport,
                 .user = (char *) "reverse-ssh",
@@ -154,9 +154,6 @@ int main(int argc, char **argv) {
                 .control_path = (char *) ctl,
                 .strict_host_key_checking = (char *) "no",
                 .user_known_hosts_file = (char *) "/dev/null",
-                .forwards = &fwd,
-                .n_forwards = 1,
-                .bastion = (char *) "bench",
         };
         probe_request req = {
                 .unit = "bench",

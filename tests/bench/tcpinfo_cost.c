@@ -112,14 +112,18 @@ int main(int argc, char **argv) {
                 connect_to(lo, other_port);
 
         tcp_view v = {};
-        int r = tcpinfo_for_pid_port(pid, bastion_port, &v); /* warm up */
+        tcpinfo *ti = NULL;
+        if (tcpinfo_new(&ti) < 0)
+                return 2;
+        int r = tcpinfo_for_pid_port(ti, pid, bastion_port, &v); /* warm up */
         uint64_t c0 = cpu_us(), w0 = mono_us();
         for (int i = 0; i < calls && r >= 0; i++)
-                r = tcpinfo_for_pid_port(pid, bastion_port, &v);
+                r = tcpinfo_for_pid_port(ti, pid, bastion_port, &v);
         uint64_t c1 = cpu_us(), w1 = mono_us();
 
         close(p[1]);
         (void) waitpid(pid, NULL, 0);
+        tcpinfo_free(ti);
         if (r < 0 || !v.valid) {
                 fprintf(stderr, "tcpinfo_for_pid_port: %s\n", strerror(-r));
                 return 1;

@@ -14,11 +14,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "../../probes/probe.h"
-#include "../../probes/probe_unit.h"
+#include "../../probes/proc_stat.h"
 
 /* probe_mux.c is written separately: a weak stand-in keeps this test linkable without it. */
 static int dummy_mux_start(probe *p, void *state) {
@@ -223,7 +224,7 @@ static void test_tcp_table(void **state) {
                         port = srv.port;
                 }
 
-                ssh_forward fwd = { .listen_host = (char *) t[i].host, .listen_port = port };
+                forward_address fwd = { .listen_host = (char *) t[i].host, .listen_port = port };
                 probe_request req = {
                         .unit = "reverse-ssh@test.service",
                         .kind = PROBE_KIND_TCP,
@@ -265,7 +266,7 @@ static void test_tcp_cancel(void **state) {
 
         assert_int_equal(sd_event_new(&e), 0);
         server_start(e, &srv, SERVE_SILENT, NULL);
-        ssh_forward fwd = { .listen_host = (char *) "127.0.0.1", .listen_port = srv.port };
+        forward_address fwd = { .listen_host = (char *) "127.0.0.1", .listen_port = srv.port };
         probe_request req = { .kind = PROBE_KIND_TCP, .forward = &fwd, .expect = &ssh_re, .timeout = 200 * MSEC };
 
         assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);
@@ -279,6 +280,85 @@ static void test_tcp_cancel(void **state) {
         server_stop(&srv);
         sd_event_unref(e);
         assert_int_equal(count_fds(), fds);
+}
+
+/* The result carries the passive view of a process's connection (the tunnel's ssh to its bastion) as the
+ * probe ended, when asked for; not when it is not asked for or there is no such connection. */
+static void test_result_carries_connection(void **state) {
+        sd_event *e = NULL;
+        server bastion, srv;
+        tcpinfo *ti = NULL;
+
+        assert_int_equal(sd_event_new(&e), 0);
+        assert_int_equal(tcpinfo_new(&ti), 0);
+        server_start(e, &bastion, SERVE_SILENT, NULL);
+        server_start(e, &srv, SERVE_REPLY_CLOSE, "SSH-2.0-test\r\n");
+        /* This process plays the tunnel's ssh: one connection to its bastion. */
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(bastion.port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int ssh = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(ssh >= 0);
+        assert_int_equal(connect(ssh, (struct sockaddr *) &a, sizeof a), 0);
+
+        const struct {
+                tcpinfo *tcp;
+                pid_t pid;
+                uint16_t port;
+                bool valid;
+        } t[] = {
+                { ti, getpid(), bastion.port, true },
+                { NULL, getpid(), bastion.port, false }, /* not asked for */
+                { ti, 0, bastion.port, false },          /* no process */
+                { ti, getpid(), closed_port(), false },  /* no such connection */
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                outcome o = { 0 };
+                probe *p = NULL;
+                forward_address fwd = { .listen_host = "127.0.0.1", .listen_port = srv.port };
+                probe_request req = { .kind = PROBE_KIND_TCP, .forward = &fwd, .expect = &ssh_re, .timeout = 2 * SEC,
+                                      .tcp = t[i].tcp, .tcp_pid = t[i].pid, .tcp_port = t[i].port };
+
+                assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);
+                run_until(e, &o.called, 5 * SEC);
+                assert_int_equal(o.r.status, PROBE_OK);
+                assert_int_equal(o.r.tcp.valid, t[i].valid);
+                if (t[i].valid)
+                        assert_true(o.r.tcp.rtt_seconds > 0 && o.r.tcp.rtt_seconds < 1.0);
+        }
+
+        close(ssh);
+        server_stop(&srv);
+        server_stop(&bastion);
+        tcpinfo_free(ti);
+        sd_event_unref(e);
+}
+
+/* AUTO is mux only where a ControlMaster's socket is; a kind asked for is kept. */
+static void test_kind_pick(void **state) {
+        char dir[] = "/tmp/test-probe-kind-XXXXXX", sock[64], file[64];
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(sock, sizeof sock, "%s/ctl", dir);
+        snprintf(file, sizeof file, "%s/file", dir);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, sock);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        int f = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        assert_true(f >= 0);
+        close(f);
+
+        assert_int_equal(probe_kind_pick(PROBE_KIND_AUTO, sock), PROBE_KIND_MUX);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_AUTO, file), PROBE_KIND_SSH);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_AUTO, "/nonexistent/ctl"), PROBE_KIND_SSH);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_AUTO, NULL), PROBE_KIND_SSH);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_TCP, sock), PROBE_KIND_TCP);
+        assert_int_equal(probe_kind_pick(PROBE_KIND_NONE, sock), PROBE_KIND_NONE);
+
+        close(fd);
+        assert_int_equal(unlink(sock), 0);
+        assert_int_equal(unlink(file), 0);
+        assert_int_equal(rmdir(dir), 0);
 }
 
 /* The ssh probe against fake ssh binaries that record their pid and arguments. */
@@ -364,7 +444,7 @@ static void test_ssh_table(void **state) {
         };
 
         static char *ids[] = { (char *) "/tmp/id_test", (char *) "/tmp/id_other", NULL };
-        ssh_resolved cfg = {
+        ssh_target cfg = {
                 .hostname = (char *) "bastion.example",
                 .port = 2222,
                 .user = (char *) "tunnel",
@@ -372,7 +452,7 @@ static void test_ssh_table(void **state) {
                 .user_known_hosts_file = (char *) "/etc/rtun/known_hosts",
                 .strict_host_key_checking = (char *) "yes",
         };
-        ssh_forward fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        forward_address fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
 
         assert_non_null(mkdtemp(fake_dir));
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
@@ -436,8 +516,8 @@ static void test_ssh_table(void **state) {
 }
 
 static void test_ssh_cancel_and_missing(void **state) {
-        ssh_resolved cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
-        ssh_forward fwd = { .listen_host = (char *) "::1", .listen_port = 2323 };
+        ssh_target cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
+        forward_address fwd = { .listen_host = (char *) "::1", .listen_port = 2323 };
         probe_request req = { .kind = PROBE_KIND_SSH, .ssh = &cfg, .forward = &fwd, .expect = &ssh_re,
                               .timeout = 2 * SEC };
         char bin[256];
@@ -551,8 +631,8 @@ static pid_t wait_fake_exec(sd_event *e, const char *comm) {
 /* The ssh probe's child runs as the unit's User= (its ProxyCommand and identity files are that user's)
  * and holds fds 0-2 only, even when we hold fds without close-on-exec (libcurl's sockets). */
 static void test_ssh_child_identity_and_fds(void **state) {
-        ssh_resolved cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
-        ssh_forward fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        ssh_target cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
+        forward_address fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
         run_identity nobody;
         char bin[256], self[256], want[64], pidfile[256];
 
@@ -599,8 +679,8 @@ static void test_ssh_child_identity_and_fds(void **state) {
 
 /* Not root and not the unit's user: the probe cannot speak for the tunnel, and says so as ours. */
 static void test_ssh_not_reachable(void **state) {
-        ssh_resolved cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
-        ssh_forward fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        ssh_target cfg = { .hostname = (char *) "bastion.example", .port = 22, .user = (char *) "u" };
+        forward_address fwd = { .listen_host = (char *) "localhost", .listen_port = 21022 };
         run_identity other = { .uid = geteuid() + 4242, .gid = 4242 };
         strcpy(other.name, "someone-else");
         probe_request req = { .kind = PROBE_KIND_SSH, .ssh = &cfg, .forward = &fwd, .timeout = 2 * SEC,
@@ -653,20 +733,20 @@ static void test_parse_stat(void **state) {
 
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 char s = 0;
-                if (probe_status_parse_stat(t[i].line, &s) != t[i].status)
+                if (proc_stat_parse_state(t[i].line, &s) != t[i].status)
                         fail_msg("case %zu: \"%s\"", i, t[i].line);
                 if (t[i].status == PROBE_OK)
                         assert_int_equal(s, t[i].state);
         }
-        assert_int_equal(probe_status_parse_stat(NULL, &(char) { 0 }), PROBE_ERROR);
+        assert_int_equal(proc_stat_parse_state(NULL, &(char) { 0 }), PROBE_ERROR);
 }
 
 static void test_process_check(void **state) {
         char detail[128];
         int status;
 
-        assert_int_equal(probe_process_check(getpid(), detail, sizeof detail), PROBE_OK);
-        assert_int_equal(probe_process_check(0, NULL, 0), PROBE_UNIT_DOWN);
+        assert_int_equal(proc_stat_check(getpid(), detail, sizeof detail), PROBE_OK);
+        assert_int_equal(proc_stat_check(0, NULL, 0), PROBE_UNIT_DOWN);
 
         /* A stopped child, then the same child as a zombie, then gone. */
         pid_t pid = fork();
@@ -677,17 +757,17 @@ static void test_process_check(void **state) {
         }
         assert_int_equal(kill(pid, SIGSTOP), 0);
         assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
-        assert_int_equal(probe_process_check(pid, detail, sizeof detail), PROBE_PROCESS_STOPPED);
+        assert_int_equal(proc_stat_check(pid, detail, sizeof detail), PROBE_PROCESS_STOPPED);
         assert_non_null(strstr(detail, "is stopped"));
 
         assert_int_equal(kill(pid, SIGKILL), 0);
         siginfo_t si;
         assert_int_equal(waitid(P_PID, pid, &si, WEXITED | WNOWAIT), 0);
-        assert_int_equal(probe_process_check(pid, detail, sizeof detail), PROBE_PROCESS_STOPPED);
+        assert_int_equal(proc_stat_check(pid, detail, sizeof detail), PROBE_PROCESS_STOPPED);
         assert_non_null(strstr(detail, "is a zombie"));
 
         assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_int_equal(probe_process_check(pid, detail, sizeof detail), PROBE_UNIT_DOWN);
+        assert_int_equal(proc_stat_check(pid, detail, sizeof detail), PROBE_UNIT_DOWN);
 }
 
 static int setup(void **state) {
@@ -709,6 +789,8 @@ int main(void) {
                 cmocka_unit_test(test_start_errors),
                 cmocka_unit_test(test_tcp_table),
                 cmocka_unit_test(test_tcp_cancel),
+                cmocka_unit_test(test_result_carries_connection),
+                cmocka_unit_test(test_kind_pick),
                 cmocka_unit_test(test_ssh_table),
                 cmocka_unit_test(test_ssh_cancel_and_missing),
                 cmocka_unit_test(test_ssh_child_identity_and_fds),

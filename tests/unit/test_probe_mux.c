@@ -202,9 +202,9 @@ static void run_until_done(sd_event *e, outcome *o) {
 
 static regex_t expect_ssh;
 
-static void request_init(probe_request *req, ssh_resolved *ssh, ssh_forward *fwd, const char *path) {
-        *fwd = (ssh_forward) { .listen_host = (char *) "localhost", .listen_port = 21022 };
-        *ssh = (ssh_resolved) { .control_path = (char *) path };
+static void request_init(probe_request *req, ssh_target *ssh, forward_address *fwd, const char *path) {
+        *fwd = (forward_address) { .listen_host = (char *) "localhost", .listen_port = 21022 };
+        *ssh = (ssh_target) { .control_path = (char *) path };
         *req = (probe_request) {
                 .unit = "test-probe-mux-nonexistent.service",
                 .kind = PROBE_KIND_MUX,
@@ -325,6 +325,11 @@ static unsigned count_fds(void) {
         return n;
 }
 
+static void assert_no_children(void) {
+        assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+        assert_int_equal(errno, ECHILD);
+}
+
 static void test_scenarios(void **state) {
         unsigned fds = count_fds();
 
@@ -332,8 +337,8 @@ static void test_scenarios(void **state) {
                 const struct scenario *sc = &scenarios[i];
                 _cleanup_(sd_event_unrefp) sd_event *e = NULL;
                 probe_request req;
-                ssh_resolved ssh;
-                ssh_forward fwd;
+                ssh_target ssh;
+                forward_address fwd;
                 outcome o = {};
                 probe *p = NULL;
 
@@ -356,6 +361,7 @@ static void test_scenarios(void **state) {
                 if (sc->detail)
                         assert_non_null(strstr(o.result.detail, sc->detail));
                 assert_int_equal(master_stop(pid), 0);
+                assert_no_children(); /* a journal lookup's child is reaped with its probe */
         }
         assert_int_equal(count_fds(), fds); /* every socket and socketpair end closed */
 }
@@ -379,8 +385,8 @@ static void test_no_master(void **state) {
         for (size_t i = 0; i < ELEMENTSOF(paths) + 2; i++) {
                 _cleanup_(sd_event_unrefp) sd_event *e = NULL;
                 probe_request req;
-                ssh_resolved ssh;
-                ssh_forward fwd;
+                ssh_target ssh;
+                forward_address fwd;
                 outcome o = {};
                 probe *p = NULL;
                 probe_status want = PROBE_NO_MASTER;
@@ -405,8 +411,8 @@ static void test_no_master(void **state) {
 static void test_no_forward(void **state) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         probe_request req;
-        ssh_resolved ssh;
-        ssh_forward fwd;
+        ssh_target ssh;
+        forward_address fwd;
         outcome o = {};
         probe *p = NULL;
 
@@ -418,20 +424,22 @@ static void test_no_forward(void **state) {
         assert_int_equal(o.result.status, PROBE_ERROR);
 }
 
-/* Cancelled at every stage: no callback, every fd closed (the master sees EOF), nothing leaks. */
+/* Cancelled at every stage: no callback, every fd closed (the master sees EOF), nothing leaks; while the
+ * journal is read, the lookup's child is killed and reaped. */
 static void test_cancel(void **state) {
         unsigned fds = count_fds();
         static const step stages[][6] = {
                 { STEP(M_HANG) },
                 { STEP(M_READ_HELLO), STEP_BYTES(M_SEND, hello_ext), STEP(M_READ_REQUEST) },
                 { STEP(M_READ_HELLO), STEP_BYTES(M_SEND, hello_ext), STEP(M_READ_REQUEST), STEP(M_SEND_OPENED) },
+                { GOOD_START, STEP_STR(M_SEND_FAILURE, MUX_REFUSED_BY_PEER) },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(stages); i++) {
                 _cleanup_(sd_event_unrefp) sd_event *e = NULL;
                 probe_request req;
-                ssh_resolved ssh;
-                ssh_forward fwd;
+                ssh_target ssh;
+                forward_address fwd;
                 outcome o = {};
                 probe *p = NULL;
 
@@ -447,6 +455,7 @@ static void test_cancel(void **state) {
                         assert_true(sd_event_run(e, 1 * USEC_PER_MSEC) >= 0);
                 assert_false(o.done);
                 assert_int_equal(master_stop(pid), 0);
+                assert_no_children();
         }
         assert_int_equal(count_fds(), fds);
 }
@@ -472,8 +481,8 @@ static void test_not_the_units_master(void **state) {
         for (int chowned = 0; chowned < 2; chowned++) {
                 _cleanup_(sd_event_unrefp) sd_event *e = NULL;
                 probe_request req;
-                ssh_resolved ssh;
-                ssh_forward fwd;
+                ssh_target ssh;
+                forward_address fwd;
                 outcome o = {};
                 probe *p = NULL;
 
@@ -527,6 +536,12 @@ static int teardown(void **state) {
 }
 
 int main(void) {
+        /* A refusal's reason is looked up by a child (sd_event_add_child): SIGCHLD blocked, as the daemon does. */
+        sigset_t chld;
+        sigemptyset(&chld);
+        sigaddset(&chld, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &chld, NULL);
+
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_scenarios),
                 cmocka_unit_test(test_no_master),

@@ -1,4 +1,5 @@
-/* tcpinfo: against a real loopback TCP connection made here (our own pid), and the explanation text. */
+/* tcpinfo: against a real loopback TCP connection made here (our own pid), and the explanation text. Each
+ * test has its own tcpinfo (the lookups' memory), as each monitor has. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -63,7 +64,7 @@ static void conn_close(conn *c) {
         close(c->listener);
 }
 
-static void check_family(int family) {
+static void check_family(tcpinfo *ti, int family) {
         conn c;
         tcp_view v = {};
 
@@ -72,7 +73,7 @@ static void check_family(int family) {
                 return;
         }
         /* By the server's port: the client end (its peer is the listener's port). */
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &v), 0);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), c.port, &v), 0);
         assert_true(v.valid);
         assert_true(v.rtt_seconds > 0 && v.rtt_seconds < 1.0);
         assert_int_equal(v.unacked, 0);
@@ -81,31 +82,32 @@ static void check_family(int family) {
 
         /* Any: the lowest fd, the client's (opened before the accepted one). */
         v = (tcp_view) {};
-        assert_int_equal(tcpinfo_for_pid(getpid(), &v), 0);
+        assert_int_equal(tcpinfo_for_pid(ti, getpid(), &v), 0);
         assert_true(v.valid);
 
         /* A port nobody talks to. */
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), 1, &v), -ENOENT);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), 1, &v), -ENOENT);
         conn_close(&c);
 }
 
 static void test_loopback_ipv4(void **state) {
-        check_family(AF_INET);
+        check_family(*state, AF_INET);
 }
 
 static void test_loopback_ipv6(void **state) {
-        check_family(AF_INET6);
+        check_family(*state, AF_INET6);
 }
 
 /* Repeated lookups (the second one by the kernel's address lookup) follow the live connection. */
 static void test_repeated(void **state) {
+        tcpinfo *ti = *state;
         conn c;
         tcp_view a = {}, b = {};
 
         assert_true(conn_open(&c, AF_INET));
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &a), 0);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), c.port, &a), 0);
         usleep(300 * 1000);
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &b), 0);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), c.port, &b), 0);
         assert_true(b.valid);
         /* Fresh from the kernel, not a remembered copy: the last ACK has aged. */
         assert_true(b.last_ack_age_seconds >= a.last_ack_age_seconds + 0.2);
@@ -113,12 +115,12 @@ static void test_repeated(void **state) {
         /* The peer closed: CLOSE_WAIT is still a connection. */
         close(c.server);
         c.server = -1;
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &b), 0);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), c.port, &b), 0);
 
         /* Closed: gone, whatever was found before. */
         int fd = c.client;
         close(c.client);
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &b), -ENOENT);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), c.port, &b), -ENOENT);
 
         /* A new connection to the same port on the same fd number is found: a new socket there. */
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(c.port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -127,7 +129,7 @@ static void test_repeated(void **state) {
         assert_int_equal(connect(n, (struct sockaddr *) &sa, sizeof sa), 0);
         int s = accept4(c.listener, NULL, NULL, SOCK_CLOEXEC);
         assert_true(s >= 0);
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &b), 0);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), c.port, &b), 0);
         assert_true(b.valid);
         close(n);
         close(s);
@@ -136,6 +138,7 @@ static void test_repeated(void **state) {
 
 /* Nothing to a port (remembered), then a connection to it: found at once, the process's sockets changed. */
 static void test_not_found_then_connected(void **state) {
+        tcpinfo *ti = *state;
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t len = sizeof sa;
         tcp_view v = {};
@@ -149,13 +152,13 @@ static void test_not_found_then_connected(void **state) {
 
         /* A listener is not a connection. */
         for (int i = 0; i < 2; i++)
-                assert_int_equal(tcpinfo_for_pid_port(getpid(), port, &v), -ENOENT);
+                assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), port, &v), -ENOENT);
         int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_true(c >= 0);
         assert_int_equal(connect(c, (struct sockaddr *) &sa, len), 0);
         int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
         assert_true(s >= 0);
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), port, &v), 0);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), port, &v), 0);
         assert_true(v.valid);
         close(c);
         close(s);
@@ -164,15 +167,16 @@ static void test_not_found_then_connected(void **state) {
 
 /* More (pid, port) pairs than the cache holds: entries are recycled, answers stay right. */
 static void test_many_ports(void **state) {
+        tcpinfo *ti = *state;
         conn c;
         tcp_view v = {};
 
         assert_true(conn_open(&c, AF_INET));
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &v), 0);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), c.port, &v), 0);
         for (unsigned p = 1; p <= 1100; p++)
                 if (p != c.port)
-                        assert_int_equal(tcpinfo_for_pid_port(getpid(), (uint16_t) p, &v), -ENOENT);
-        assert_int_equal(tcpinfo_for_pid_port(getpid(), c.port, &v), 0);
+                        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), (uint16_t) p, &v), -ENOENT);
+        assert_int_equal(tcpinfo_for_pid_port(ti, getpid(), c.port, &v), 0);
         assert_true(v.valid);
         conn_close(&c);
 }
@@ -208,6 +212,7 @@ static pid_t child_connected_to(const conn *c, const int *inherited, size_t n_in
 
 /* Another process's connection (the daemon's case), then that process gone. */
 static void test_other_process(void **state) {
+        tcpinfo *ti = *state;
         conn c;
         tcp_view v = {};
 
@@ -216,18 +221,19 @@ static void test_other_process(void **state) {
         pid_t pid = child_connected_to(&c, NULL, 0, &release, &s);
         for (int i = 0; i < 3; i++) {
                 v = (tcp_view) {};
-                assert_int_equal(tcpinfo_for_pid_port(pid, c.port, &v), 0);
+                assert_int_equal(tcpinfo_for_pid_port(ti, pid, c.port, &v), 0);
                 assert_true(v.valid);
         }
         close(release);
         assert_int_equal(waitpid(pid, NULL, 0), pid);
-        assert_int_equal(tcpinfo_for_pid_port(pid, c.port, &v), -ESRCH);
+        assert_int_equal(tcpinfo_for_pid_port(ti, pid, c.port, &v), -ESRCH);
         close(s);
         conn_close(&c);
 }
 
 /* A round's first lookups at once: one dump per family and distinct port, then each found by address. */
 static void test_prefetch(void **state) {
+        tcpinfo *ti = *state;
         conn a, b;
         tcp_view v = {};
 
@@ -243,27 +249,27 @@ static void test_prefetch(void **state) {
                 { pid, b.port },      /* the child has no connection there */
                 { 0, a.port },        /* no process: skipped */
         };
-        unsigned before = tcpinfo_dumps();
-        assert_int_equal(tcpinfo_prefetch(q, ELEMENTSOF(q)), 0);
+        unsigned before = tcpinfo_dumps(ti);
+        assert_int_equal(tcpinfo_prefetch(ti, q, ELEMENTSOF(q)), 0);
         /* a.port and b.port, IPv4 and IPv6 each. */
-        assert_int_equal(tcpinfo_dumps() - before, 4);
+        assert_int_equal(tcpinfo_dumps(ti) - before, 4);
 
-        before = tcpinfo_dumps();
+        before = tcpinfo_dumps(ti);
         for (size_t i = 0; i < 3; i++) {
                 v = (tcp_view) {};
-                assert_int_equal(tcpinfo_for_pid_port(q[i].pid, q[i].remote_port, &v), 0);
+                assert_int_equal(tcpinfo_for_pid_port(ti, q[i].pid, q[i].remote_port, &v), 0);
                 assert_true(v.valid);
                 assert_true(v.rtt_seconds > 0 && v.rtt_seconds < 1.0);
         }
         /* All three by address; the one with nothing is remembered as nothing. */
-        assert_int_equal(tcpinfo_for_pid_port(pid, b.port, &v), -ENOENT);
-        assert_int_equal(tcpinfo_dumps() - before, 0);
+        assert_int_equal(tcpinfo_for_pid_port(ti, pid, b.port, &v), -ENOENT);
+        assert_int_equal(tcpinfo_dumps(ti) - before, 0);
 
         /* Nothing left to find: no dump at all. */
-        before = tcpinfo_dumps();
-        assert_int_equal(tcpinfo_prefetch(q, 3), 0);
-        assert_int_equal(tcpinfo_prefetch(NULL, 0), 0);
-        assert_int_equal(tcpinfo_dumps() - before, 0);
+        before = tcpinfo_dumps(ti);
+        assert_int_equal(tcpinfo_prefetch(ti, q, 3), 0);
+        assert_int_equal(tcpinfo_prefetch(ti, NULL, 0), 0);
+        assert_int_equal(tcpinfo_dumps(ti) - before, 0);
 
         close(release);
         assert_int_equal(waitpid(pid, NULL, 0), pid);
@@ -273,6 +279,7 @@ static void test_prefetch(void **state) {
 }
 
 static void test_no_connection(void **state) {
+        tcpinfo *ti = *state;
         tcp_view v = {};
         int p[2];
 
@@ -287,15 +294,16 @@ static void test_no_connection(void **state) {
                 _exit(0);
         }
         close(p[0]);
-        assert_int_equal(tcpinfo_for_pid(pid, &v), -ENOENT);
+        assert_int_equal(tcpinfo_for_pid(ti, pid, &v), -ENOENT);
         assert_false(v.valid);
         close(p[1]);
         assert_int_equal(waitpid(pid, NULL, 0), pid);
 
         /* Gone. */
-        assert_int_equal(tcpinfo_for_pid(pid, &v), -ESRCH);
-        assert_int_equal(tcpinfo_for_pid(0, &v), -EINVAL);
-        assert_int_equal(tcpinfo_for_pid(getpid(), NULL), -EINVAL);
+        assert_int_equal(tcpinfo_for_pid(ti, pid, &v), -ESRCH);
+        assert_int_equal(tcpinfo_for_pid(ti, 0, &v), -EINVAL);
+        assert_int_equal(tcpinfo_for_pid(ti, getpid(), NULL), -EINVAL);
+        assert_int_equal(tcpinfo_for_pid(NULL, getpid(), &v), -EINVAL);
 }
 
 static void test_explain(void **state) {
@@ -327,16 +335,26 @@ static void test_explain(void **state) {
         assert_int_equal(tcpinfo_explain(&t[0].v, NULL, 0), 0);
 }
 
+/* Each test its own lookup memory, as each monitor has its own. */
+static int tracker_new(void **state) {
+        return tcpinfo_new((tcpinfo **) state);
+}
+
+static int tracker_free(void **state) {
+        *state = tcpinfo_free(*state);
+        return 0;
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_loopback_ipv4),
-                cmocka_unit_test(test_loopback_ipv6),
-                cmocka_unit_test(test_repeated),
-                cmocka_unit_test(test_not_found_then_connected),
-                cmocka_unit_test(test_many_ports),
-                cmocka_unit_test(test_other_process),
-                cmocka_unit_test(test_prefetch),
-                cmocka_unit_test(test_no_connection),
+                cmocka_unit_test_setup_teardown(test_loopback_ipv4, tracker_new, tracker_free),
+                cmocka_unit_test_setup_teardown(test_loopback_ipv6, tracker_new, tracker_free),
+                cmocka_unit_test_setup_teardown(test_repeated, tracker_new, tracker_free),
+                cmocka_unit_test_setup_teardown(test_not_found_then_connected, tracker_new, tracker_free),
+                cmocka_unit_test_setup_teardown(test_many_ports, tracker_new, tracker_free),
+                cmocka_unit_test_setup_teardown(test_other_process, tracker_new, tracker_free),
+                cmocka_unit_test_setup_teardown(test_prefetch, tracker_new, tracker_free),
+                cmocka_unit_test_setup_teardown(test_no_connection, tracker_new, tracker_free),
                 cmocka_unit_test(test_explain),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,9 @@
-/* The process half of the unit probe: a running unit whose ssh is stopped or a zombie is dead anyway. */
+/* The process half of the unit probe, read from /proc/PID/stat. */
 #include <fcntl.h>
 
-#include "probe_unit.h"
+#include "proc_stat.h"
 
-probe_status probe_status_parse_stat(const char *statline, char *state) {
+probe_status proc_stat_parse_state(const char *statline, char *state) {
         const char *p;
 
         if (!statline || !state)
@@ -16,7 +16,7 @@ probe_status probe_status_parse_stat(const char *statline, char *state) {
         return PROBE_OK;
 }
 
-probe_status probe_process_check(pid_t pid, char *detail, size_t size) {
+probe_status proc_stat_check(pid_t pid, char *detail, size_t size) {
         char path[64], line[1024], state;
         char scratch[8];
         ssize_t n;
@@ -54,7 +54,7 @@ probe_status probe_process_check(pid_t pid, char *detail, size_t size) {
         }
         line[n] = 0;
 
-        if (probe_status_parse_stat(line, &state) != PROBE_OK) {
+        if (proc_stat_parse_state(line, &state) != PROBE_OK) {
                 (void) snprintf(detail, size, "cannot parse %s", path);
                 return PROBE_ERROR;
         }
