@@ -52,6 +52,9 @@ static void consider(const struct inet_diag_msg *m, size_t len, const socket_ref
              RTA_OK(a, rta_len); a = RTA_NEXT(a, rta_len))
                 if (a->rta_type == INET_DIAG_INFO) {
                         view_from_info(RTA_DATA(a), RTA_PAYLOAD(a), &best->view);
+                        best->view.peer_family = m->idiag_family;
+                        memcpy(best->view.peer_addr, m->id.idiag_dst, sizeof best->view.peer_addr);
+                        best->view.peer_port = ntohs(m->id.idiag_dport);
                         best->fd = ref->fd;
                         best->inode = m->idiag_inode;
                         best->family = m->idiag_family;
@@ -60,7 +63,8 @@ static void consider(const struct inet_diag_msg *m, size_t len, const socket_ref
                 }
 }
 
-static void match(const struct inet_diag_msg *m, size_t len, const match_set *set) {
+static void match(const struct inet_diag_msg *m, size_t len, void *userdata) {
+        const match_set *set = userdata;
         const socket_ref key = { .inode = m->idiag_inode };
         const socket_ref *ref = bsearch(&key, set->refs, set->n_refs, sizeof key, socket_ref_cmp);
         if (!ref)
@@ -72,9 +76,11 @@ static void match(const struct inet_diag_msg *m, size_t len, const match_set *se
                 consider(m, len, ref, set->remote_ports[ref->owner], &set->best[ref->owner]);
 }
 
-/* Sends one request and hands each socket of the answer to match(), until the dump ends (or after the
+typedef void (*diag_handler)(const struct inet_diag_msg *m, size_t len, void *userdata);
+
+/* Sends one request and hands each socket of the answer to the handler, until the dump ends (or after the
  * single answer to a lookup). An unknown family or socket (-ENOENT) is an empty answer. */
-static int diag_exchange(int nl, void *req, size_t size, const match_set *set) {
+static int diag_exchange(int nl, void *req, size_t size, diag_handler handler, void *userdata) {
         struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
         const struct nlmsghdr *q = req;
 
@@ -105,7 +111,7 @@ static int diag_exchange(int nl, void *req, size_t size, const match_set *set) {
                         }
                         if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
                             h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-                                match(NLMSG_DATA(h), h->nlmsg_len - NLMSG_LENGTH(0), set);
+                                handler(NLMSG_DATA(h), h->nlmsg_len - NLMSG_LENGTH(0), userdata);
                         if (!(h->nlmsg_flags & NLM_F_MULTI))
                                 return 0;
                 }
@@ -148,7 +154,7 @@ int sock_diag_dump(int nl, uint8_t family, uint16_t remote_port, const match_set
 
         if (remote_port != 0)
                 req.h.nlmsg_len = sizeof req;
-        return diag_exchange(nl, &req, req.h.nlmsg_len, set);
+        return diag_exchange(nl, &req, req.h.nlmsg_len, match, (void *) set);
 }
 
 int sock_diag_lookup(int nl, const candidate *known, uint16_t remote_port, candidate *ret) {
@@ -173,5 +179,45 @@ int sock_diag_lookup(int nl, const candidate *known, uint16_t remote_port, candi
         const socket_ref ref = { .inode = known->inode, .fd = known->fd };
         const match_set set = { .refs = &ref, .n_refs = 1, .remote_ports = &remote_port, .best = ret };
 
-        return diag_exchange(nl, &req, sizeof req, &set);
+        return diag_exchange(nl, &req, sizeof req, match, (void *) &set);
+}
+
+typedef struct listen_ctx {
+        sock_diag_listener_t cb;
+        void *userdata;
+} listen_ctx;
+
+static void on_listener(const struct inet_diag_msg *m, size_t len, void *userdata) {
+        const listen_ctx *c = userdata;
+        if (m->idiag_state != TCP_LISTEN)
+                return;
+        sock_listener l = {
+                .family = m->idiag_family,
+                .port = ntohs(m->id.idiag_sport),
+                .inode = m->idiag_inode,
+                .uid = m->idiag_uid,
+        };
+        memcpy(l.addr, m->id.idiag_src, sizeof l.addr);
+        c->cb(&l, c->userdata);
+}
+
+int sock_diag_listeners(int nl, uint8_t family, sock_diag_listener_t cb, void *userdata) {
+        struct {
+                struct nlmsghdr h;
+                struct inet_diag_req_v2 r;
+        } req = {
+                .h = {
+                        .nlmsg_len = sizeof req,
+                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                        .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+                        .nlmsg_seq = family,
+                },
+                .r = {
+                        .sdiag_family = family,
+                        .sdiag_protocol = IPPROTO_TCP,
+                        .idiag_states = 1U << TCP_LISTEN,
+                },
+        };
+        listen_ctx c = { .cb = cb, .userdata = userdata };
+        return diag_exchange(nl, &req, sizeof req, on_listener, &c);
 }

@@ -33,3 +33,15 @@ int sock_diag_open(void);
 int sock_diag_dump(int nl, uint8_t family, uint16_t remote_port, const match_set *set);
 /* The connection a candidate found before, asked for by its address: no walk of the hash table. */
 int sock_diag_lookup(int nl, const candidate *known, uint16_t remote_port, candidate *ret);
+
+/* A listening TCP socket: who listens where (the bastion's view of a host's forwards). */
+typedef struct sock_listener {
+        uint8_t family;    /* AF_INET, AF_INET6 */
+        uint8_t addr[16];  /* bound address, network order (4 bytes used for AF_INET) */
+        uint16_t port;
+        uint64_t inode;    /* the socket's inode: /proc/PID/fd tells whose it is */
+        uid_t uid;         /* the socket's owner */
+} sock_listener;
+typedef void (*sock_diag_listener_t)(const sock_listener *l, void *userdata);
+/* Every listening socket of one family, each handed to cb. */
+int sock_diag_listeners(int nl, uint8_t family, sock_diag_listener_t cb, void *userdata);
