@@ -179,7 +179,7 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         /* The passive view of ssh's own connection the probe brought: exported, and it explains a failure. */
         char why[128] = "";
         t->tcp = r->tcp;
-        if (t->tcp.valid && r->status != PROBE_OK && tcpinfo_explain(&t->tcp, why, sizeof why) <= 0 &&
+        if (t->tcp.valid && r->status != PROBE_OK && tcpinfo_explain(&t->tcp, "bastion", why, sizeof why) <= 0 &&
             t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
                 snprintf(why, sizeof why, "last ACK from bastion %.0f s ago", t->tcp.last_ack_age_seconds);
 

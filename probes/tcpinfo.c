@@ -283,7 +283,7 @@ unsigned tcpinfo_dumps(const tcpinfo *ti) {
         return ti ? ti->dumps : 0;
 }
 
-int tcpinfo_explain(const tcp_view *v, char *buf, size_t size) {
+int tcpinfo_explain(const tcp_view *v, const char *peer, char *buf, size_t size) {
         int n;
 
         if (!buf || size == 0)
@@ -292,7 +292,7 @@ int tcpinfo_explain(const tcp_view *v, char *buf, size_t size) {
         /* Unacked data that old means the path is dead in at least one direction, whatever ssh thinks. */
         if (!v || !v->valid || v->unacked == 0 || v->last_ack_age_seconds < 2.0)
                 return 0;
-        n = snprintf(buf, size, "no ACK from bastion for %.0f s, %u segment%s unacked", v->last_ack_age_seconds,
+        n = snprintf(buf, size, "no ACK from %s for %.0f s, %u segment%s unacked", peer, v->last_ack_age_seconds,
                      v->unacked, v->unacked == 1 ? "" : "s");
         return n < 0 ? 0 : (int) MIN((size_t) n, size - 1);
 }

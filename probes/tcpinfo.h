@@ -51,6 +51,6 @@ int tcpinfo_prefetch(tcpinfo *ti, const tcpinfo_query *queries, size_t n);
 /* Dumps of the socket table done so far through ti (for tests and benchmarks). */
 unsigned tcpinfo_dumps(const tcpinfo *ti);
 
-/* "no ACK from bastion for 12 s, 3 segments unacked" when data waits for an ACK for 2 s or more; an
+/* "no ACK from PEER for 12 s, 3 segments unacked" (peer: "bastion", "host") when data waits for an ACK for 2 s or more; an
  * empty string otherwise. Returns the length written. */
-int tcpinfo_explain(const tcp_view *v, char *buf, size_t size);
+int tcpinfo_explain(const tcp_view *v, const char *peer, char *buf, size_t size);

@@ -322,17 +322,17 @@ static void test_explain(void **state) {
 
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 char buf[128] = "garbage";
-                int n = tcpinfo_explain(&t[i].v, buf, sizeof buf);
+                int n = tcpinfo_explain(&t[i].v, "bastion", buf, sizeof buf);
                 assert_string_equal(buf, t[i].want);
                 assert_int_equal(n, strlen(t[i].want));
         }
 
         char small[10];
-        assert_int_equal(tcpinfo_explain(&t[0].v, small, sizeof small), 9);
+        assert_int_equal(tcpinfo_explain(&t[0].v, "bastion", small, sizeof small), 9);
         assert_string_equal(small, "no ACK fr");
-        assert_int_equal(tcpinfo_explain(NULL, small, sizeof small), 0);
+        assert_int_equal(tcpinfo_explain(NULL, "bastion", small, sizeof small), 0);
         assert_string_equal(small, "");
-        assert_int_equal(tcpinfo_explain(&t[0].v, NULL, 0), 0);
+        assert_int_equal(tcpinfo_explain(&t[0].v, "bastion", NULL, 0), 0);
 }
 
 /* Each test its own lookup memory, as each monitor has its own. */
