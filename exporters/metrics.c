@@ -3,6 +3,7 @@
  * render in well under the 2 ms budget without a malloc per series. */
 #include <math.h>
 
+#include "alert.h"
 #include "metrics.h"
 
 #ifndef VERSION
@@ -282,15 +283,15 @@ static int prepare(render *r, const monitor *m) {
         r->m = m;
         r->tunnels = calloc(n + 1, sizeof(tunnel *));
         r->sets = calloc(n + 1, sizeof(label_set));
-        r->alerts = calloc(m->n_alerts + 1, sizeof(alert_counters *));
+        r->alerts = calloc(m->n_alert_counters + 1, sizeof(alert_counters *));
         if (!r->tunnels || !r->sets || !r->alerts)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 r->tunnels[i] = m->tunnels[i];
         qsort(r->tunnels, n, sizeof(tunnel *), compare_tunnels);
-        for (size_t i = 0; i < m->n_alerts; i++)
-                r->alerts[i] = &m->alerts[i];
-        qsort(r->alerts, m->n_alerts, sizeof(alert_counters *), compare_alerts);
+        for (size_t i = 0; i < m->n_alert_counters; i++)
+                r->alerts[i] = m->alert_counters[i];
+        qsort(r->alerts, m->n_alert_counters, sizeof(alert_counters *), compare_alerts);
 
         for (size_t i = 0; i < n; i++) {
                 const tunnel *t = r->tunnels[i];
@@ -402,7 +403,7 @@ static void render_host(render *r) {
         const monitor *m = r->m;
 
         family(r, "rtun_alerts_total", "counter", "Alerts delivered, by receiver and event.");
-        for (size_t i = 0; i < m->n_alerts; i++)
+        for (size_t i = 0; i < m->n_alert_counters; i++)
                 for (unsigned k = 0; k < ELEMENTSOF(r->alerts[i]->delivered); k++) {
                         series_plain(r);
                         put_char(&r->out, '{');
@@ -412,7 +413,7 @@ static void render_host(render *r) {
                 }
 
         family(r, "rtun_alert_failures_total", "counter", "Alerts given up after retrying, by receiver.");
-        for (size_t i = 0; i < m->n_alerts; i++) {
+        for (size_t i = 0; i < m->n_alert_counters; i++) {
                 series_plain(r);
                 put_char(&r->out, '{');
                 put_label(&r->out, true, "receiver", r->alerts[i]->receiver);

@@ -57,20 +57,20 @@ int monitor_new(const config *cfg, bool dry_run, sd_event *e, monitor **ret) {
                 snprintf(m->host, sizeof m->host, "localhost");
 
         m->n_alerts = cfg->n_alerts;
-        m->alerts = calloc(cfg->n_alerts + 1, sizeof(alert_counters));
         m->senders = calloc(cfg->n_alerts + 1, sizeof(alert_sender *));
-        if (!m->alerts || !m->senders) {
+        const alert_counters **counters = calloc(cfg->n_alerts + 1, sizeof(alert_counters *));
+        m->alert_counters = counters;
+        if (!m->senders || !counters) {
                 monitor_free(m);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < cfg->n_alerts; i++) {
-                m->alerts[i].receiver = strdup(cfg->alerts[i].name);
-                int r = alert_sender_new(e, &cfg->alerts[i], &m->alerts[i], &m->senders[i]);
-                if (r < 0 || !m->alerts[i].receiver) {
+                int r = alert_sender_new(e, &cfg->alerts[i], &m->senders[i]);
+                if (r < 0) {
                         monitor_free(m);
-                        return log_error_errno(r < 0 ? r : -ENOMEM, "Failed to set up alert receiver %s: %m",
-                                               cfg->alerts[i].name);
+                        return log_error_errno(r, "Failed to set up alert receiver %s: %m", cfg->alerts[i].name);
                 }
+                counters[m->n_alert_counters++] = alert_sender_counters(m->senders[i]);
         }
         *ret = m;
         return 0;
@@ -84,13 +84,10 @@ monitor *monitor_free(monitor *m) {
         for (size_t i = 0; i < m->n_tunnels; i++)
                 tunnel_free(m->tunnels[i]);
         free(m->tunnels);
-        for (size_t i = 0; i < m->n_alerts; i++) {
-                if (m->senders)
-                        alert_sender_free(m->senders[i]);
-                free(m->alerts[i].receiver);
-        }
+        for (size_t i = 0; m->senders && i < m->n_alerts; i++)
+                alert_sender_free(m->senders[i]);
         free(m->senders);
-        free(m->alerts);
+        free((void *) m->alert_counters);
         monitor_disconnect_bus(m);
         sd_event_unref(m->event);
         free(m);

@@ -69,12 +69,6 @@ typedef struct tunnel {
         bool dirty;                    /* systemd said its properties changed: fetch them again */
 } tunnel;
 
-typedef struct alert_counters {
-        char *receiver;
-        uint64_t delivered[6];         /* by event bit index: down, recovered, restarted, gave_up, network_down, network_up */
-        uint64_t failures;
-} alert_counters;
-
 /* A resolution an earlier run made (the state file): taken for the unit of that name while it runs the
  * same command line in the same process, instead of running `ssh -G` again. */
 typedef struct resolve_seed {
@@ -104,9 +98,12 @@ typedef struct monitor {
 
         usec_t round_duration;         /* of the last full round */
         usec_t last_round_end;         /* realtime */
-        alert_counters *alerts;        /* one per configured receiver, same order as cfg->alerts */
         size_t n_alerts;
         struct alert_sender **senders; /* same order as cfg->alerts */
+        /* Each receiver's counters, for the reports: owned by its sender (exporters/alert.h), borrowed here
+         * so /metrics and the textfile show them. */
+        const struct alert_counters *const *alert_counters;
+        size_t n_alert_counters;
         struct act_tracker *act;
         const resolve_seed *seeds;     /* for the first discovery only (borrowed) */
         struct discover_job *discovery; /* monitor_refresh_async() in flight */
