@@ -22,6 +22,8 @@ typedef struct alert_event {
         uint64_t id;           /* the caller's, e.g. for dedup in the state file; never sent */
 } alert_event;
 
+/* The alert for one event leaving the round: strings borrowed from m, ev and its tunnel. */
+void alert_event_from_monitor(const monitor *m, const monitor_event *ev, alert_event *ret);
 /* Deep copy / release of the strings (alert_event_done accepts a zeroed struct). */
 int alert_event_copy(alert_event *dst, const alert_event *src);
 void alert_event_done(alert_event *ev);

@@ -70,6 +70,20 @@ usec_t alert_retry_after(const char *value, usec_t now_realtime) {
         return MAX(MIN(d, RETRY_AFTER_CAP), USEC_PER_SEC);
 }
 
+void alert_event_from_monitor(const monitor *m, const monitor_event *ev, alert_event *ret) {
+        const tunnel *t = ev->tunnel;
+        *ret = (alert_event) {
+                .event = ev->event,
+                .name = t ? t->name : (char *) "",
+                .bastion = t && t->resolved ? t->ssh.bastion : (char *) "",
+                .forward = t ? (char *) t->forward_label : (char *) "",
+                .reason = (char *) ev->reason,
+                .host = (char *) m->host,
+                .restarts = t ? t->health.n_restarts : 0,
+                .timestamp = ev->timestamp,
+        };
+}
+
 static uint64_t random_u64(void) {
         uint64_t r;
         if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)

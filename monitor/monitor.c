@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../exporters/alert.h"
 #include "../probes/probe.h"
 #include "../probes/probe_unit.h"
 #include "../probes/tcpinfo.h"
@@ -55,23 +54,6 @@ int monitor_new(const config *cfg, bool dry_run, sd_event *e, monitor **ret) {
         m->event = sd_event_ref(e);
         if (gethostname(m->host, sizeof m->host - 1) < 0)
                 snprintf(m->host, sizeof m->host, "localhost");
-
-        m->n_alerts = cfg->n_alerts;
-        m->senders = calloc(cfg->n_alerts + 1, sizeof(alert_sender *));
-        const alert_counters **counters = calloc(cfg->n_alerts + 1, sizeof(alert_counters *));
-        m->alert_counters = counters;
-        if (!m->senders || !counters) {
-                monitor_free(m);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < cfg->n_alerts; i++) {
-                int r = alert_sender_new(e, &cfg->alerts[i], &m->senders[i]);
-                if (r < 0) {
-                        monitor_free(m);
-                        return log_error_errno(r, "Failed to set up alert receiver %s: %m", cfg->alerts[i].name);
-                }
-                counters[m->n_alert_counters++] = alert_sender_counters(m->senders[i]);
-        }
         *ret = m;
         return 0;
 }
@@ -84,10 +66,6 @@ monitor *monitor_free(monitor *m) {
         for (size_t i = 0; i < m->n_tunnels; i++)
                 tunnel_free(m->tunnels[i]);
         free(m->tunnels);
-        for (size_t i = 0; m->senders && i < m->n_alerts; i++)
-                alert_sender_free(m->senders[i]);
-        free(m->senders);
-        free((void *) m->alert_counters);
         monitor_disconnect_bus(m);
         sd_event_unref(m->event);
         free(m);
@@ -446,18 +424,14 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events) {
         for (unsigned bit = 1; bit && bit <= (unsigned) _EVENT_ALL; bit <<= 1) {
                 if (!(events & bit))
                         continue;
-                alert_event ev = {
+                monitor_event ev = {
                         .event = (tunnel_event) bit,
-                        .name = t ? t->name : (char *) "",
-                        .bastion = t && t->resolved ? t->ssh.bastion : (char *) "",
-                        .forward = t ? t->forward_label : (char *) "",
-                        .reason = t ? t->reason_text : (char *) "",
-                        .host = m->host,
-                        .restarts = t ? t->health.n_restarts : 0,
+                        .tunnel = t,
+                        .reason = t ? t->reason_text : "",
                         .timestamp = now_usec(CLOCK_REALTIME),
                 };
                 if (!t && bit == EVENT_NETWORK_DOWN)
-                        ev.reason = (char *) "every tunnel failed its probe at once";
+                        ev.reason = "every tunnel failed its probe at once";
                 /* --dry-run: the alert says what would have been done (contract.md). */
                 char dry[sizeof t->reason_text + 32];
                 if (t && bit == EVENT_DOWN && m->dry_run && t->last_verdict.action != HEAL_NONE) {
@@ -465,8 +439,8 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events) {
                         ev.reason = dry;
                 }
                 log_info("%s%sevent %s", t ? t->name : "", t ? ": " : "", tunnel_event_to_string(bit));
-                for (size_t i = 0; i < m->n_alerts && !m->alerts_off; i++)
-                        (void) alert_sender_enqueue(m->senders[i], &ev);
+                if (m->sink)
+                        m->sink(m, &ev, m->sink_userdata);
         }
 }
 
