@@ -312,7 +312,8 @@ static int prepare(render *r, const monitor *m) {
         return reserve(&r->out, 8192 + n * 30 * 32 + r->labels.len * 30) ? 0 : -ENOMEM;
 }
 
-static void render_tunnels(render *r) {
+/* What each tunnel is: its verdict and its unit's state. */
+static void render_states(render *r) {
         size_t n = r->m->n_tunnels;
 
         family(r, "rtun_tunnel_up", "gauge", "1 if the last verdict says the forward works end to end.");
@@ -347,6 +348,12 @@ static void render_tunnels(render *r) {
                 }
         }
 
+}
+
+/* What the probes found. */
+static void render_probes(render *r) {
+        size_t n = r->m->n_tunnels;
+
         family(r, "rtun_probe_duration_seconds", "gauge", "Duration of the last probe (0 before the first).");
         for (size_t i = 0; i < n; i++) {
                 series(r, i, L_ALL);
@@ -376,6 +383,12 @@ static void render_tunnels(render *r) {
                 series(r, i, L_ALL);
                 end_usec(r, r->tunnels[i]->last_success_realtime);
         }
+
+}
+
+/* Restarts: ours, systemd's own, and those a dry run only decided. */
+static void render_restarts(render *r) {
+        size_t n = r->m->n_tunnels;
 
         family(r, "rtun_restarts_total", "counter", "Restarts of the unit done by rtun-monitor, by reason.");
         for (size_t i = 0; i < n; i++)
@@ -478,7 +491,9 @@ int metrics_render(const monitor *m, char **ret, size_t *len) {
 
         k = prepare(&r, m);
         if (k >= 0) {
-                render_tunnels(&r);
+                render_states(&r);
+                render_probes(&r);
+                render_restarts(&r);
                 render_host(&r);
                 render_tcp(&r);
                 k = r.out.oom ? -ENOMEM : 0;
