@@ -128,7 +128,7 @@ typedef struct monitor {
         monitor_tunnel_cb on_healed;
         size_t probes_running;         /* counts deferred probes too: they are owed a callback */
         size_t resolves_running;       /* `ssh -G` on the loop */
-        monitor_tunnel_cb on_resolved; /* a tunnel's resolution landed (check: launch what waited for it) */
+        monitor_tunnel_cb on_resolved; /* a tunnel's resolution landed (a sweep launches what waited for it) */
         size_t heals_running;
         size_t guard_outstanding;      /* tunnels that owe the running sweep a probe (guard_pending) */
 } monitor;
