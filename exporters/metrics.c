@@ -347,7 +347,6 @@ static void render_states(render *r) {
                         end_u64(r, unit_states[k] == cur);
                 }
         }
-
 }
 
 /* What the probes found. */
@@ -383,7 +382,6 @@ static void render_probes(render *r) {
                 series(r, i, L_ALL);
                 end_usec(r, r->tunnels[i]->last_success_realtime);
         }
-
 }
 
 /* Restarts: ours, systemd's own, and those a dry run only decided. */
