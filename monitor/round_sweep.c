@@ -60,6 +60,15 @@ static bool in_scope(const round *r, const tunnel *t) {
         return r->sweep != SWEEP_VERIFY || t->verify;
 }
 
+/* A tunnel of the sweep resolved again (a re-discovery saw a new process) is judged on its new
+ * resolution: the sweep waits for it. */
+static bool any_resolving(const round *r) {
+        for (size_t i = 0; i < r->m->n_tunnels; i++)
+                if (in_scope(r, r->m->tunnels[i]) && tunnel_resolving(r->m->tunnels[i]))
+                        return true;
+        return false;
+}
+
 static bool any_wants_another_probe(const round *r) {
         for (size_t i = 0; i < r->m->n_tunnels; i++) {
                 const tunnel *t = r->m->tunnels[i];
@@ -138,6 +147,8 @@ static void schedule_tick(round *r) {
 static void sweep_advance(round *r) {
         if (!r->sweeping || r->launching || r->tick || r->launcher || r->m->guard_outstanding > 0)
                 return;
+        if (r->mode->reprobe && any_resolving(r))
+                return; /* on_resolved looks again */
         if (r->mode->reprobe && any_wants_another_probe(r)) {
                 schedule_tick(r);
                 return;
