@@ -11,9 +11,11 @@
 
 typedef struct round_mode {
         const char *name;      /* "check", "status", "daemon": the state lock's holder */
-        bool forever;          /* probe on timers until SIGTERM/SIGINT (daemon); else one round, then exit */
+        bool forever;          /* runs until SIGTERM/SIGINT, which the loop takes (the daemon, whose timers
+                                * probe); else one round, then exit */
         bool reprobe;          /* a failing tunnel is probed again, about a second apart, until it has its
-                                * verdict within the run (contract.md: one run gives one verdict per tunnel) */
+                                * verdict within the run (contract.md: one run gives one verdict per tunnel);
+                                * each attempt re-discovers first, blocking: for runs that end */
         bool heal;             /* restart what is dead, alert, keep the state; false: look only (status) */
 } round_mode;
 
