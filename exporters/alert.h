@@ -22,6 +22,8 @@ typedef struct alert_event {
         uint64_t id;           /* the caller's, e.g. for dedup in the state file; never sent */
 } alert_event;
 
+/* The alert for one event leaving the round: strings borrowed from m, ev and its tunnel. */
+void alert_event_from_monitor(const monitor *m, const monitor_event *ev, alert_event *ret);
 /* Deep copy / release of the strings (alert_event_done accepts a zeroed struct). */
 int alert_event_copy(alert_event *dst, const alert_event *src);
 void alert_event_done(alert_event *ev);
@@ -43,10 +45,20 @@ usec_t alert_retry_after(const char *value, usec_t now_realtime);
 #define ALERT_QUEUE_MAX 1024U
 #define ALERT_GIVE_UP_USEC (3600 * USEC_PER_SEC)
 
-/* One sender per receiver. Keeps pointers to rc and counters: both must outlive the sender. */
+/* What one receiver's sender has done, owned and written by the sender alone; the reports (metrics)
+ * read it. */
+#define ALERT_EVENT_KINDS 6
+typedef struct alert_counters {
+        const char *receiver;                 /* the receiver's name (its config's, borrowed) */
+        uint64_t delivered[ALERT_EVENT_KINDS]; /* by event bit index: down, recovered, restarted, gave_up,
+                                               * network_down, network_up */
+        uint64_t failures;                    /* given up after retrying, or dropped from a full queue */
+} alert_counters;
+
+/* One sender per receiver. Keeps a pointer to rc: it must outlive the sender. */
 typedef struct alert_sender alert_sender;
 
-int alert_sender_new(sd_event *e, const alert_receiver_config *rc, alert_counters *counters, alert_sender **ret);
+int alert_sender_new(sd_event *e, const alert_receiver_config *rc, alert_sender **ret);
 alert_sender *alert_sender_free(alert_sender *s);
 static inline void alert_sender_freep(alert_sender **s) {
         alert_sender_free(*s);
@@ -55,6 +67,10 @@ static inline void alert_sender_freep(alert_sender **s) {
 /* Copies ev if rc->events wants it (returns 1), else ignores it (returns 0). Never blocks: the request
  * goes out from the loop. A full queue drops its oldest waiting event, logged and counted as a failure. */
 int alert_sender_enqueue(alert_sender *s, const alert_event *ev);
+/* The sender's counters, valid as long as the sender. */
+const alert_counters *alert_sender_counters(const alert_sender *s);
+/* The receiver's name (rc->name). */
+const char *alert_sender_receiver(const alert_sender *s);
 /* Re-queues an event persisted by an earlier run (check mode), keeping its retry history. first_try is
  * CLOCK_REALTIME; the 1 h give-up is counted from it. Not filtered, due at once. */
 int alert_sender_restore(alert_sender *s, const alert_event *ev, unsigned attempts, usec_t first_try);

@@ -26,7 +26,7 @@ typedef struct pending {
 struct alert_sender {
         sd_event *event;
         const alert_receiver_config *rc;
-        alert_counters *counters;
+        alert_counters counters;      /* ours; read through alert_sender_counters() */
 
         curl_event *loop;
         CURLM *multi;                 /* the loop's */
@@ -68,6 +68,20 @@ usec_t alert_retry_after(const char *value, usec_t now_realtime) {
                 }
         }
         return MAX(MIN(d, RETRY_AFTER_CAP), USEC_PER_SEC);
+}
+
+void alert_event_from_monitor(const monitor *m, const monitor_event *ev, alert_event *ret) {
+        const tunnel *t = ev->tunnel;
+        *ret = (alert_event) {
+                .event = ev->event,
+                .name = t ? t->name : (char *) "",
+                .bastion = t && t->resolved ? t->ssh.bastion : (char *) "",
+                .forward = t ? (char *) t->forward_label : (char *) "",
+                .reason = (char *) ev->reason,
+                .host = (char *) m->host,
+                .restarts = t ? t->health.n_restarts : 0,
+                .timestamp = ev->timestamp,
+        };
 }
 
 static uint64_t random_u64(void) {
@@ -163,7 +177,7 @@ static int request_start(alert_sender *s, pending *p) {
 
 static void give_up(alert_sender *s, const char *why) {
         pending *p = *at(s, 0);
-        s->counters->failures++;
+        s->counters.failures++;
         log_error("Alert %s for %s to receiver %s given up: %s", event_name(p), strna(p->ev.name),
                   s->rc->name, why);
         pop(s);
@@ -221,7 +235,7 @@ static void request_done(alert_sender *s, CURLcode result) {
                 else
                         retry_later(s, alert_retry_delay(p->attempts, random_u64()), why);
         } else if (code >= 200 && code < 300) {
-                s->counters->delivered[event_index(p->ev.event)]++;
+                s->counters.delivered[event_index(p->ev.event)]++;
                 log_debug("Alert %s for %s delivered to receiver %s.", event_name(p), strna(p->ev.name),
                           s->rc->name);
                 pop(s);
@@ -292,7 +306,7 @@ static int push(alert_sender *s, pending *p) {
         if (s->n == ALERT_QUEUE_MAX) {
                 /* Drop the oldest event that is not in flight: the in-flight one keeps its slot at the head. */
                 pending **victim = at(s, s->easy ? 1 : 0);
-                s->counters->failures++;
+                s->counters.failures++;
                 log_warning("Alert queue of receiver %s full (%u), dropping the oldest alert: %s for %s.",
                             s->rc->name, ALERT_QUEUE_MAX, event_name(*victim), strna((*victim)->ev.name));
                 pending_free(*victim);
@@ -389,6 +403,14 @@ void alert_sender_discard(alert_sender *s) {
                 pop(s);
 }
 
+const alert_counters *alert_sender_counters(const alert_sender *s) {
+        return &s->counters;
+}
+
+const char *alert_sender_receiver(const alert_sender *s) {
+        return s->rc->name;
+}
+
 bool alert_sender_idle(alert_sender *s) {
         return !s || (!s->easy && (s->n == 0 || s->due > now_mono(s)));
 }
@@ -399,8 +421,8 @@ usec_t alert_sender_next_due(alert_sender *s) {
         return MAX(s->due, now_mono(s));
 }
 
-int alert_sender_new(sd_event *e, const alert_receiver_config *rc, alert_counters *counters, alert_sender **ret) {
-        if (!e || !rc || !rc->url || !counters || !ret)
+int alert_sender_new(sd_event *e, const alert_receiver_config *rc, alert_sender **ret) {
+        if (!e || !rc || !rc->url || !ret)
                 return -EINVAL;
         int r = curl_dl_open();
         if (r < 0)
@@ -413,7 +435,7 @@ int alert_sender_new(sd_event *e, const alert_receiver_config *rc, alert_counter
                 return -ENOMEM;
         s->event = sd_event_ref(e);
         s->rc = rc;
-        s->counters = counters;
+        s->counters.receiver = rc->name;
 
         s->headers = curl_slist_append(NULL, "Content-Type: application/json");
         if (s->headers) {

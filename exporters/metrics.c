@@ -3,6 +3,7 @@
  * render in well under the 2 ms budget without a malloc per series. */
 #include <math.h>
 
+#include "alert.h"
 #include "metrics.h"
 
 #ifndef VERSION
@@ -282,15 +283,15 @@ static int prepare(render *r, const monitor *m) {
         r->m = m;
         r->tunnels = calloc(n + 1, sizeof(tunnel *));
         r->sets = calloc(n + 1, sizeof(label_set));
-        r->alerts = calloc(m->n_alerts + 1, sizeof(alert_counters *));
+        r->alerts = calloc(m->n_alert_counters + 1, sizeof(alert_counters *));
         if (!r->tunnels || !r->sets || !r->alerts)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
                 r->tunnels[i] = m->tunnels[i];
         qsort(r->tunnels, n, sizeof(tunnel *), compare_tunnels);
-        for (size_t i = 0; i < m->n_alerts; i++)
-                r->alerts[i] = &m->alerts[i];
-        qsort(r->alerts, m->n_alerts, sizeof(alert_counters *), compare_alerts);
+        for (size_t i = 0; i < m->n_alert_counters; i++)
+                r->alerts[i] = m->alert_counters[i];
+        qsort(r->alerts, m->n_alert_counters, sizeof(alert_counters *), compare_alerts);
 
         for (size_t i = 0; i < n; i++) {
                 const tunnel *t = r->tunnels[i];
@@ -311,7 +312,8 @@ static int prepare(render *r, const monitor *m) {
         return reserve(&r->out, 8192 + n * 30 * 32 + r->labels.len * 30) ? 0 : -ENOMEM;
 }
 
-static void render_tunnels(render *r) {
+/* What each tunnel is: its verdict and its unit's state. */
+static void render_states(render *r) {
         size_t n = r->m->n_tunnels;
 
         family(r, "rtun_tunnel_up", "gauge", "1 if the last verdict says the forward works end to end.");
@@ -345,6 +347,11 @@ static void render_tunnels(render *r) {
                         end_u64(r, unit_states[k] == cur);
                 }
         }
+}
+
+/* What the probes found. */
+static void render_probes(render *r) {
+        size_t n = r->m->n_tunnels;
 
         family(r, "rtun_probe_duration_seconds", "gauge", "Duration of the last probe (0 before the first).");
         for (size_t i = 0; i < n; i++) {
@@ -375,6 +382,11 @@ static void render_tunnels(render *r) {
                 series(r, i, L_ALL);
                 end_usec(r, r->tunnels[i]->last_success_realtime);
         }
+}
+
+/* Restarts: ours, systemd's own, and those a dry run only decided. */
+static void render_restarts(render *r) {
+        size_t n = r->m->n_tunnels;
 
         family(r, "rtun_restarts_total", "counter", "Restarts of the unit done by rtun-monitor, by reason.");
         for (size_t i = 0; i < n; i++)
@@ -402,7 +414,7 @@ static void render_host(render *r) {
         const monitor *m = r->m;
 
         family(r, "rtun_alerts_total", "counter", "Alerts delivered, by receiver and event.");
-        for (size_t i = 0; i < m->n_alerts; i++)
+        for (size_t i = 0; i < m->n_alert_counters; i++)
                 for (unsigned k = 0; k < ELEMENTSOF(r->alerts[i]->delivered); k++) {
                         series_plain(r);
                         put_char(&r->out, '{');
@@ -412,7 +424,7 @@ static void render_host(render *r) {
                 }
 
         family(r, "rtun_alert_failures_total", "counter", "Alerts given up after retrying, by receiver.");
-        for (size_t i = 0; i < m->n_alerts; i++) {
+        for (size_t i = 0; i < m->n_alert_counters; i++) {
                 series_plain(r);
                 put_char(&r->out, '{');
                 put_label(&r->out, true, "receiver", r->alerts[i]->receiver);
@@ -477,7 +489,9 @@ int metrics_render(const monitor *m, char **ret, size_t *len) {
 
         k = prepare(&r, m);
         if (k >= 0) {
-                render_tunnels(&r);
+                render_states(&r);
+                render_probes(&r);
+                render_restarts(&r);
                 render_host(&r);
                 render_tcp(&r);
                 k = r.out.oom ? -ENOMEM : 0;

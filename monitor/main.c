@@ -19,18 +19,20 @@ static void help(void) {
                "Configuration: " CONFIG_DEFAULT_PATH " (see rtun-monitor.conf(5)).\n");
 }
 
-int main(int argc, char **argv) {
-        _cleanup_(strv_freep) char **overrides = NULL;
-        const char *config_path = NULL, *verb = NULL;
-        bool json = false, dry_run = false;
-        config cfg = {};
-        int r;
+typedef struct cmdline {
+        const char *verb;          /* check, daemon, status */
+        const char *config_path;   /* NULL: the default */
+        char **overrides;          /* "section.key=value" */
+        bool json;
+        bool dry_run;
+} cmdline;
 
-        log_open();
-        const char *lvl = getenv("RTUN_MONITOR_LOG_LEVEL");
-        if (lvl && streq(lvl, "debug"))
-                log_set_max_level(LOG_DEBUG);
+static void cmdline_done(cmdline *c) {
+        strv_free(c->overrides);
+}
 
+/* The command line of contract.md. Returns -1 to go on, or the exit code (--help, --version, bad usage). */
+static int parse_args(int argc, char **argv, cmdline *c) {
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
                 if (streq(a, "--help") || streq(a, "-h")) {
@@ -40,46 +42,69 @@ int main(int argc, char **argv) {
                         printf("rtun-monitor " VERSION "\n");
                         return RTUN_EXIT_OK;
                 } else if (streq(a, "--json"))
-                        json = true;
+                        c->json = true;
                 else if (streq(a, "--dry-run"))
-                        dry_run = true;
+                        c->dry_run = true;
                 else if (streq(a, "--config") || strncmp(a, "--config=", 9) == 0) {
                         if (a[8] == '=')
-                                config_path = a + 9;
+                                c->config_path = a + 9;
                         else if (i + 1 < argc)
-                                config_path = argv[++i];
+                                c->config_path = argv[++i];
                         else {
                                 fprintf(stderr, "rtun-monitor: --config needs a file name\n");
                                 return RTUN_EXIT_USAGE;
                         }
                 } else if (strncmp(a, "--", 2) == 0 && strchr(a, '.') && strchr(a, '=')) {
-                        if (strv_push(&overrides, a + 2) < 0)
+                        if (strv_push(&c->overrides, a + 2) < 0)
                                 return log_oom(), RTUN_EXIT_FAILURE;
-                } else if (a[0] != '-' && !verb)
-                        verb = a;
+                } else if (a[0] != '-' && !c->verb)
+                        c->verb = a;
                 else {
                         fprintf(stderr, "rtun-monitor: unknown argument \"%s\" (see --help)\n", a);
                         return RTUN_EXIT_USAGE;
                 }
         }
-        if (!verb) {
+        return -1;
+}
+
+/* Which options go with which command. Returns -1 when they fit, else the exit code. */
+static int check_args(const cmdline *c) {
+        if (!c->verb) {
                 fprintf(stderr, "rtun-monitor: missing command: check, daemon or status (see --help)\n");
                 return RTUN_EXIT_USAGE;
         }
-        if (!streq(verb, "check") && !streq(verb, "daemon") && !streq(verb, "status")) {
-                fprintf(stderr, "rtun-monitor: unknown command \"%s\" (see --help)\n", verb);
+        if (!streq(c->verb, "check") && !streq(c->verb, "daemon") && !streq(c->verb, "status")) {
+                fprintf(stderr, "rtun-monitor: unknown command \"%s\" (see --help)\n", c->verb);
                 return RTUN_EXIT_USAGE;
         }
-        if (json && streq(verb, "daemon")) {
+        if (c->json && streq(c->verb, "daemon")) {
                 fprintf(stderr, "rtun-monitor: --json is for check and status\n");
                 return RTUN_EXIT_USAGE;
         }
-        if (dry_run && streq(verb, "status")) {
+        if (c->dry_run && streq(c->verb, "status")) {
                 fprintf(stderr, "rtun-monitor: status never heals; --dry-run is for check and daemon\n");
                 return RTUN_EXIT_USAGE;
         }
+        return -1;
+}
 
-        r = config_load(&cfg, config_path, overrides);
+int main(int argc, char **argv) {
+        _cleanup_(cmdline_done) cmdline c = {};
+        config cfg = {};
+        int r;
+
+        log_open();
+        const char *lvl = getenv("RTUN_MONITOR_LOG_LEVEL");
+        if (lvl && streq(lvl, "debug"))
+                log_set_max_level(LOG_DEBUG);
+
+        r = parse_args(argc, argv, &c);
+        if (r < 0)
+                r = check_args(&c);
+        if (r >= 0)
+                return r;
+
+        r = config_load(&cfg, c.config_path, c.overrides);
         if (r == -ENOMEM)
                 return log_oom(), RTUN_EXIT_FAILURE;
         if (r < 0)
@@ -87,17 +112,17 @@ int main(int argc, char **argv) {
 
         /* Healing restarts units over D-Bus and probes as the units' users: without root it would fail per
          * tunnel, late and noisily. Say it once, now. */
-        if (!streq(verb, "status") && cfg.heal.enabled && !dry_run && geteuid() != 0) {
+        if (!streq(c.verb, "status") && cfg.heal.enabled && !c.dry_run && geteuid() != 0) {
                 fprintf(stderr, "rtun-monitor: %s restarts tunnel units and probes as their users: run it as root "
-                        "(or with --dry-run, or heal.enabled=no, to look only)\n", verb);
+                        "(or with --dry-run, or heal.enabled=no, to look only)\n", c.verb);
                 config_done(&cfg);
                 return RTUN_EXIT_USAGE;
         }
 
-        if (streq(verb, "daemon"))
-                r = daemon_run(&cfg, dry_run);
+        if (streq(c.verb, "daemon"))
+                r = daemon_run(&cfg, c.dry_run);
         else
-                r = oneshot_run(&cfg, streq(verb, "check"), dry_run, json);
+                r = oneshot_run(&cfg, streq(c.verb, "check"), c.dry_run, c.json);
         config_done(&cfg);
         return r;
 }

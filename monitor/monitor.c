@@ -2,7 +2,6 @@
 #include <jansson.h>
 #include <time.h>
 
-#include "../exporters/alert.h"
 #include "../probes/probe.h"
 #include "../probes/proc_stat.h"
 #include "../probes/tcpinfo.h"
@@ -60,23 +59,6 @@ int monitor_new(const config *cfg, bool dry_run, sd_event *e, monitor **ret) {
         }
         if (gethostname(m->host, sizeof m->host - 1) < 0)
                 snprintf(m->host, sizeof m->host, "localhost");
-
-        m->n_alerts = cfg->n_alerts;
-        m->alerts = calloc(cfg->n_alerts + 1, sizeof(alert_counters));
-        m->senders = calloc(cfg->n_alerts + 1, sizeof(alert_sender *));
-        if (!m->alerts || !m->senders) {
-                monitor_free(m);
-                return -ENOMEM;
-        }
-        for (size_t i = 0; i < cfg->n_alerts; i++) {
-                m->alerts[i].receiver = strdup(cfg->alerts[i].name);
-                int r = alert_sender_new(e, &cfg->alerts[i], &m->alerts[i], &m->senders[i]);
-                if (r < 0 || !m->alerts[i].receiver) {
-                        monitor_free(m);
-                        return log_error_errno(r < 0 ? r : -ENOMEM, "Failed to set up alert receiver %s: %m",
-                                               cfg->alerts[i].name);
-                }
-        }
         *ret = m;
         return 0;
 }
@@ -89,13 +71,6 @@ monitor *monitor_free(monitor *m) {
         for (size_t i = 0; i < m->n_tunnels; i++)
                 tunnel_free(m->tunnels[i]);
         free(m->tunnels);
-        for (size_t i = 0; i < m->n_alerts; i++) {
-                if (m->senders)
-                        alert_sender_free(m->senders[i]);
-                free(m->alerts[i].receiver);
-        }
-        free(m->senders);
-        free(m->alerts);
         monitor_disconnect_bus(m);
         tcpinfo_free(m->tcp);
         sd_event_unref(m->event);
@@ -469,18 +444,14 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events) {
         for (unsigned bit = 1; bit && bit <= (unsigned) _EVENT_ALL; bit <<= 1) {
                 if (!(events & bit))
                         continue;
-                alert_event ev = {
+                monitor_event ev = {
                         .event = (tunnel_event) bit,
-                        .name = t ? t->name : (char *) "",
-                        .bastion = t && t->resolved ? t->ssh.bastion : (char *) "",
-                        .forward = t ? t->forward_label : (char *) "",
-                        .reason = t ? t->reason_text : (char *) "",
-                        .host = m->host,
-                        .restarts = t ? t->health.n_restarts : 0,
+                        .tunnel = t,
+                        .reason = t ? t->reason_text : "",
                         .timestamp = now_usec(CLOCK_REALTIME),
                 };
                 if (!t && bit == EVENT_NETWORK_DOWN)
-                        ev.reason = (char *) "every tunnel failed its probe at once";
+                        ev.reason = "every tunnel failed its probe at once";
                 /* --dry-run: the alert says what would have been done (contract.md). */
                 char dry[sizeof t->reason_text + 32];
                 if (t && bit == EVENT_DOWN && m->dry_run && t->last_verdict.action != HEAL_NONE) {
@@ -488,8 +459,8 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events) {
                         ev.reason = dry;
                 }
                 log_info("%s%sevent %s", t ? t->name : "", t ? ": " : "", tunnel_event_to_string(bit));
-                for (size_t i = 0; i < m->n_alerts && !m->alerts_off; i++)
-                        (void) alert_sender_enqueue(m->senders[i], &ev);
+                if (m->sink)
+                        m->sink(m, &ev, m->sink_userdata);
         }
 }
 

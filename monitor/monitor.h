@@ -54,26 +54,21 @@ typedef struct tunnel {
         /* loop bookkeeping (owned by the round) */
         struct probe *running;
         void *probe_ctx;               /* the running probe's request and callback context */
-        sd_event_source *next_probe;
-        unsigned attempts;             /* probes in this check run */
-        bool probe_queued;             /* check run: waits for a launch slot */
-        usec_t probe_launched;         /* check run: CLOCK_MONOTONIC of the last launch */
+        sd_event_source *next_probe;   /* daemon: this tunnel's fixed-rate probe timer */
+        unsigned attempts;             /* probes in this sweep (a run of check or status) */
+        bool probe_queued;             /* the sweep's: waits for a launch slot */
+        usec_t probe_launched;         /* CLOCK_MONOTONIC of its last launch by the sweep */
+        bool verify;                   /* check: restarted in this run, probed until it answers */
         bool healing;                  /* a restart job is in flight */
         unsigned pending_events;       /* raised by decide(), sent once the all-down guard has spoken */
         usec_t probed_at;              /* realtime of the last verdict */
         usec_t probe_began;            /* realtime the running (or last) probe began */
         usec_t verdict_began;          /* realtime the probe behind the last verdict began */
-        bool guard_pending;            /* daemon: probed again before the all-down guard decides */
+        bool guard_pending;            /* owes the running sweep a probe (the guard waits for it) */
         unsigned probe_after_refresh;  /* daemon: probe soon after the refresh of this number (0: none) */
         bool seen;                     /* found in the latest discovery */
         bool dirty;                    /* systemd said its properties changed: fetch them again */
 } tunnel;
-
-typedef struct alert_counters {
-        char *receiver;
-        uint64_t delivered[6];         /* by event bit index: down, recovered, restarted, gave_up, network_down, network_up */
-        uint64_t failures;
-} alert_counters;
 
 /* A resolution an earlier run made (the state file): taken for the unit of that name while it runs the
  * same command line in the same process, instead of running `ssh -G` again. */
@@ -84,15 +79,23 @@ typedef struct resolve_seed {
         char *ssh_config;              /* ssh_resolved_format() text */
 } resolve_seed;
 
-struct alert_sender;
+struct alert_counters;
 struct act_tracker;
 struct monitor;
 typedef void (*monitor_tunnel_cb)(struct monitor *m, tunnel *t, void *userdata);
 
+/* One event as it leaves the round (contract.md "Alerts"), handed to the sink the mode set. */
+typedef struct monitor_event {
+        tunnel_event event;            /* exactly one bit */
+        const tunnel *tunnel;          /* NULL: host-wide (network_down, network_up) */
+        const char *reason;            /* never NULL */
+        usec_t timestamp;              /* CLOCK_REALTIME */
+} monitor_event;
+typedef void (*monitor_event_sink)(const struct monitor *m, const monitor_event *ev, void *userdata);
+
 typedef struct monitor {
         const config *cfg;
         bool dry_run;
-        bool alerts_off;               /* status: report, never alert */
         sd_event *event;
         sd_bus *bus;
         bool dbus_up;
@@ -104,9 +107,10 @@ typedef struct monitor {
 
         usec_t round_duration;         /* of the last full round */
         usec_t last_round_end;         /* realtime */
-        alert_counters *alerts;        /* one per configured receiver, same order as cfg->alerts */
-        size_t n_alerts;
-        struct alert_sender **senders; /* same order as cfg->alerts */
+        /* Each alert receiver's counters, for the reports: owned by its sender (exporters/alert.h), which
+         * the running mode owns; borrowed here so /metrics and the textfile show them. */
+        const struct alert_counters *const *alert_counters;
+        size_t n_alert_counters;
         struct act_tracker *act;
         tcpinfo *tcp;                  /* where each tunnel's ssh connection was found (probes/tcpinfo.h) */
         const resolve_seed *seeds;     /* for the first discovery only (borrowed) */
@@ -115,15 +119,19 @@ typedef struct monitor {
         size_t n_seeds;
         char host[256];                /* this host's name, for alerts */
 
-        /* what the running mode (check, status, daemon) does when a probe or a restart finished */
-        void *userdata;                /* the mode's, handed to on_probed, on_healed and on_resolved */
+        /* Where events leave the round (monitor_emit): the mode's alert senders; NULL: the journal only. */
+        monitor_event_sink sink;
+        void *sink_userdata;
+
+        /* what the round driver (round.c) does when a probe, a restart or a resolution finished */
+        void *userdata;                /* the driver's, handed to on_probed, on_healed and on_resolved */
         monitor_tunnel_cb on_probed;
         monitor_tunnel_cb on_healed;
         size_t probes_running;         /* counts deferred probes too: they are owed a callback */
         size_t resolves_running;       /* `ssh -G` on the loop */
-        monitor_tunnel_cb on_resolved; /* a tunnel's resolution landed (check: launch what waited for it) */
+        monitor_tunnel_cb on_resolved; /* a tunnel's resolution landed (a sweep launches what waited for it) */
         size_t heals_running;
-        size_t guard_outstanding;      /* daemon: guard sweep probes not finished yet */
+        size_t guard_outstanding;      /* tunnels that owe the running sweep a probe (guard_pending) */
 } monitor;
 
 int monitor_new(const config *cfg, bool dry_run, sd_event *e, monitor **ret);
@@ -150,7 +158,7 @@ void monitor_prefetch_tcp(monitor *m);
 int monitor_heal(monitor *m, tunnel *t);
 /* The all-down guard over every tunnel's last probe; cancels pending actions when it holds. */
 void monitor_guard(monitor *m);
-/* Alerts and journal for events of t (NULL for host-wide events). */
+/* The journal line and the sink for events of t (NULL for host-wide events). */
 void monitor_emit(monitor *m, tunnel *t, unsigned events);
 /* Sends the tunnels' pending events. While the local network is suspected (all down), each tunnel's
  * own down/recovered is folded into the one network_down/network_up; a tunnel still down when the

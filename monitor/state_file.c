@@ -11,15 +11,14 @@
 
 #define STATE_VERSION 1
 
-const char *state_file_path(void) {
-        static char path[4096];
+char *state_file_path(void) {
         const char *dir = getenv("STATE_DIRECTORY");
+        char *path;
         if (isempty_str(dir))
                 dir = "/var/lib/rtun-monitor";
         /* StateDirectory= may list several, colon-separated: the first is ours. */
-        size_t n = strcspn(dir, ":");
-        snprintf(path, sizeof path, "%.*s/state", (int) n, dir);
-        return path;
+        int n = (int) MIN(strcspn(dir, ":"), 4096);
+        return asprintf(&path, "%.*s/state", n, dir) < 0 ? NULL : path;
 }
 
 /* The directory may not exist outside systemd's StateDirectory=. */
@@ -410,17 +409,17 @@ static int collect_one(const alert_event *ev, unsigned attempts, usec_t first_tr
         return 0;
 }
 
-int saved_alerts_collect(const monitor *m, json_t *arr) {
-        for (size_t i = 0; i < m->n_alerts; i++) {
-                collect_ctx c = { arr, m->cfg->alerts[i].name };
-                int r = alert_sender_foreach_pending(m->senders[i], collect_one, &c);
+int saved_alerts_collect(alert_sender *const *senders, size_t n_senders, json_t *arr) {
+        for (size_t i = 0; i < n_senders; i++) {
+                collect_ctx c = { arr, alert_sender_receiver(senders[i]) };
+                int r = alert_sender_foreach_pending(senders[i], collect_one, &c);
                 if (r < 0)
                         return log_oom();
         }
         return 0;
 }
 
-void saved_alerts_restore(monitor *m, json_t *arr) {
+void saved_alerts_restore(alert_sender *const *senders, size_t n_senders, json_t *arr) {
         size_t idx;
         json_t *o;
 
@@ -444,9 +443,9 @@ void saved_alerts_restore(monitor *m, json_t *arr) {
                         .timestamp = ts,
                 };
                 bool found = false;
-                for (size_t i = 0; i < m->n_alerts; i++)
-                        if (streq(m->cfg->alerts[i].name, receiver)) {
-                                (void) alert_sender_restore(m->senders[i], &e, (unsigned) attempts, first_try);
+                for (size_t i = 0; i < n_senders; i++)
+                        if (streq(alert_sender_receiver(senders[i]), receiver)) {
+                                (void) alert_sender_restore(senders[i], &e, (unsigned) attempts, first_try);
                                 found = true;
                         }
                 if (!found)

@@ -27,8 +27,9 @@ typedef struct saved_state {
 /* A `check` waits this long for another `check` (a hand run beside the timer's) to finish. */
 #define STATE_LOCK_WAIT (120 * USEC_PER_SEC)
 
-/* Directory of the state file: $STATE_DIRECTORY (systemd's StateDirectory=) or /var/lib/rtun-monitor. */
-const char *state_file_path(void);
+/* The state file, in $STATE_DIRECTORY (systemd's StateDirectory=) or /var/lib/rtun-monitor: a new string,
+ * NULL when out of memory. */
+char *state_file_path(void);
 
 /* An exclusive flock(2) on STATE.lock (0600, never a symlink) held for a whole read-modify-write of the
  * state (`check`: the run; `daemon`: its lifetime), so two runs never lose each other's updates. holder
@@ -63,7 +64,8 @@ json_t *state_entries_outside(json_t *tunnels, char *const *patterns);
  * 0600. Logs its errors. */
 int saved_state_write(const char *path, const monitor *m, json_t *alerts);
 
-/* Undelivered alerts of every receiver into arr (check mode persists them), and back into the senders
- * of the receivers with the same name on the next run. */
-int saved_alerts_collect(const monitor *m, json_t *arr);
-void saved_alerts_restore(monitor *m, json_t *arr);
+/* Undelivered alerts of every sender into arr (to be persisted), and back into the senders of the
+ * receivers with the same name on the next run. */
+struct alert_sender;
+int saved_alerts_collect(struct alert_sender *const *senders, size_t n_senders, json_t *arr);
+void saved_alerts_restore(struct alert_sender *const *senders, size_t n_senders, json_t *arr);

@@ -1,6 +1,7 @@
 /* A hand-built monitor for exporter tests and tests/unit/render_sample.c: no D-Bus, no loop. */
 #pragma once
 
+#include "../../exporters/alert.h"
 #include "../../monitor/monitor.h"
 
 typedef struct fake_tunnel {
@@ -45,20 +46,27 @@ static inline tunnel *fake_monitor_add(monitor *m, const fake_tunnel *f) {
         return m->tunnels[m->n_tunnels++] = fake_tunnel_new(f);
 }
 
-static inline void fake_monitor_add_receiver(monitor *m, const char *name) {
-        alert_counters *a = realloc(m->alerts, (m->n_alerts + 1) * sizeof(alert_counters));
-        if (!a)
+/* A receiver's counters as its sender would own them, appended to m->alert_counters; the test sets them. */
+static inline alert_counters *fake_monitor_add_receiver(monitor *m, const char *name) {
+        const alert_counters **l = realloc((void *) m->alert_counters, (m->n_alert_counters + 1) * sizeof(alert_counters *));
+        alert_counters *a = calloc(1, sizeof(alert_counters));
+        char *copy = strdup(name);
+        if (!l || !a || !copy)
                 abort();
-        m->alerts = a;
-        m->alerts[m->n_alerts++] = (alert_counters) { .receiver = strdup(name) };
+        a->receiver = copy;
+        l[m->n_alert_counters++] = a;
+        m->alert_counters = l;
+        return a;
 }
 
 static inline void fake_monitor_done(monitor *m) {
         for (size_t i = 0; i < m->n_tunnels; i++)
                 fake_tunnel_free(m->tunnels[i]);
         free(m->tunnels);
-        for (size_t i = 0; i < m->n_alerts; i++)
-                free(m->alerts[i].receiver);
-        free(m->alerts);
+        for (size_t i = 0; i < m->n_alert_counters; i++) {
+                free((char *) m->alert_counters[i]->receiver);
+                free((alert_counters *) m->alert_counters[i]);
+        }
+        free((void *) m->alert_counters);
         *m = (monitor) {};
 }

@@ -23,10 +23,8 @@ int main(void) {
         down->restarts_total[RESTART_REASON_FAILED] = 5;
         fake_monitor_add(&m, &(fake_tunnel) {
                 .name = "weird\\unit\"name\n\xff caf\xc3\xa9.service", .active = UNIT_ACTIVATING, .state = TUNNEL_UNKNOWN });
-        fake_monitor_add_receiver(&m, "slack");
-        fake_monitor_add_receiver(&m, "webhook");
-        m.alerts[0].delivered[0] = 2;
-        m.alerts[1].failures = 1;
+        fake_monitor_add_receiver(&m, "slack")->delivered[0] = 2;
+        fake_monitor_add_receiver(&m, "webhook")->failures = 1;
 
         char *text = NULL;
         size_t len = 0;

@@ -176,7 +176,7 @@ typedef struct fixture {
         receiver rcv;
         char url[128];
         alert_receiver_config rc;
-        alert_counters counters;
+        const alert_counters *counters; /* the sender's own */
         alert_sender *sender;
         bool saw_backoff; /* the sender was idle with work pending: waiting to retry */
 } fixture;
@@ -191,8 +191,9 @@ static void fixture_start(fixture *f, const char *script, const char *url) {
                 snprintf(f->url, sizeof f->url, "%s", url);
         f->rc = (alert_receiver_config) { .name = (char *) "test", .type = ALERT_WEBHOOK, .url = f->url,
                                           .events = _EVENT_ALL };
-        f->counters.receiver = (char *) "test";
-        assert_int_equal(alert_sender_new(f->event, &f->rc, &f->counters, &f->sender), 0);
+        assert_int_equal(alert_sender_new(f->event, &f->rc, &f->sender), 0);
+        f->counters = alert_sender_counters(f->sender);
+        assert_string_equal(f->counters->receiver, "test");
 }
 
 static void fixture_stop(fixture *f) {
@@ -250,10 +251,10 @@ static void test_retry_5xx_keeps_order(void **state) {
         double gap = req_time(reqs, 1) - req_time(reqs, 0);
         assert_true(gap >= 0.75 && gap < 2.0); /* 1 s +-20%, plus the loop's slack */
         assert_true(f.saw_backoff);
-        assert_int_equal(f.counters.delivered[0], 1); /* down */
-        assert_int_equal(f.counters.delivered[1], 1); /* recovered */
-        assert_int_equal(f.counters.delivered[2], 1); /* restarted */
-        assert_int_equal(f.counters.failures, 0);
+        assert_int_equal(f.counters->delivered[0], 1); /* down */
+        assert_int_equal(f.counters->delivered[1], 1); /* recovered */
+        assert_int_equal(f.counters->delivered[2], 1); /* restarted */
+        assert_int_equal(f.counters->failures, 0);
         fixture_stop(&f);
 }
 
@@ -266,8 +267,8 @@ static void test_retry_after_429(void **state) {
         json_auto_t *reqs = receiver_requests(&f.rcv);
         assert_int_equal(json_array_size(reqs), 2);
         assert_true(req_time(reqs, 1) - req_time(reqs, 0) >= 1.0);
-        assert_int_equal(f.counters.delivered[3], 1); /* gave_up */
-        assert_int_equal(f.counters.failures, 0);
+        assert_int_equal(f.counters->delivered[3], 1); /* gave_up */
+        assert_int_equal(f.counters->failures, 0);
         fixture_stop(&f);
 }
 
@@ -280,9 +281,9 @@ static void test_permanent_4xx(void **state) {
 
         json_auto_t *reqs = receiver_requests(&f.rcv);
         assert_int_equal(json_array_size(reqs), 2);
-        assert_int_equal(f.counters.failures, 1);
-        assert_int_equal(f.counters.delivered[0], 0);
-        assert_int_equal(f.counters.delivered[1], 1);
+        assert_int_equal(f.counters->failures, 1);
+        assert_int_equal(f.counters->delivered[0], 0);
+        assert_int_equal(f.counters->delivered[1], 1);
         assert_false(f.saw_backoff);
         fixture_stop(&f);
 }
@@ -300,8 +301,8 @@ static void test_connection_closed_retried(void **state) {
         assert_string_equal(req_str(reqs, 1, "answer"), "reset");
         assert_string_equal(req_str(reqs, 2, "answer"), "garbage");
         assert_string_equal(req_str(reqs, 3, "answer"), "200");
-        assert_int_equal(f.counters.delivered[0], 1);
-        assert_int_equal(f.counters.failures, 0);
+        assert_int_equal(f.counters->delivered[0], 1);
+        assert_int_equal(f.counters->failures, 0);
         fixture_stop(&f);
 }
 
@@ -315,8 +316,8 @@ static void test_give_up_after_an_hour(void **state) {
 
         json_auto_t *reqs = receiver_requests(&f.rcv);
         assert_int_equal(json_array_size(reqs), 1);
-        assert_int_equal(f.counters.failures, 1);
-        assert_int_equal(f.counters.delivered[0], 0);
+        assert_int_equal(f.counters->failures, 1);
+        assert_int_equal(f.counters->delivered[0], 0);
         fixture_stop(&f);
 }
 
@@ -326,8 +327,8 @@ static void test_other_protocol_refused(void **state) {
         fixture_start(&f, NULL, "file:///etc/passwd");
         enqueue(&f, EVENT_DOWN, "a.service");
         drain(&f, 2 * SEC);
-        assert_int_equal(f.counters.failures, 1);
-        assert_int_equal(f.counters.delivered[0], 0);
+        assert_int_equal(f.counters->failures, 1);
+        assert_int_equal(f.counters->delivered[0], 0);
         fixture_stop(&f);
 }
 
@@ -371,7 +372,7 @@ static void test_overflow_and_foreach(void **state) {
                 assert_int_equal(alert_sender_enqueue(f.sender, &ev), 1);
         }
         assert_int_equal(alert_sender_pending(f.sender), ALERT_QUEUE_MAX);
-        assert_int_equal(f.counters.failures, 1);
+        assert_int_equal(f.counters->failures, 1);
         assert_false(alert_sender_idle(f.sender)); /* a request is in flight */
 
         _cleanup_(freep) seen *s = calloc(1, sizeof *s);
@@ -388,7 +389,7 @@ static void test_overflow_and_foreach(void **state) {
         usec_t t0 = now_usec(CLOCK_REALTIME) - 60 * SEC;
         ev.id = 9999;
         assert_int_equal(alert_sender_restore(f.sender, &ev, 5, t0), 0);
-        assert_int_equal(f.counters.failures, 2);
+        assert_int_equal(f.counters->failures, 2);
         memset(s, 0, sizeof *s);
         assert_int_equal(alert_sender_foreach_pending(f.sender, collect, s), 0);
         assert_int_equal(s->ids[1], 3);
@@ -401,7 +402,7 @@ static void test_overflow_and_foreach(void **state) {
         assert_int_equal(alert_sender_pending(f.sender), 0);
         assert_true(alert_sender_idle(f.sender));
         assert_true(alert_sender_next_due(f.sender) == USEC_INFINITY);
-        assert_int_equal(f.counters.failures, 2);
+        assert_int_equal(f.counters->failures, 2);
         assert_int_equal(alert_sender_enqueue(f.sender, &ev), 1);
         assert_int_equal(alert_sender_pending(f.sender), 1);
         fixture_stop(&f);

@@ -33,10 +33,10 @@ static void build(monitor *m) {
                 .name = WEIRD_NAME, .bastion = "b\"2", .forward = "[::1]:2323",
                 .active = UNIT_RELOADING, .state = TUNNEL_FAILED, .probed = true });
         w->restarts_total[RESTART_REASON_FAILED] = 5;
-        fake_monitor_add_receiver(m, "slack-ops");
-        m->alerts[0].delivered[0] = 4; /* down */
-        m->alerts[0].delivered[3] = 1; /* gave_up */
-        m->alerts[0].failures = 2;
+        alert_counters *ops = fake_monitor_add_receiver(m, "slack-ops");
+        ops->delivered[0] = 4; /* down */
+        ops->delivered[3] = 1; /* gave_up */
+        ops->failures = 2;
 }
 
 static char *render_ok(const monitor *m) {
