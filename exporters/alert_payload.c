@@ -18,6 +18,10 @@ static const event_style event_styles[] = {
         { "Gave up restarting tunnel",         "#d50200", false }, /* gave_up */
         { "Network down",                      "#d50200", false }, /* network_down */
         { "Network up",                        "#2eb886", true  }, /* network_up */
+        { "Host gone",                         "#d50200", false }, /* host_down (bastion) */
+        { "Host back",                         "#2eb886", true  }, /* host_up (bastion) */
+        { "Stale session ended",               "#daa038", false }, /* reaped (bastion) */
+        { "Key expiring",                      "#daa038", false }, /* key_expiring (bastion) */
 };
 
 static const event_style *style_of(tunnel_event e) {

@@ -25,7 +25,9 @@ struct http_server {
         sd_event *event;
         sd_event_source *io;
         sd_event_source *timer;
-        const monitor *m;
+        const http_route *routes;      /* the paths rendered at request time; borrowed */
+        size_t n_routes;
+        void *userdata;                /* handed to each render */
         http_conns conns;
         bool closed_in_run; /* MHD re-adds its listen socket only at the start of a run */
 };
@@ -204,22 +206,23 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status, c
                        MHD_RESPMEM_PERSISTENT, NULL, NULL);
 }
 
-static enum MHD_Result serve_metrics(http_server *s, struct MHD_Connection *c) {
+/* A route's text, rendered at request time, gzip'ed when the client asks. */
+static enum MHD_Result serve_route(http_server *s, const http_route *route, struct MHD_Connection *c) {
         char *text = NULL, *z = NULL;
         size_t len = 0, zlen = 0;
         int r;
 
-        r = metrics_render(s->m, &text, &len);
+        r = route->render(s->userdata, &text, &len);
         if (r < 0) {
-                log_error_errno(r, "Failed to render metrics: %m");
-                return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to render metrics\n");
+                log_error_errno(r, "Failed to render %s: %m", route->path);
+                return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to render\n");
         }
 
         const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
         if (accepts_gzip(ae)) {
                 r = gzip_compress(text, len, &z, &zlen);
                 if (r < 0)
-                        log_warning_errno(r, "Failed to compress metrics, sending them plain: %m");
+                        log_warning_errno(r, "Failed to compress %s, sending it plain: %m", route->path);
         }
 
         struct MHD_Response *resp = z ? MHD_create_response_from_buffer(zlen, z, MHD_RESPMEM_MUST_FREE)
@@ -233,7 +236,7 @@ static enum MHD_Result serve_metrics(http_server *s, struct MHD_Connection *c) {
                 free(text);
                 (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
         }
-        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, route->content_type);
         (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
         enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);
@@ -252,8 +255,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return respond(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
                                (void *) "method not allowed\n", strlen("method not allowed\n"),
                                MHD_RESPMEM_PERSISTENT, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-        if (streq(url, "/metrics"))
-                return serve_metrics(s, c);
+        for (size_t i = 0; i < s->n_routes; i++)
+                if (streq(url, s->routes[i].path))
+                        return serve_route(s, &s->routes[i], c);
         if (streq(url, "/healthz"))
                 return respond_text(c, MHD_HTTP_OK, "ok\n");
         if (streq(url, "/"))
@@ -319,7 +323,8 @@ static void warn_if_public(const char *listen, const struct sockaddr_storage *ss
                     "in front of it.", listen, port);
 }
 
-int http_server_start(sd_event *e, const char *listen, const monitor *m, http_server **ret) {
+int http_server_start(sd_event *e, const char *listen, const http_route *routes, size_t n_routes, void *userdata,
+                      http_server **ret) {
         struct sockaddr_storage ss;
         socklen_t sl;
         int r;
@@ -331,7 +336,9 @@ int http_server_start(sd_event *e, const char *listen, const monitor *m, http_se
         http_server *s = calloc(1, sizeof(http_server));
         if (!s)
                 return -ENOMEM;
-        s->m = m;
+        s->routes = routes;
+        s->n_routes = n_routes;
+        s->userdata = userdata;
         s->event = sd_event_ref(e);
 
         unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);

@@ -9,7 +9,7 @@
 
 #include "http_conns.h"
 
-#include "../monitor/monitor.h"
+#include "../monitor/base/macro.h"
 
 typedef struct http_server http_server;
 
@@ -20,11 +20,21 @@ int http_listen_parse(const char *listen, struct sockaddr_storage *ret, socklen_
  * /metrics, unauthenticated and in clear text, beyond this host. */
 bool http_listen_is_loopback(const struct sockaddr_storage *ss);
 
-/* Listens on listen and serves m (read at request time; m must outlive the server). Does not log
+/* A path whose text is rendered at request time (malloc'ed into *ret; -errno fails the request with 500). */
+typedef int (*http_render_t)(void *userdata, char **ret, size_t *len);
+typedef struct http_route {
+        const char *path;             /* "/metrics" */
+        const char *content_type;
+        http_render_t render;
+} http_route;
+
+/* Listens on listen and serves routes (and "/", "/healthz"), each rendered with userdata at request time
+ * (routes and what userdata points to must outlive the server). Does not log
  * failures: -EINVAL bad address, else the bind/listen errno. Logs one warning when listen is not loopback.
  * At most 64 connections are served at once (a new one evicts the stalest, preferring the address that
  * holds the most), and each must complete its request within 10 s of accept (or of its previous request). */
-int http_server_start(sd_event *e, const char *listen, const monitor *m, http_server **ret);
+int http_server_start(sd_event *e, const char *listen, const http_route *routes, size_t n_routes, void *userdata,
+                      http_server **ret);
 /* Stops serving and closes every connection. Accepts NULL; returns NULL. */
 http_server *http_server_free(http_server *s);
 /* The bound port (useful after listening on port 0), or a negative errno. */

@@ -4,17 +4,12 @@
 #include <math.h>
 
 #include "alert.h"
+#include "expo.h"
 #include "metrics.h"
 
 #ifndef VERSION
 #define VERSION "unknown"
 #endif
-
-typedef struct mbuf {
-        char *data;
-        size_t len, size;
-        bool oom;
-} mbuf;
 
 /* One tunnel's labels, escaped once: name="..",bastion="..",forward=".." with the prefix lengths. */
 typedef struct label_set {
@@ -31,8 +26,8 @@ enum {
 };
 
 typedef struct render {
-        mbuf out;
-        mbuf labels;
+        expo_buf out;
+        expo_buf labels;
         const monitor *m;
         const tunnel **tunnels; /* sorted by name */
         label_set *sets;
@@ -41,225 +36,56 @@ typedef struct render {
         size_t metric_len;
 } render;
 
-static bool reserve(mbuf *b, size_t extra) {
-        if (b->oom)
-                return false;
-        if (b->len + extra + 1 <= b->size)
-                return true;
-        size_t n = MAX(b->size * 2, b->len + extra + 1);
-        char *d = realloc(b->data, n);
-        if (!d) {
-                b->oom = true;
-                return false;
-        }
-        b->data = d;
-        b->size = n;
-        return true;
-}
-
-static void put(mbuf *b, const char *s, size_t n) {
-        if (!reserve(b, n))
-                return;
-        memcpy(b->data + b->len, s, n);
-        b->len += n;
-}
-
-#define PUT_LIT(b, s) put((b), "" s "", sizeof(s) - 1)
-
-static void put_str(mbuf *b, const char *s) {
-        put(b, s, strlen(s));
-}
-
-static void put_char(mbuf *b, char c) {
-        if (!reserve(b, 1))
-                return;
-        b->data[b->len++] = c;
-}
-
-/* Length of the valid UTF-8 sequence at s (lead byte >= 0x80), or 0 if invalid. */
-static size_t utf8_valid_length(const unsigned char *s) {
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xBF;
-
-        if (s[0] >= 0xC2 && s[0] <= 0xDF)
-                n = 2;
-        else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-                n = 3;
-                if (s[0] == 0xE0)
-                        lo = 0xA0; /* overlong */
-                else if (s[0] == 0xED)
-                        hi = 0x9F; /* surrogates */
-        } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-                n = 4;
-                if (s[0] == 0xF0)
-                        lo = 0x90;
-                else if (s[0] == 0xF4)
-                        hi = 0x8F;
-        } else
-                return 0;
-        if (s[1] < lo || s[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if (s[i] < 0x80 || s[i] > 0xBF)
-                        return 0;
-        return n;
-}
-
-/* Label value escaping of the text format: backslash, double quote and newline. Invalid UTF-8 fails
- * the whole scrape in Prometheus, so such bytes become U+FFFD. */
-static void put_escaped(mbuf *b, const char *s) {
-        size_t n = strlen(s);
-        if (!reserve(b, 3 * n))
-                return;
-        char *o = b->data + b->len;
-        while (*s) {
-                unsigned char c = (unsigned char) *s;
-                if (c >= 0x80) {
-                        size_t k = utf8_valid_length((const unsigned char *) s);
-                        if (k == 0) {
-                                memcpy(o, "\xEF\xBF\xBD", 3);
-                                o += 3;
-                                s++;
-                        } else {
-                                memcpy(o, s, k);
-                                o += k;
-                                s += k;
-                        }
-                        continue;
-                }
-                switch (c) {
-                case '\\':
-                        *o++ = '\\';
-                        *o++ = '\\';
-                        break;
-                case '"':
-                        *o++ = '\\';
-                        *o++ = '"';
-                        break;
-                case '\n':
-                        *o++ = '\\';
-                        *o++ = 'n';
-                        break;
-                default:
-                        *o++ = (char) c;
-                }
-                s++;
-        }
-        b->len = (size_t) (o - b->data);
-}
-
-static void put_label(mbuf *b, bool first, const char *key, const char *value) {
-        if (!first)
-                put_char(b, ',');
-        put_str(b, key);
-        PUT_LIT(b, "=\"");
-        put_escaped(b, strempty(value));
-        put_char(b, '"');
-}
-
-static void put_u64(mbuf *b, uint64_t v) {
-        char tmp[20];
-        size_t i = sizeof(tmp);
-        do {
-                tmp[--i] = (char) ('0' + v % 10);
-                v /= 10;
-        } while (v > 0);
-        put(b, tmp + i, sizeof(tmp) - i);
-}
-
-/* Seconds from microseconds, exact: "12", "0.25", "1700000000.000001". */
-static void put_usec_seconds(mbuf *b, usec_t v) {
-        put_u64(b, v / USEC_PER_SEC);
-        unsigned frac = (unsigned) (v % USEC_PER_SEC);
-        if (frac == 0)
-                return;
-        char tmp[7] = { '.' };
-        for (int i = 6; i >= 1; i--) {
-                tmp[i] = (char) ('0' + frac % 10);
-                frac /= 10;
-        }
-        size_t n = 7;
-        while (tmp[n - 1] == '0')
-                n--;
-        put(b, tmp, n);
-}
-
-/* Seconds as a double, shown at microsecond resolution like every other seconds value. */
-static void put_seconds(mbuf *b, double d) {
-        if (isnan(d)) {
-                PUT_LIT(b, "NaN");
-                return;
-        }
-        if (isinf(d)) {
-                if (d > 0)
-                        PUT_LIT(b, "+Inf");
-                else
-                        PUT_LIT(b, "-Inf");
-                return;
-        }
-        if (d < 0) {
-                put_char(b, '-');
-                d = -d;
-        }
-        if (d >= 1e13) { /* beyond usec_t's exact range: rare enough for snprintf */
-                char tmp[32];
-                int n = snprintf(tmp, sizeof(tmp), "%.17g", d);
-                put(b, tmp, (size_t) n);
-                return;
-        }
-        put_usec_seconds(b, (usec_t) (d * 1e6 + 0.5));
-}
-
 static void family(render *r, const char *metric, const char *type, const char *help) {
         r->metric = metric;
         r->metric_len = strlen(metric);
-        PUT_LIT(&r->out, "# HELP ");
-        put(&r->out, metric, r->metric_len);
-        put_char(&r->out, ' ');
-        put_str(&r->out, help);
-        PUT_LIT(&r->out, "\n# TYPE ");
-        put(&r->out, metric, r->metric_len);
-        put_char(&r->out, ' ');
-        put_str(&r->out, type);
-        put_char(&r->out, '\n');
+        EXPO_PUT_LIT(&r->out, "# HELP ");
+        expo_put(&r->out, metric, r->metric_len);
+        expo_put_char(&r->out, ' ');
+        expo_put_str(&r->out, help);
+        EXPO_PUT_LIT(&r->out, "\n# TYPE ");
+        expo_put(&r->out, metric, r->metric_len);
+        expo_put_char(&r->out, ' ');
+        expo_put_str(&r->out, type);
+        expo_put_char(&r->out, '\n');
 }
 
 /* Starts a series of tunnel i with its label prefix; the caller may add labels, then ends it. */
 static void series(render *r, size_t i, int which) {
         const label_set *s = &r->sets[i];
         size_t n = which == L_NAME ? s->n_name : which == L_BASTION ? s->n_name_bastion : s->n_all;
-        put(&r->out, r->metric, r->metric_len);
-        put_char(&r->out, '{');
-        put(&r->out, r->labels.data + s->offset, n);
+        expo_put(&r->out, r->metric, r->metric_len);
+        expo_put_char(&r->out, '{');
+        expo_put(&r->out, r->labels.data + s->offset, n);
 }
 
 static void series_plain(render *r) {
-        put(&r->out, r->metric, r->metric_len);
+        expo_put(&r->out, r->metric, r->metric_len);
 }
 
 static void end_u64(render *r, uint64_t v) {
-        PUT_LIT(&r->out, "} ");
-        put_u64(&r->out, v);
-        put_char(&r->out, '\n');
+        EXPO_PUT_LIT(&r->out, "} ");
+        expo_put_u64(&r->out, v);
+        expo_put_char(&r->out, '\n');
 }
 
 static void end_usec(render *r, usec_t v) {
-        PUT_LIT(&r->out, "} ");
-        put_usec_seconds(&r->out, v);
-        put_char(&r->out, '\n');
+        EXPO_PUT_LIT(&r->out, "} ");
+        expo_put_usec_seconds(&r->out, v);
+        expo_put_char(&r->out, '\n');
 }
 
 static void end_seconds(render *r, double v) {
-        PUT_LIT(&r->out, "} ");
-        put_seconds(&r->out, v);
-        put_char(&r->out, '\n');
+        EXPO_PUT_LIT(&r->out, "} ");
+        expo_put_seconds(&r->out, v);
+        expo_put_char(&r->out, '\n');
 }
 
 static void plain_u64(render *r, uint64_t v) {
         series_plain(r);
-        put_char(&r->out, ' ');
-        put_u64(&r->out, v);
-        put_char(&r->out, '\n');
+        expo_put_char(&r->out, ' ');
+        expo_put_u64(&r->out, v);
+        expo_put_char(&r->out, '\n');
 }
 
 static tunnel_state shown_state(const tunnel *t) {
@@ -296,20 +122,20 @@ static int prepare(render *r, const monitor *m) {
         for (size_t i = 0; i < n; i++) {
                 const tunnel *t = r->tunnels[i];
                 label_set *s = &r->sets[i];
-                mbuf *b = &r->labels;
+                expo_buf *b = &r->labels;
 
                 s->offset = b->len;
-                put_label(b, true, "name", t->name);
+                expo_put_label(b, true, "name", t->name);
                 s->n_name = b->len - s->offset;
-                put_label(b, false, "bastion", t->resolved ? t->ssh.bastion : "");
+                expo_put_label(b, false, "bastion", t->resolved ? t->ssh.bastion : "");
                 s->n_name_bastion = b->len - s->offset;
-                put_label(b, false, "forward", t->resolved ? t->forward_label : "");
+                expo_put_label(b, false, "forward", t->resolved ? t->forward_label : "");
                 s->n_all = b->len - s->offset;
         }
         if (r->labels.oom)
                 return -ENOMEM;
         /* Room for about 30 series per tunnel up front, so the output is rarely moved. */
-        return reserve(&r->out, 8192 + n * 30 * 32 + r->labels.len * 30) ? 0 : -ENOMEM;
+        return expo_reserve(&r->out, 8192 + n * 30 * 32 + r->labels.len * 30) ? 0 : -ENOMEM;
 }
 
 /* What each tunnel is: its verdict and its unit's state. */
@@ -327,7 +153,7 @@ static void render_states(render *r) {
                 tunnel_state cur = shown_state(r->tunnels[i]);
                 for (tunnel_state s = 0; s < _TUNNEL_STATE_MAX; s++) {
                         series(r, i, L_BASTION);
-                        put_label(&r->out, false, "state", tunnel_state_to_string(s));
+                        expo_put_label(&r->out, false, "state", tunnel_state_to_string(s));
                         end_u64(r, s == cur);
                 }
         }
@@ -343,7 +169,7 @@ static void render_states(render *r) {
                         cur = UNIT_ACTIVE;
                 for (size_t k = 0; k < ELEMENTSOF(unit_states); k++) {
                         series(r, i, L_NAME);
-                        put_label(&r->out, false, "state", unit_active_state_to_string(unit_states[k]));
+                        expo_put_label(&r->out, false, "state", unit_active_state_to_string(unit_states[k]));
                         end_u64(r, unit_states[k] == cur);
                 }
         }
@@ -372,7 +198,7 @@ static void render_probes(render *r) {
                         if (s == PROBE_OK)
                                 continue;
                         series(r, i, L_ALL);
-                        put_label(&r->out, false, "reason", probe_status_to_string(s));
+                        expo_put_label(&r->out, false, "reason", probe_status_to_string(s));
                         end_u64(r, r->tunnels[i]->probe_failures[s]);
                 }
 
@@ -392,7 +218,7 @@ static void render_restarts(render *r) {
         for (size_t i = 0; i < n; i++)
                 for (restart_reason k = 0; k < _RESTART_REASON_MAX; k++) {
                         series(r, i, L_NAME);
-                        put_label(&r->out, false, "reason", restart_reason_to_string(k));
+                        expo_put_label(&r->out, false, "reason", restart_reason_to_string(k));
                         end_u64(r, r->tunnels[i]->restarts_total[k]);
                 }
 
@@ -417,17 +243,17 @@ static void render_host(render *r) {
         for (size_t i = 0; i < m->n_alert_counters; i++)
                 for (unsigned k = 0; k < ELEMENTSOF(r->alerts[i]->delivered); k++) {
                         series_plain(r);
-                        put_char(&r->out, '{');
-                        put_label(&r->out, true, "receiver", r->alerts[i]->receiver);
-                        put_label(&r->out, false, "event", tunnel_event_to_string((tunnel_event) (1u << k)));
+                        expo_put_char(&r->out, '{');
+                        expo_put_label(&r->out, true, "receiver", r->alerts[i]->receiver);
+                        expo_put_label(&r->out, false, "event", tunnel_event_to_string((tunnel_event) (1u << k)));
                         end_u64(r, r->alerts[i]->delivered[k]);
                 }
 
         family(r, "rtun_alert_failures_total", "counter", "Alerts given up after retrying, by receiver.");
         for (size_t i = 0; i < m->n_alert_counters; i++) {
                 series_plain(r);
-                put_char(&r->out, '{');
-                put_label(&r->out, true, "receiver", r->alerts[i]->receiver);
+                expo_put_char(&r->out, '{');
+                expo_put_label(&r->out, true, "receiver", r->alerts[i]->receiver);
                 end_u64(r, r->alerts[i]->failures);
         }
 
@@ -436,17 +262,17 @@ static void render_host(render *r) {
 
         family(r, "rtun_round_duration_seconds", "gauge", "Duration of the last full round.");
         series_plain(r);
-        put_char(&r->out, ' ');
-        put_usec_seconds(&r->out, m->round_duration);
-        put_char(&r->out, '\n');
+        expo_put_char(&r->out, ' ');
+        expo_put_usec_seconds(&r->out, m->round_duration);
+        expo_put_char(&r->out, '\n');
 
         family(r, "rtun_dbus_up", "gauge", "1 while the system bus connection works.");
         plain_u64(r, m->dbus_up);
 
         family(r, "rtun_build_info", "gauge", "Always 1; the version label says which rtun-monitor runs.");
         series_plain(r);
-        put_char(&r->out, '{');
-        put_label(&r->out, true, "version", VERSION);
+        expo_put_char(&r->out, '{');
+        expo_put_label(&r->out, true, "version", VERSION);
         end_u64(r, 1);
 }
 
@@ -504,9 +330,21 @@ int metrics_render(const monitor *m, char **ret, size_t *len) {
                 free(r.out.data);
                 return k;
         }
-        r.out.data[r.out.len] = 0; /* reserve() always leaves room for it */
+        r.out.data[r.out.len] = 0; /* expo_reserve() always leaves room for it */
         *ret = r.out.data;
         if (len)
                 *len = r.out.len;
         return 0;
+}
+
+static int render_route(void *userdata, char **ret, size_t *len) {
+        return metrics_render(userdata, ret, len);
+}
+
+static const http_route metrics_routes[] = {
+        { "/metrics", METRICS_CONTENT_TYPE, render_route },
+};
+
+int metrics_serve(sd_event *e, const char *listen, const monitor *m, http_server **ret) {
+        return http_server_start(e, listen, metrics_routes, ELEMENTSOF(metrics_routes), (void *) m, ret);
 }

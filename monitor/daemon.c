@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../exporters/http_server.h"
+#include "../exporters/metrics.h"
 #include "base/log.h"
 #include "daemon.h"
 #include "daemon_bus.h"
@@ -205,7 +206,7 @@ static int serve(daemon_ctx *d) {
         int r;
 
         if (!isempty_str(cfg->metrics_listen)) {
-                r = http_server_start(d->round->event, cfg->metrics_listen, d->m, &d->http);
+                r = metrics_serve(d->round->event, cfg->metrics_listen, d->m, &d->http);
                 if (r < 0)
                         return log_error_errno(r, "Failed to serve metrics on %s: %m", cfg->metrics_listen);
         }

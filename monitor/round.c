@@ -23,7 +23,7 @@ static void send_alerts(const monitor *m, const monitor_event *e, void *userdata
 
 /* Probes spawn ssh (sd_event_add_child wants SIGCHLD blocked first); the daemon ends on SIGTERM or
  * SIGINT, taken from the loop (signalfd) too. A receiver that hangs up must not kill us: SIGPIPE ignored. */
-static void block_signals(bool forever) {
+void round_block_signals(bool forever) {
         sigset_t mask;
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
@@ -64,7 +64,7 @@ int round_new(const round_mode *mode, const config *cfg, bool dry_run, round **r
         if (!r)
                 return log_oom();
         *r = (round) { .mode = mode, .cfg = cfg, .state_lock_fd = -1 };
-        block_signals(mode->forever);
+        round_block_signals(mode->forever);
         k = sd_event_default(&r->event);
         if (k < 0)
                 return log_error_errno(k, "Failed to create event loop: %m");

@@ -59,6 +59,9 @@ struct round {
  * forever), takes the state lock (modes that heal), sets up the monitor and one alert sender per receiver,
  * and connects the monitor's event sink to them (modes that heal). -EBUSY: someone else holds the state
  * (logged); other errors are logged too. */
+/* The mask every loop of ours runs with: SIGCHLD (and, forever, SIGTERM and SIGINT) blocked for the loop to
+ * take, SIGPIPE ignored. round_new calls it; the bastion role's loop too. */
+void round_block_signals(bool forever);
 int round_new(const round_mode *mode, const config *cfg, bool dry_run, round **ret);
 round *round_free(round *r);
 static inline void round_freep(round **r) {

@@ -24,7 +24,12 @@ typedef enum tunnel_event {
         EVENT_GAVE_UP = 1 << 3,
         EVENT_NETWORK_DOWN = 1 << 4,
         EVENT_NETWORK_UP = 1 << 5,
-        _EVENT_ALL = (1 << 6) - 1,
+        /* The bastion role's (contract.md): name is the host (its key's comment). */
+        EVENT_HOST_DOWN = 1 << 6,
+        EVENT_HOST_UP = 1 << 7,
+        EVENT_REAPED = 1 << 8,
+        EVENT_KEY_EXPIRING = 1 << 9,
+        _EVENT_ALL = (1 << 10) - 1,
 } tunnel_event;
 
 /* systemd's ActiveState. */

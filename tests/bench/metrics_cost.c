@@ -1,6 +1,6 @@
 /* /metrics cost (benchmarks.md, issue 3), on a hand-built monitor (tests/unit/fake_monitor.h):
  *   metrics_cost render N_TUNNELS RUNS   one line per metrics_render(): "WALL_US CPU_US BYTES"
- *   metrics_cost serve N_TUNNELS         http_server_start() on 127.0.0.1:0 (prints the port), until SIGTERM */
+ *   metrics_cost serve N_TUNNELS         metrics_serve() on 127.0.0.1:0 (prints the port), until SIGTERM */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
         if (sd_event_default(&e) < 0 || sd_event_add_signal(e, NULL, SIGTERM, on_signal, NULL) < 0 ||
             sd_event_add_signal(e, NULL, SIGINT, on_signal, NULL) < 0)
                 return 1;
-        int r = http_server_start(e, "127.0.0.1:0", &m, &h);
+        int r = metrics_serve(e, "127.0.0.1:0", &m, &h);
         if (r < 0) {
                 fprintf(stderr, "http_server_start: %s\n", strerror(-r));
                 return 1;

@@ -1,0 +1,285 @@
+/* `rtun-monitor bastion daemon`: the bastion round on a timer, /metrics and /sd, alerts for hosts that go
+ * and come back and for keys about to expire, and the key files re-read when they change. */
+#include <sys/inotify.h>
+#include <systemd/sd-daemon.h>
+
+#include "../../exporters/alert.h"
+#include "../../exporters/bastion_metrics.h"
+#include "../../exporters/http_sd.h"
+#include "../../exporters/http_server.h"
+#include "../base/log.h"
+#include "../config.h"
+#include "../oneshot.h"
+#include "../round.h"
+#include "bastion_main.h"
+
+#define RELOAD_DELAY (200 * USEC_PER_MSEC) /* an editor's save is several events: read once they settle */
+#define WATCH_MAX 256
+
+typedef struct bastion_daemon {
+        const config *cfg;
+        bool dry_run;
+        sd_event *event;
+        fleet fleet;
+        bastion_round *round;
+        unsigned findings[_AUDIT_CHECK_MAX][_AUDIT_SEVERITY_MAX];
+        alert_sender **senders;
+        size_t n_senders;
+        http_server *http;
+        sd_event_source *timer, *reload, *watches[WATCH_MAX];
+        size_t n_watches;
+        char **expiring;       /* fingerprints whose key_expiring was sent (strv) */
+        char host[256];
+} bastion_daemon;
+
+static bool strv_has(char **l, const char *s) {
+        for (; l && *l; l++)
+                if (streq(*l, s))
+                        return true;
+        return false;
+}
+
+static void send_alert(bastion_daemon *d, tunnel_event event, const char *name, const char *forward,
+                       const char *reason) {
+        alert_event ev = {
+                .event = event,
+                .name = (char *) name,
+                .bastion = d->host,
+                .forward = (char *) forward,
+                .reason = (char *) reason,
+                .host = d->host,
+        };
+        log_notice("%s: event %s%s%s", strna(name), tunnel_event_to_string(event), *reason ? ": " : "", reason);
+        for (size_t i = 0; i < d->n_senders; i++)
+                (void) alert_sender_enqueue(d->senders[i], &ev);
+}
+
+static void on_port_events(const bastion_port *p, unsigned events, void *userdata) {
+        bastion_daemon *d = userdata;
+        char forward[64];
+        snprintf(forward, sizeof forward, "localhost:%d", p->entry->port);
+        if (events & PORT_EVENT_HOST_DOWN)
+                send_alert(d, EVENT_HOST_DOWN, p->entry->key->comment, forward, p->reason);
+        if (events & PORT_EVENT_HOST_UP)
+                send_alert(d, EVENT_HOST_UP, p->entry->key->comment, forward, "");
+}
+
+static void notify_status(bastion_daemon *d) {
+        size_t n, up = 0;
+        const bastion_port *p = bastion_round_ports(d->round, &n);
+        for (size_t i = 0; i < n; i++)
+                up += p[i].health.state == PORT_UP;
+        (void) sd_notifyf(false, "STATUS=%zu ports, %zu up, %zu key lines", n, up, d->fleet.keys.n_lines);
+}
+
+static void on_round_done(bastion_round *r, void *userdata) {
+        notify_status(userdata);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        bastion_daemon *d = userdata;
+        if (!bastion_round_running(d->round))
+                (void) bastion_round_start(d->round, on_port_events, on_round_done, d);
+        else
+                log_debug("Round still running after %.3gs: this one is skipped.",
+                          (double) d->cfg->monitor.interval / USEC_PER_SEC);
+        (void) sd_event_source_set_time_relative(s, d->cfg->monitor.interval);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
+        return 0;
+}
+
+/* key_expiring once per key (by fingerprint) for as long as the daemon runs: a warning, not a page a day. */
+static void check_expiry(bastion_daemon *d) {
+        usec_t now = now_usec(CLOCK_REALTIME);
+        for (size_t i = 0; i < d->fleet.keys.n_lines; i++) {
+                const authkey_line *k = &d->fleet.keys.lines[i];
+                if (!k->has_expiry || k->expiry * USEC_PER_SEC > now + d->cfg->bastion.settings.expiry_warning ||
+                    strv_has(d->expiring, k->fingerprint))
+                        continue;
+                char why[160];
+                long long days = ((long long) k->expiry * USEC_PER_SEC - (long long) now) / (long long) (86400 * USEC_PER_SEC);
+                if (k->expiry * USEC_PER_SEC <= now)
+                        snprintf(why, sizeof why, "the key (%s) has expired: sshd refuses it", k->fingerprint);
+                else
+                        snprintf(why, sizeof why, "the key (%s) expires in %lld day%s", k->fingerprint, days,
+                                 days == 1 ? "" : "s");
+                send_alert(d, EVENT_KEY_EXPIRING, k->comment, "", why);
+                (void) strv_push(&d->expiring, k->fingerprint);
+        }
+}
+
+static void count_findings(bastion_daemon *d) {
+        _cleanup_(audit_findings_done) audit_findings a = {};
+        memset(d->findings, 0, sizeof d->findings);
+        if (bastion_audit(d->cfg, &d->fleet, &a) >= 0)
+                audit_findings_count(&a, d->findings);
+}
+
+static int watch_files(bastion_daemon *d);
+
+/* The key files changed: the new fleet replaces the old, ports that stay keep their health. */
+static int on_reload(sd_event_source *s, uint64_t usec, void *userdata) {
+        bastion_daemon *d = userdata;
+        fleet next = {};
+        fleet_sources src = bastion_sources(d->cfg);
+        if (fleet_load(&src, &d->cfg->bastion.settings, &next) < 0) {
+                log_oom();
+                return 0;
+        }
+        (void) bastion_report_sources(&next);
+        if (bastion_round_reload(d->round, &next) < 0) {
+                fleet_done(&next);
+                log_oom();
+                return 0;
+        }
+        fleet_done(&d->fleet);
+        d->fleet = next;
+        log_info("Key lines read again: %zu key lines, %zu ports.", d->fleet.keys.n_lines, d->fleet.ports.n);
+        count_findings(d);
+        check_expiry(d);
+        (void) watch_files(d);
+        (void) bastion_round_start(d->round, on_port_events, on_round_done, d);
+        return 0;
+}
+
+static int on_change(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
+        bastion_daemon *d = userdata;
+        (void) sd_event_source_set_time_relative(d->reload, RELOAD_DELAY);
+        (void) sd_event_source_set_enabled(d->reload, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+/* The directories of the key files and of sshd_config: an editor replaces a file by renaming over it. */
+static int watch_files(bastion_daemon *d) {
+        for (size_t i = 0; i < d->n_watches; i++)
+                d->watches[i] = sd_event_source_disable_unref(d->watches[i]);
+        d->n_watches = 0;
+        for (size_t i = 0; i <= d->fleet.n_files && d->n_watches < WATCH_MAX; i++) {
+                const char *f = i < d->fleet.n_files ? d->fleet.files[i] : d->cfg->bastion.sshd_config;
+                _cleanup_(freep) char *dir = strdup(f);
+                char *slash = dir ? strrchr(dir, '/') : NULL;
+                if (!slash)
+                        continue;
+                *slash = 0;
+                if (sd_event_add_inotify(d->event, &d->watches[d->n_watches], *dir ? dir : "/",
+                                         IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_ONLYDIR,
+                                         on_change, d) >= 0)
+                        d->n_watches++;
+        }
+        return 0;
+}
+
+static int render_metrics(void *userdata, char **ret, size_t *len) {
+        bastion_daemon *d = userdata;
+        size_t n;
+        bastion_metrics_input in = {
+                .ports = bastion_round_ports(d->round, &n),
+                .keys = &d->fleet.keys,
+                .findings = d->findings,
+                .round_duration = bastion_round_duration(d->round),
+        };
+        in.n_ports = n;
+        return bastion_metrics_render(&in, ret, len);
+}
+
+static int render_sd(void *userdata, char **ret, size_t *len) {
+        bastion_daemon *d = userdata;
+        return http_sd_render(&d->fleet.ports, ret, len);
+}
+
+static const http_route routes[] = {
+        { "/metrics", METRICS_CONTENT_TYPE, render_metrics },
+        { "/sd", "application/json", render_sd },
+};
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("Received %s, exiting.", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        (void) sd_notify(false, "STOPPING=1");
+        return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int setup(bastion_daemon *d) {
+        int r;
+        fleet_sources src = bastion_sources(d->cfg);
+        bastion_round_params params = bastion_params(d->cfg);
+
+        if (fleet_load(&src, &d->cfg->bastion.settings, &d->fleet) < 0)
+                return log_oom();
+        /* Without sshd's settings or a user, the fleet cannot be known: that is configuration. An unreadable
+         * key file may be fixed while we run: it is read again on change. */
+        for (size_t i = 0; i < d->fleet.n_errors; i++)
+                if (!d->fleet.have_sshd || strstr(d->fleet.errors[i], "bastion.users"))
+                        return bastion_report_sources(&d->fleet), -EINVAL;
+        (void) bastion_report_sources(&d->fleet);
+        count_findings(d);
+
+        r = bastion_round_new(d->event, &d->fleet, &params, &d->round);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the round: %m");
+        d->senders = calloc(d->cfg->n_alerts + 1, sizeof *d->senders);
+        if (!d->senders)
+                return log_oom();
+        for (size_t i = 0; i < d->cfg->n_alerts; i++) {
+                r = alert_sender_new(d->event, &d->cfg->alerts[i], &d->senders[d->n_senders]);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot set up alert receiver %s: %m", d->cfg->alerts[i].name);
+                d->n_senders++;
+        }
+        if (sd_event_add_signal(d->event, NULL, SIGTERM, on_signal, NULL) < 0 ||
+            sd_event_add_signal(d->event, NULL, SIGINT, on_signal, NULL) < 0)
+                return log_error_errno(EINVAL, "Cannot watch SIGTERM and SIGINT.");
+        r = sd_event_set_watchdog(d->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Cannot enable the watchdog: %m");
+        r = http_server_start(d->event, d->cfg->bastion.listen, routes, ELEMENTSOF(routes), d, &d->http);
+        if (r < 0)
+                return log_error_errno(r, "Cannot serve on %s: %m", d->cfg->bastion.listen);
+        r = sd_event_add_time_relative(d->event, &d->reload, CLOCK_MONOTONIC, RELOAD_DELAY, 0, on_reload, d);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(d->reload, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time_relative(d->event, &d->timer, CLOCK_MONOTONIC, 0, 0, on_timer, d);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the timers: %m");
+        (void) watch_files(d);
+        check_expiry(d);
+        return 0;
+}
+
+static void teardown(bastion_daemon *d) {
+        for (size_t i = 0; i < d->n_watches; i++)
+                sd_event_source_disable_unref(d->watches[i]);
+        sd_event_source_disable_unref(d->timer);
+        sd_event_source_disable_unref(d->reload);
+        http_server_free(d->http);
+        for (size_t i = 0; i < d->n_senders; i++)
+                alert_sender_free(d->senders[i]);
+        free(d->senders);
+        bastion_round_free(d->round);
+        fleet_done(&d->fleet);
+        strv_free(d->expiring);
+}
+
+int bastion_daemon_run(const config *cfg, bool dry_run) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        bastion_daemon d = { .cfg = cfg, .dry_run = dry_run };
+        int r;
+
+        round_block_signals(true);
+        if (gethostname(d.host, sizeof d.host - 1) < 0)
+                snprintf(d.host, sizeof d.host, "bastion");
+        r = sd_event_new(&e);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the event loop: %m"), RTUN_EXIT_FAILURE;
+        d.event = e;
+        r = setup(&d);
+        if (r >= 0) {
+                log_info("Watching %zu port%s of %zu key line%s, every %.3gs; serving %s.", d.fleet.ports.n,
+                         d.fleet.ports.n == 1 ? "" : "s", d.fleet.keys.n_lines, d.fleet.keys.n_lines == 1 ? "" : "s",
+                         (double) cfg->monitor.interval / USEC_PER_SEC, cfg->bastion.listen);
+                (void) sd_notify(false, "READY=1");
+                r = sd_event_loop(e);
+        }
+        teardown(&d);
+        return r == -EINVAL ? RTUN_EXIT_USAGE : r < 0 ? RTUN_EXIT_FAILURE : RTUN_EXIT_OK;
+}
