@@ -341,7 +341,7 @@ static int finish(loader *l) {
                 if (!(set & SET_FAILURES)) s->failures = g->failures;
                 if (!(set & SET_GRACE)) s->grace = g->grace;
                 if (!(set & SET_PROBE)) s->probe = g->probe;
-                if (!(set & SET_EXPECT) && (r = config_set_string(&s->expect, g->expect)) < 0)
+                if (!(set & SET_EXPECT) && (r = free_and_strdup(&s->expect, g->expect)) < 0)
                         return r;
         }
         return 0;

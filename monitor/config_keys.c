@@ -42,15 +42,6 @@ static int parse_bool(loader *l, const char *v, bool *ret) {
         return config_fail_value(l, "yes/no, true/false, on/off, 1/0", "invalid boolean \"%s\"", v);
 }
 
-int config_set_string(char **p, const char *v) {
-        char *s = strdup(v);
-        if (!s)
-                return -ENOMEM;
-        free(*p);
-        *p = s;
-        return 0;
-}
-
 static int parse_port(const char *s) {
         char *end;
         if (!isdigit((unsigned char) s[0]))
@@ -154,7 +145,7 @@ static int apply_monitor(loader *l, monitor_settings *s, unsigned *set, const ch
         } else if (streq(key, "expect")) {
                 r = parse_expect(l, v);
                 if (r >= 0)
-                        r = config_set_string(&s->expect, v);
+                        r = free_and_strdup(&s->expect, v);
                 *set |= SET_EXPECT;
         } else
                 return -ENOKEY;
@@ -203,17 +194,12 @@ static int apply_metrics(loader *l, const char *key, const char *v) {
                 if (*v && !address_valid(v, false))
                         return config_fail_value(l, "forms: 127.0.0.1:10122, [::1]:10122, 0.0.0.0:10122 or empty",
                                           "invalid address \"%s\"", v);
-                return config_set_string(&l->c->metrics_listen, v);
+                return free_and_strdup(&l->c->metrics_listen, v);
         }
         if (streq(key, "textfile")) {
-                if (!*v) {
-                        free(l->c->metrics_textfile);
-                        l->c->metrics_textfile = NULL;
-                        return 0;
-                }
-                if (v[0] != '/')
+                if (*v && v[0] != '/')
                         return config_fail_value(l, "must be an absolute path", "invalid path \"%s\"", v);
-                return config_set_string(&l->c->metrics_textfile, v);
+                return free_and_strdup(&l->c->metrics_textfile, *v ? v : NULL);
         }
         return -ENOKEY;
 }
@@ -310,7 +296,7 @@ static int apply_tunnel(loader *l, const char *key, const char *v) {
         if (streq(key, "forward")) {
                 if (!address_valid(v, true))
                         return config_fail_value(l, "forms: PORT, HOST:PORT, [IPv6]:PORT", "invalid forward \"%s\"", v);
-                return config_set_string(&t->forward, v);
+                return free_and_strdup(&t->forward, v);
         }
         if (streq(key, "send"))
                 return parse_send(l, v, &t->send, &t->send_len);

@@ -49,6 +49,5 @@ _printf_(3, 4) int config_fail_at(loader *l, origin o, const char *fmt, ...);
 _printf_(3, 4) int config_fail_value(loader *l, const char *why, const char *fmt, ...);
 
 extern const char *const config_section_names[];
-int config_set_string(char **p, const char *v);
 /* Applies one key of the current section (l->section, l->index) from l->cur. */
 int config_apply_key(loader *l, const char *key, const char *v);

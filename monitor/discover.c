@@ -35,15 +35,6 @@ void unit_info_free_array(unit_info *u, size_t n) {
         free(u);
 }
 
-static int set_str(char **dst, const char *s) {
-        char *c = strdup(s);
-        if (!c)
-                return -ENOMEM;
-        free(*dst);
-        *dst = c;
-        return 0;
-}
-
 /* ExecStart is a(sasbttttuii): path, argv, ignore-failure, timestamps, pid, code, status. The first entry
  * is the command; a tunnel unit has exactly one. */
 static int read_exec_start(sd_bus_message *m, unit_info *u) {
@@ -67,7 +58,7 @@ static int read_exec_start(sd_bus_message *m, unit_info *u) {
                 if (r < 0)
                         return r;
                 if (!u->exec_path) {
-                        r = set_str(&u->exec_path, path);
+                        r = free_and_strdup(&u->exec_path, path);
                         if (r < 0)
                                 return r;
                         u->exec_argv = TAKE_PTR(argv);
@@ -92,16 +83,13 @@ static int read_property(sd_bus_message *m, const char *name, unit_info *u) {
                 if (r < 0)
                         return r;
                 if (streq(name, "LoadState"))
-                        r = set_str(&u->load_state, s);
+                        r = free_and_strdup(&u->load_state, s);
                 else if (streq(name, "SubState"))
-                        r = set_str(&u->sub_state, s);
+                        r = free_and_strdup(&u->sub_state, s);
                 else if (streq(name, "Result"))
-                        r = set_str(&u->result, s);
-                else if (streq(name, "User")) {
-                        free(u->user);
-                        u->user = NULL;
-                        r = isempty_str(s) ? 0 : set_str(&u->user, s);
-                }
+                        r = free_and_strdup(&u->result, s);
+                else if (streq(name, "User"))
+                        r = free_and_strdup(&u->user, isempty_str(s) ? NULL : s);
                 else
                         u->active_state = unit_active_state_from_string(s);
                 if (r < 0)
@@ -115,7 +103,7 @@ static int read_property(sd_bus_message *m, const char *name, unit_info *u) {
                 if (r < 0)
                         return r;
                 if (!isempty_str(ename)) {
-                        r = set_str(&u->load_error, isempty_str(emsg) ? ename : emsg);
+                        r = free_and_strdup(&u->load_error, isempty_str(emsg) ? ename : emsg);
                         if (r < 0)
                                 return r;
                 }
@@ -284,8 +272,8 @@ static int read_list(sd_bus_message *reply, discover_want_details_t want_details
                 unit_info *u = &units[n++];
                 *u = (unit_info) { .active_state = unit_active_state_from_string(active) };
                 u->start_pending = jid != 0 && (streq(jtype, "start") || streq(jtype, "restart"));
-                if (set_str(&u->name, name) < 0 || set_str(&u->object_path, path) < 0 ||
-                    set_str(&u->load_state, load) < 0 || set_str(&u->sub_state, sub) < 0) {
+                if (free_and_strdup(&u->name, name) < 0 || free_and_strdup(&u->object_path, path) < 0 ||
+                    free_and_strdup(&u->load_state, load) < 0 || free_and_strdup(&u->sub_state, sub) < 0) {
                         r = log_oom();
                         goto fail;
                 }

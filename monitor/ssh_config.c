@@ -10,15 +10,6 @@ static bool strcaseeq(const char *a, const char *b) {
         return strcasecmp(a, b) == 0;
 }
 
-static int free_and_strdup(char **p, const char *s) {
-        char *c = strdup(s);
-        if (!c)
-                return -ENOMEM;
-        free(*p);
-        *p = c;
-        return 0;
-}
-
 /* Strict: decimal digits only, no sign or blanks, 1..65535 (0 too when allow_zero). */
 static int parse_port(const char *s, size_t len, bool allow_zero, uint16_t *ret) {
         char buf[8];
@@ -187,12 +178,8 @@ static int parse_line(char *line, ssh_resolved *r, bool *seen_port, char *err, s
                 if (!strcaseeq(keyword, string_keywords[i].keyword))
                         continue;
                 char **field = (char **) ((uint8_t *) r + string_keywords[i].offset);
-                if (string_keywords[i].none_is_null && strcaseeq(value, "none")) {
-                        free(*field);
-                        *field = NULL;
-                        return 0;
-                }
-                return free_and_strdup(field, value);
+                bool none = string_keywords[i].none_is_null && strcaseeq(value, "none");
+                return free_and_strdup(field, none ? NULL : value);
         }
         return 0; /* everything else (localforward, dynamicforward, ...) is not ours */
 }

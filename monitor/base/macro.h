@@ -45,6 +45,8 @@ static inline void strv_freep(char ***l) {
 }
 size_t strv_length(char *const *l);
 int strv_push(char ***l, const char *s); /* copies s; -ENOMEM */
+/* *p becomes a copy of s (NULL: no string), the old value freed; on -ENOMEM *p is left as it was. */
+int free_and_strdup(char **p, const char *s);
 
 /* Writes the message into err (may be NULL) and returns r: "return set_err(err, n, -EINVAL, ...)". */
 int set_err(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
