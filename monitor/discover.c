@@ -4,11 +4,8 @@
 #include <systemd/sd-bus.h>
 
 #include "discover.h"
+#include "base/bus_names.h"
 #include "base/log.h"
-
-#define SD_DEST "org.freedesktop.systemd1"
-#define SD_PATH "/org/freedesktop/systemd1"
-#define SD_MANAGER "org.freedesktop.systemd1.Manager"
 
 void unit_info_done(unit_info *u) {
         if (!u)
@@ -194,8 +191,8 @@ static int read_properties(sd_bus_message *reply, unit_info *u) {
  * failed to load (LoadError: ListUnits gave the states, so skipping Unit otherwise halves the calls). */
 static const char *details_interface(const unit_info *u) {
         if (!streq_ptr(u->load_state, "loaded"))
-                return "org.freedesktop.systemd1.Unit";
-        return endswith_str(u->name, ".service") ? "org.freedesktop.systemd1.Service" : NULL;
+                return SYSTEMD_UNIT_INTERFACE;
+        return endswith_str(u->name, ".service") ? SYSTEMD_SERVICE_INTERFACE : NULL;
 }
 
 static int get_all(sd_bus *bus, unit_info *u, const char *interface) {
@@ -203,7 +200,7 @@ static int get_all(sd_bus *bus, unit_info *u, const char *interface) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, SD_DEST, u->object_path, "org.freedesktop.DBus.Properties", "GetAll",
+        r = sd_bus_call_method(bus, SYSTEMD_BUS_NAME, u->object_path, DBUS_PROPERTIES_INTERFACE, "GetAll",
                                &error, &reply, "s", interface);
         if (r < 0)
                 return log_warning_errno(r, "Failed to get properties of %s: %s", u->name,
@@ -230,7 +227,7 @@ void unit_info_keep_details(unit_info *u, unit_info *old) {
 
 static int list_request(sd_bus *bus, char *const *patterns, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        int r = sd_bus_message_new_method_call(bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns");
+        int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_MANAGER_INTERFACE, "ListUnitsByPatterns");
         if (r < 0)
                 return log_error_errno(r, "Failed to create D-Bus message: %m");
         r = sd_bus_message_append_strv(m, NULL); /* every state */
@@ -433,8 +430,8 @@ static int on_list(sd_bus_message *reply, void *userdata, sd_bus_error *ret_erro
                 if (u->details_skipped || !interface)
                         continue;
                 j->calls[i] = (detail_call) { .job = j, .index = i };
-                r = sd_bus_call_method_async(bus, &j->calls[i].slot, SD_DEST, u->object_path,
-                                             "org.freedesktop.DBus.Properties", "GetAll", on_get_all, &j->calls[i],
+                r = sd_bus_call_method_async(bus, &j->calls[i].slot, SYSTEMD_BUS_NAME, u->object_path,
+                                             DBUS_PROPERTIES_INTERFACE, "GetAll", on_get_all, &j->calls[i],
                                              "s", interface);
                 if (r < 0) {
                         job_complete(j, log_error_errno(r, "Failed to ask for the properties of %s: %m", u->name));
