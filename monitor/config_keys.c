@@ -1,11 +1,11 @@
 /* The keys of each section and how their values are read (contract.md's table), for config.c. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <strings.h>
 
 #include "../probes/probe.h"
 #include "config_loader.h"
 #include "base/duration.h"
+#include "base/hostport.h"
 
 static int parse_dur(loader *l, const char *v, bool allow_zero, usec_t *ret) {
         usec_t u;
@@ -42,38 +42,10 @@ static int parse_bool(loader *l, const char *v, bool *ret) {
         return config_fail_value(l, "yes/no, true/false, on/off, 1/0", "invalid boolean \"%s\"", v);
 }
 
-static int parse_port(const char *s) {
-        char *end;
-        if (!isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        unsigned long n = strtoul(s, &end, 10);
-        return *end || n < 1 || n > 65535 ? -EINVAL : (int) n;
-}
-
 /* "127.0.0.1:10122", "[::1]:10122"; with allow_name also "localhost:21022" and a bare "21022". */
 static bool address_valid(const char *s, bool allow_name) {
-        char host[256];
-        const char *colon;
-        if (allow_name && parse_port(s) > 0)
-                return true;
-        if (s[0] == '[') {
-                const char *close = strchr(s, ']');
-                if (!close || close[1] != ':' || (size_t) (close - s - 1) >= sizeof host)
-                        return false;
-                memcpy(host, s + 1, close - s - 1);
-                host[close - s - 1] = 0;
-                struct in6_addr a6;
-                return inet_pton(AF_INET6, host, &a6) == 1 && parse_port(close + 2) > 0;
-        }
-        colon = strrchr(s, ':');
-        if (!colon || colon == s || (size_t) (colon - s) >= sizeof host || parse_port(colon + 1) < 0)
-                return false;
-        memcpy(host, s, colon - s);
-        host[colon - s] = 0;
-        struct in_addr a4;
-        if (inet_pton(AF_INET, host, &a4) == 1)
-                return true;
-        return allow_name && !strpbrk(host, ":[] \t");
+        hostport h;
+        return hostport_parse(s, allow_name ? HOSTPORT_NAME | HOSTPORT_BARE_PORT : 0, &h, NULL) >= 0;
 }
 
 /* Decodes \r \n \t \\ \0 \xHH (and \" \'). */
