@@ -4,6 +4,7 @@
 #include <systemd/sd-bus.h>
 
 #include "discover.h"
+#include "discover_properties.h"
 #include "base/bus_names.h"
 #include "base/log.h"
 
@@ -32,161 +33,6 @@ void unit_info_free_array(unit_info *u, size_t n) {
         free(u);
 }
 
-/* ExecStart is a(sasbttttuii): path, argv, ignore-failure, timestamps, pid, code, status. The first entry
- * is the command; a tunnel unit has exactly one. */
-static int read_exec_start(sd_bus_message *m, unit_info *u) {
-        int r = sd_bus_message_enter_container(m, 'a', "(sasbttttuii)");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'r', "sasbttttuii")) > 0) {
-                const char *path;
-                _cleanup_(strv_freep) char **argv = NULL;
-
-                r = sd_bus_message_read(m, "s", &path);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read_strv(m, &argv);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_skip(m, "bttttuii");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-                if (!u->exec_path) {
-                        r = free_and_strdup(&u->exec_path, path);
-                        if (r < 0)
-                                return r;
-                        u->exec_argv = TAKE_PTR(argv);
-                }
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
-}
-
-static int read_property(sd_bus_message *m, const char *name, unit_info *u) {
-        const char *s;
-        int r;
-
-#define PEEK(sig) sd_bus_message_enter_container(m, 'v', sig)
-        if (streq(name, "LoadState") || streq(name, "ActiveState") || streq(name, "SubState") ||
-            streq(name, "Result") || streq(name, "User")) {
-                r = PEEK("s");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read(m, "s", &s);
-                if (r < 0)
-                        return r;
-                if (streq(name, "LoadState"))
-                        r = free_and_strdup(&u->load_state, s);
-                else if (streq(name, "SubState"))
-                        r = free_and_strdup(&u->sub_state, s);
-                else if (streq(name, "Result"))
-                        r = free_and_strdup(&u->result, s);
-                else if (streq(name, "User"))
-                        r = free_and_strdup(&u->user, isempty_str(s) ? NULL : s);
-                else
-                        u->active_state = unit_active_state_from_string(s);
-                if (r < 0)
-                        return r;
-        } else if (streq(name, "LoadError")) {
-                const char *ename, *emsg;
-                r = PEEK("(ss)");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read(m, "(ss)", &ename, &emsg);
-                if (r < 0)
-                        return r;
-                if (!isempty_str(ename)) {
-                        r = free_and_strdup(&u->load_error, isempty_str(emsg) ? ename : emsg);
-                        if (r < 0)
-                                return r;
-                }
-        } else if (streq(name, "MainPID") || streq(name, "NRestarts")) {
-                uint32_t v;
-                r = PEEK("u");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read(m, "u", &v);
-                if (r < 0)
-                        return r;
-                if (streq(name, "MainPID"))
-                        u->main_pid = (pid_t) v;
-                else
-                        u->n_restarts = v;
-        } else if (streq(name, "ExecMainStartTimestamp")) {
-                uint64_t v;
-                r = PEEK("t");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read(m, "t", &v);
-                if (r < 0)
-                        return r;
-                u->started_at = v;
-        } else if (streq(name, "Environment")) {
-                r = PEEK("as");
-                if (r < 0)
-                        return r;
-                strv_free(u->environment);
-                u->environment = NULL;
-                r = sd_bus_message_read_strv(m, &u->environment);
-                if (r < 0)
-                        return r;
-        } else if (streq(name, "EnvironmentFiles")) {
-                const char *path;
-                int graceful;
-                r = PEEK("a(sb)");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_enter_container(m, 'a', "(sb)");
-                if (r < 0)
-                        return r;
-                while ((r = sd_bus_message_read(m, "(sb)", &path, &graceful)) > 0) {
-                        _cleanup_(freep) char *p = NULL;
-                        if (asprintf(&p, "%s%s", graceful ? "-" : "", path) < 0 ||
-                            strv_push(&u->environment_files, p) < 0)
-                                return -ENOMEM;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        } else if (streq(name, "ExecStart")) {
-                r = PEEK("a(sasbttttuii)");
-                if (r < 0)
-                        return r;
-                r = read_exec_start(m, u);
-                if (r < 0)
-                        return r;
-        } else
-                return sd_bus_message_skip(m, "v");
-#undef PEEK
-        return sd_bus_message_exit_container(m);
-}
-
-/* The a{sv} of a GetAll reply into u. */
-static int read_properties(sd_bus_message *reply, unit_info *u) {
-        int r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *name;
-                r = sd_bus_message_read(reply, "s", &name);
-                if (r < 0)
-                        return r;
-                r = read_property(reply, name, u);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        return r;
-}
-
 /* Which GetAll a listed unit needs: Service when loaded (MainPID, ExecStart, ...); only Unit when it
  * failed to load (LoadError: ListUnits gave the states, so skipping Unit otherwise halves the calls). */
 static const char *details_interface(const unit_info *u) {
@@ -205,7 +51,7 @@ static int get_all(sd_bus *bus, unit_info *u, const char *interface) {
         if (r < 0)
                 return log_warning_errno(r, "Failed to get properties of %s: %s", u->name,
                                          error.message ?: strerror(-r));
-        r = read_properties(reply, u);
+        r = unit_info_read_properties(reply, u);
         if (r < 0)
                 return log_warning_errno(r, "Failed to parse properties of %s: %m", u->name);
         return 0;
@@ -227,7 +73,8 @@ void unit_info_keep_details(unit_info *u, unit_info *old) {
 
 static int list_request(sd_bus *bus, char *const *patterns, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_MANAGER_INTERFACE, "ListUnitsByPatterns");
+        int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_MANAGER_INTERFACE,
+                                               "ListUnitsByPatterns");
         if (r < 0)
                 return log_error_errno(r, "Failed to create D-Bus message: %m");
         r = sd_bus_message_append_strv(m, NULL); /* every state */
@@ -390,7 +237,7 @@ static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
         if (e)
                 log_warning("Failed to get properties of %s: %s", u->name, e->message ?: e->name);
         else {
-                int r = read_properties(reply, u);
+                int r = unit_info_read_properties(reply, u);
                 if (r == -ENOMEM) {
                         job_complete(j, log_oom());
                         return 0;
