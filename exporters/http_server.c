@@ -47,7 +47,8 @@ int http_listen_parse(const char *listen, struct sockaddr_storage *ret, socklen_
         *ret = (struct sockaddr_storage) {};
         if (h.family == AF_INET6) {
                 struct sockaddr_in6 *sa = (struct sockaddr_in6 *) ret;
-                *sa = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_port = htons(h.port), .sin6_addr = h.addr.in6 };
+                *sa = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_port = htons(h.port),
+                                              .sin6_addr = h.addr.in6 };
                 *ret_len = sizeof(*sa);
         } else {
                 struct sockaddr_in *sa = (struct sockaddr_in *) ret;

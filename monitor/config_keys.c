@@ -195,7 +195,8 @@ static int read_url_file(loader *l, const char *v, char **ret) {
         if (strncmp(v, "%d/", 3) == 0) {
                 const char *d = getenv("CREDENTIALS_DIRECTORY");
                 if (!d)
-                        return config_fail_value(l, "$CREDENTIALS_DIRECTORY is not set", "cannot read url_file \"%s\"", v);
+                        return config_fail_value(l, "$CREDENTIALS_DIRECTORY is not set",
+                                                 "cannot read url_file \"%s\"", v);
                 if (asprintf(&path, "%s/%s", d, v + 3) < 0)
                         return -ENOMEM;
         } else if (!(path = strdup(v)))
