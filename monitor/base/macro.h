@@ -65,6 +65,23 @@ int set_err(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5
                 return (type) -1;                                                                         \
         }
 
+/* The same for an enum of bits: the table is indexed by the bit's position; to_string takes one bit (NULL
+ * otherwise), from_string gives the bit, or 0 when unknown. */
+#define DEFINE_BIT_STRING_TABLE_LOOKUP(name, type)                                                        \
+        const char *name##_to_string(type b) {                                                           \
+                for (size_t i = 0; i < ELEMENTSOF(name##_table); i++)                                    \
+                        if ((unsigned) b == (1u << i))                                                    \
+                                return name##_table[i];                                                   \
+                return NULL;                                                                              \
+        }                                                                                                 \
+        type name##_from_string(const char *s) {                                                         \
+                if (s)                                                                                    \
+                        for (size_t i = 0; i < ELEMENTSOF(name##_table); i++)                            \
+                                if (name##_table[i] && streq(name##_table[i], s))                        \
+                                        return (type) (1u << i);                                          \
+                return (type) 0;                                                                          \
+        }
+
 #define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
 #define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
 
