@@ -417,8 +417,7 @@ int config_load_data(config *c, const char *file, const char *data, size_t size,
 }
 
 static void monitor_settings_done(monitor_settings *s) {
-        free(s->expect);
-        s->expect = NULL;
+        s->expect = mfree(s->expect);
 }
 
 void config_done(config *c) {

@@ -27,6 +27,11 @@ typedef uint64_t usec_t;
 static inline void freep(void *p) {
         free(*(void **) p);
 }
+/* "p = mfree(p)": frees and clears in one step. */
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
 static inline void closep(int *fd) {
         if (*fd >= 0) {
                 int saved = errno;
