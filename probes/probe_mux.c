@@ -9,7 +9,6 @@
 #include <time.h>
 #include <systemd/sd-journal.h>
 
-#include "../monitor/base/hostport.h"
 #include "../monitor/base/log.h"
 #include "mux_proto.h"
 #include "probe.h"
@@ -87,6 +86,15 @@ _printf_(3, 4) static int mux_finish(mux_probe *m, probe_status status, const ch
         m->state = MUX_DONE;
         probe_finish(m->probe, status, "%s", detail);
         return 0;
+}
+
+static const char *fwd_host(const char *listen) {
+        /* Wildcard binds are reachable on loopback; the bastion's sshd connects to what we name. */
+        if (isempty_str(listen) || streq(listen, "*") || streq(listen, "0.0.0.0"))
+                return "localhost";
+        if (streq(listen, "::"))
+                return "::1";
+        return listen;
 }
 
 /* Hands the same fd over once per sendmsg() with a 1-byte payload, exactly as mm_send_fd() does. */
@@ -168,8 +176,8 @@ static int mux_send_request(mux_probe *m) {
 
         m->state = MUX_REQUEST;
         m->fds_to_pass = 2; /* stdin, then stdout: the same end */
-        r = mux_queue(m, mux_build_new_stdio_fwd(m->out, sizeof m->out, m->request_id,
-                                                 hostport_reachable(f->listen_host), f->listen_port));
+        r = mux_queue(m, mux_build_new_stdio_fwd(m->out, sizeof m->out, m->request_id, fwd_host(f->listen_host),
+                                                 f->listen_port));
         if (r == -EINVAL || r == -ENOBUFS)
                 return mux_finish(m, PROBE_ERROR, "cannot encode a stdio forward to \"%s\"", f->listen_host);
         if (r < 0)

@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#include "../monitor/base/hostport.h"
 #include "probe.h"
 
 #define SSH_DEFAULT_BINARY "/usr/bin/ssh"
@@ -79,6 +78,15 @@ static int argv_addf(char ***argv, const char *fmt, ...) {
         return strv_push(argv, s);
 }
 
+/* Where -W points: ssh's listen address on the bastion, as something the bastion can connect to. */
+static const char *ssh_target_host(const char *listen_host) {
+        if (isempty_str(listen_host) || streq(listen_host, "*") || streq(listen_host, "0.0.0.0"))
+                return "localhost";
+        if (streq(listen_host, "::"))
+                return "::1";
+        return listen_host;
+}
+
 /* ssh -G already resolved the unit's config: pass every value explicitly and read no config file, so
  * nothing (a ControlMaster, forwards, LocalCommand) of the user's ssh_config leaks into the probe. */
 static int ssh_build_argv(const probe_request *req, char ***ret) {
@@ -91,7 +99,7 @@ static int ssh_build_argv(const probe_request *req, char ***ret) {
 
         usec_t t = req->timeout > 0 && req->timeout != USEC_INFINITY ? req->timeout : 5 * USEC_PER_SEC;
         unsigned long connect_timeout = MAX((t + USEC_PER_SEC - 1) / USEC_PER_SEC, 1ULL);
-        const char *host = hostport_reachable(req->forward->listen_host);
+        const char *host = ssh_target_host(req->forward->listen_host);
         bool v6 = strchr(host, ':');
 
         r = r ?: argv_add(&a, req->ssh_binary ?: SSH_DEFAULT_BINARY);
@@ -184,7 +192,7 @@ static void ssh_conclude(ssh_state *st) {
         char line[200], ex[256], where[300];
 
         st->err[st->err_len] = 0;
-        (void) snprintf(where, sizeof where, "%s:%u", hostport_reachable(req->forward->listen_host),
+        (void) snprintf(where, sizeof where, "%s:%u", ssh_target_host(req->forward->listen_host),
                         (unsigned) req->forward->listen_port);
 
         if (strstr(st->err, "administratively prohibited")) {

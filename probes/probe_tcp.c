@@ -6,7 +6,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
-#include "../monitor/base/hostport.h"
 #include "probe.h"
 
 #define TCP_MAX_ADDRS 8
@@ -56,10 +55,13 @@ static void tcp_add_addr(tcp_state *st, int family, const char *numeric, uint16_
 }
 
 static int tcp_resolve(tcp_state *st, const char *host, uint16_t port) {
-        /* "localhost" tried on both families as ssh binds it, without asking /etc/hosts. */
-        host = hostport_reachable(host);
-        if (streq(host, "localhost")) {
+        /* A wildcard bind on the bastion is reachable on loopback; "localhost" tried as ssh binds it. */
+        if (isempty_str(host) || streq(host, "*") || streq(host, "localhost") || streq(host, "0.0.0.0")) {
                 tcp_add_addr(st, AF_INET, "127.0.0.1", port);
+                tcp_add_addr(st, AF_INET6, "::1", port);
+                return 0;
+        }
+        if (streq(host, "::")) {
                 tcp_add_addr(st, AF_INET6, "::1", port);
                 return 0;
         }
