@@ -82,11 +82,3 @@ int hostport_parse(const char *s, unsigned flags, hostport *ret, const char **re
         *ret = h;
         return 0;
 }
-
-const char *hostport_reachable(const char *listen_host) {
-        if (isempty_str(listen_host) || streq(listen_host, "*") || streq(listen_host, "0.0.0.0"))
-                return "localhost";
-        if (streq(listen_host, "::"))
-                return "::1";
-        return listen_host;
-}

@@ -1,5 +1,5 @@
-/* HOST:PORT as the config, `ssh -G` and listeners write it ("127.0.0.1:80", "[::1]:80", "localhost:80",
- * "80"), and where a client connects to reach a listener. */
+/* HOST:PORT as the config, `ssh -G` and listeners write it: "127.0.0.1:80", "[::1]:80", "localhost:80",
+ * "80". */
 #pragma once
 
 #include <netinet/in.h>
@@ -32,7 +32,3 @@ int parse_port(const char *s, bool allow_zero, uint16_t *ret);
  * no ":PORT", a host flags refuse), -ERANGE when only the port is bad (see parse_port). *ret_why (may be
  * NULL) names what is wrong in a few words, for a message. Does not log. */
 int hostport_parse(const char *s, unsigned flags, hostport *ret, const char **ret_why);
-
-/* The host a client names to reach a listener bound to listen_host: a wildcard bind ("", "*", "0.0.0.0")
- * is reachable on "localhost", "::" on "::1"; any other host is itself. */
-const char *hostport_reachable(const char *listen_host);
