@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <zlib.h>
 
+#include "../monitor/base/hostport.h"
 #include "../monitor/base/log.h"
 #include "http_conns.h"
 #include "http_server.h"
@@ -40,56 +41,22 @@ static const char index_html[] =
         "<p><a href=\"/metrics\">Metrics</a> &middot; <a href=\"/healthz\">Health</a></p>\n"
         "</body></html>\n";
 
-static int parse_port(const char *s, uint16_t *ret) {
-        char *end;
-        if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 5)
-                return -EINVAL;
-        unsigned long p = strtoul(s, &end, 10);
-        if (p > 65535)
-                return -EINVAL;
-        *ret = (uint16_t) p;
-        return 0;
-}
-
 int http_listen_parse(const char *listen, struct sockaddr_storage *ret, socklen_t *ret_len) {
-        char host[INET6_ADDRSTRLEN + 1];
-        const char *port;
-        uint16_t p;
+        hostport h;
 
-        if (isempty_str(listen))
+        if (isempty_str(listen) || hostport_parse(listen, HOSTPORT_PORT_ZERO, &h, NULL) < 0)
                 return -EINVAL;
         *ret = (struct sockaddr_storage) {};
-
-        if (listen[0] == '[') {
-                const char *close = strchr(listen, ']');
-                if (!close || close[1] != ':' || (size_t) (close - listen - 1) >= sizeof(host))
-                        return -EINVAL;
-                memcpy(host, listen + 1, (size_t) (close - listen - 1));
-                host[close - listen - 1] = 0;
-                port = close + 2;
-
+        if (h.family == AF_INET6) {
                 struct sockaddr_in6 *sa = (struct sockaddr_in6 *) ret;
-                if (inet_pton(AF_INET6, host, &sa->sin6_addr) != 1 || parse_port(port, &p) < 0)
-                        return -EINVAL;
-                sa->sin6_family = AF_INET6;
-                sa->sin6_port = htons(p);
+                *sa = (struct sockaddr_in6) { .sin6_family = AF_INET6, .sin6_port = htons(h.port),
+                                              .sin6_addr = h.addr.in6 };
                 *ret_len = sizeof(*sa);
-                return 0;
+        } else {
+                struct sockaddr_in *sa = (struct sockaddr_in *) ret;
+                *sa = (struct sockaddr_in) { .sin_family = AF_INET, .sin_port = htons(h.port), .sin_addr = h.addr.in };
+                *ret_len = sizeof(*sa);
         }
-
-        const char *colon = strrchr(listen, ':');
-        if (!colon || (size_t) (colon - listen) >= sizeof(host))
-                return -EINVAL;
-        memcpy(host, listen, (size_t) (colon - listen));
-        host[colon - listen] = 0;
-        port = colon + 1;
-
-        struct sockaddr_in *sa = (struct sockaddr_in *) ret;
-        if (inet_pton(AF_INET, host, &sa->sin_addr) != 1 || parse_port(port, &p) < 0)
-                return -EINVAL;
-        sa->sin_family = AF_INET;
-        sa->sin_port = htons(p);
-        *ret_len = sizeof(*sa);
         return 0;
 }
 

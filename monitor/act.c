@@ -3,11 +3,8 @@
 #include <systemd/sd-bus.h>
 
 #include "act.h"
+#include "base/bus_names.h"
 #include "base/log.h"
-
-#define SD_DEST "org.freedesktop.systemd1"
-#define SD_PATH "/org/freedesktop/systemd1"
-#define SD_MANAGER "org.freedesktop.systemd1.Manager"
 
 typedef struct act_job {
         act_tracker *tracker;
@@ -72,10 +69,10 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
 
 static int call_next(act_job *j, const char *method) {
         if (streq(method, "ResetFailedUnit"))
-                return sd_bus_call_method_async(j->tracker->bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER, method,
-                                                on_reply, j, "s", j->unit);
-        return sd_bus_call_method_async(j->tracker->bus, &j->call, SD_DEST, SD_PATH, SD_MANAGER, method, on_reply,
-                                        j, "ss", j->unit, "replace");
+                return sd_bus_call_method_async(j->tracker->bus, &j->call, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
+                                                SYSTEMD_MANAGER_INTERFACE, method, on_reply, j, "s", j->unit);
+        return sd_bus_call_method_async(j->tracker->bus, &j->call, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
+                                        SYSTEMD_MANAGER_INTERFACE, method, on_reply, j, "ss", j->unit, "replace");
 }
 
 static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -122,8 +119,8 @@ int act_tracker_new(sd_bus *bus, sd_event *e, act_tracker **ret) {
                 return -ENOMEM;
         t->bus = sd_bus_ref(bus);
         t->event = sd_event_ref(e);
-        int r = sd_bus_match_signal_async(bus, &t->match, SD_DEST, SD_PATH, SD_MANAGER, "JobRemoved",
-                                          on_job_removed, NULL, t);
+        int r = sd_bus_match_signal_async(bus, &t->match, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
+                                          SYSTEMD_MANAGER_INTERFACE, "JobRemoved", on_job_removed, NULL, t);
         if (r < 0) {
                 act_tracker_free(t);
                 return r;

@@ -1,46 +1,23 @@
 /* The configuration: built-in defaults, then the INI file (libinih), then --section.key=value overrides.
- * This file reads lines and sections; config_keys.c knows the keys. */
+ * This file reads lines and sections and applies each key through config_keys.c's table. */
 #include <ctype.h>
 #include <ini.h>
-#include <stdarg.h>
 
-#include "config_loader.h"
+#include "config_error.h"
+#include "config_keys.h"
 #include "base/duration.h"
 
 #define CONFIG_MAX_LINE 4096
 
-static void vfail(loader *l, origin o, const char *suffix, const char *fmt, va_list ap) {
-        char what[1024], msg[2048], out[sizeof msg * 4];
-        vsnprintf(what, sizeof what, fmt, ap);
-        if (o.override)
-                snprintf(msg, sizeof msg, "--%.*s: %s%s", o.override_len, o.override, what, suffix ? suffix : "");
-        else
-                snprintf(msg, sizeof msg, "%s:%u: %s%s", l->file, o.line, what, suffix ? suffix : "");
-        /* Values and names are quoted as given: a control character in one must not reach the terminal. */
-        fprintf(stderr, "%s\n", escape_control_to(out, sizeof out, msg));
-        l->failed = true;
-}
+static const char *const section_type_table[_SECTION_FILE_MAX] = {
+        [SECTION_MONITOR] = "monitor", [SECTION_HEAL] = "heal", [SECTION_METRICS] = "metrics",
+        [SECTION_ALERT] = "alert", [SECTION_TUNNEL] = "tunnel",
+};
 
-_printf_(3, 4) int config_fail_at(loader *l, origin o, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        vfail(l, o, NULL, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP(section_type, section_type);
 
-/* "invalid duration "x" for monitor.timeout" in the file; "--monitor.timeout: invalid duration "x"". */
-_printf_(3, 4) int config_fail_value(loader *l, const char *why, const char *fmt, ...) {
-        char suffix[700] = "";
-        if (!l->cur.override)
-                snprintf(suffix, sizeof suffix, " for %s", l->label);
-        if (why)
-                snprintf(suffix + strlen(suffix), sizeof suffix - strlen(suffix), " (%s)", why);
-        va_list ap;
-        va_start(ap, fmt);
-        vfail(l, l->cur, suffix, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
+static bool section_named(section_type t) {
+        return t == SECTION_ALERT || t == SECTION_TUNNEL;
 }
 
 static bool name_valid(const char *s) {
@@ -123,6 +100,13 @@ static int grow(void **p, size_t *cap, size_t need, size_t size) {
         return 0;
 }
 
+/* A [tunnel] section's settings before its keys: what stays unset is inherited from [monitor] at the end
+ * (values no parser gives: a duration is never infinity, failures never 0). */
+static const monitor_settings settings_unset = {
+        .interval = USEC_INFINITY, .timeout = USEC_INFINITY, .failures = 0, .grace = USEC_INFINITY,
+        .probe = _PROBE_KIND_INVALID, .expect = NULL,
+};
+
 /* Makes [alert NAME] / [tunnel "UNIT"] current, creating it on first sight (repeated sections merge). */
 static int select_named(loader *l, section_type type, const char *raw) {
         char name[256];
@@ -130,11 +114,11 @@ static int select_named(loader *l, section_type type, const char *raw) {
         if (n >= 2 && raw[0] == '"' && raw[n - 1] == '"')
                 raw++, n -= 2;
         if (n == 0 || n >= sizeof name - 8)
-                return config_fail_at(l, l->cur, "invalid %s name in section header", config_section_names[type]);
+                return config_fail_at(l, l->cur, "invalid %s name in section header", section_type_to_string(type));
         memcpy(name, raw, n);
         name[n] = 0;
         if (!name_valid(name))
-                return config_fail_at(l, l->cur, "invalid %s name \"%s\"", config_section_names[type], name);
+                return config_fail_at(l, l->cur, "invalid %s name \"%s\"", section_type_to_string(type), name);
         /* Unit names like systemd's: "reverse-ssh@a" means "reverse-ssh@a.service". */
         if (type == SECTION_TUNNEL && !strchr(name, '.'))
                 strcat(name, ".service");
@@ -163,12 +147,9 @@ static int select_named(loader *l, section_type type, const char *raw) {
                 l->ax[count] = (alert_extra) { .header = l->cur };
                 c->n_alerts++;
         } else {
-                size_t cap = l->tunnels_cap; /* both arrays grow to the same capacity */
-                if (grow((void **) &c->tunnels, &cap, count + 1, sizeof *c->tunnels) < 0 ||
-                    grow((void **) &l->tset, &l->tunnels_cap, count + 1, sizeof *l->tset) < 0)
+                if (grow((void **) &c->tunnels, &l->tunnels_cap, count + 1, sizeof *c->tunnels) < 0)
                         return -ENOMEM;
-                c->tunnels[count] = (tunnel_config) { .unit = TAKE_PTR(copy) };
-                l->tset[count] = 0;
+                c->tunnels[count] = (tunnel_config) { .unit = TAKE_PTR(copy), .settings = settings_unset };
                 c->n_tunnels++;
         }
         if (index_add(index, c, name_of, count) < 0)
@@ -193,18 +174,58 @@ static int select_section(loader *l, const char *text, size_t len) {
         if (*arg)
                 *arg++ = 0;
         arg += strspn(arg, " \t");
-        for (section_type t = SECTION_MONITOR; t <= SECTION_TUNNEL; t++) {
-                if (!streq(buf, config_section_names[t]))
-                        continue;
-                bool named = t == SECTION_ALERT || t == SECTION_TUNNEL;
-                if (named)
-                        return select_named(l, t, arg);
-                if (*arg)
-                        break;
-                l->section = t;
-                return 0;
+        section_type t = section_type_from_string(buf);
+        if (section_named(t))
+                return select_named(l, t, arg);
+        if (t < 0 || *arg)
+                return config_fail_at(l, l->cur, "unknown section [%.*s]", (int) len, text);
+        l->section = t;
+        return 0;
+}
+
+/* The object a key's offset is in, for the current section. */
+static void *section_object(loader *l, section_type key_section) {
+        config *c = l->c;
+        switch (key_section) {
+        case SECTION_SETTINGS:
+                return l->section == SECTION_TUNNEL ? &c->tunnels[l->index].settings : &c->monitor;
+        case SECTION_HEAL:
+                return &c->heal;
+        case SECTION_ALERT:
+                return &c->alerts[l->index];
+        case SECTION_TUNNEL:
+                return &c->tunnels[l->index];
+        default: /* [monitor] units, [metrics] */
+                return c;
         }
-        return config_fail_at(l, l->cur, "unknown section [%.*s]", (int) len, text);
+}
+
+/* Applies one key of the current section (l->section, l->index) from l->cur. */
+static int apply_key(loader *l, const char *key, const char *v) {
+        const char *section = section_type_to_string(l->section);
+        const char *name = l->section == SECTION_ALERT ? l->c->alerts[l->index].name
+                           : l->section == SECTION_TUNNEL ? l->c->tunnels[l->index].unit : NULL;
+        const char *quote = l->section == SECTION_TUNNEL ? "\"" : "";
+
+        if (l->section == SECTION_NONE)
+                return config_fail_at(l, l->cur, "key \"%s\" outside of any section", key);
+        if (name)
+                snprintf(l->label, sizeof l->label, "%s.%s.%s", section, name, key);
+        else
+                snprintf(l->label, sizeof l->label, "%s.%s", section, key);
+
+        const config_key *k = config_key_find(l->section, key);
+        if (!k && name)
+                return config_fail_at(l, l->cur, "unknown key \"%s\" in section [%s %s%s%s]", key, section, quote,
+                                      name, quote);
+        if (!k)
+                return config_fail_at(l, l->cur, "unknown key \"%s\" in section [%s]", key, section);
+        int r = k->parse(l, v, (uint8_t *) section_object(l, k->section) + k->offset, k->ltype);
+        if (r == -ENOMEM) {
+                fprintf(stderr, "Out of memory.\n");
+                l->failed = true;
+        }
+        return r;
 }
 
 /* One line of the buffer for inih (an fgets), counting lines and seeing section headers, which inih
@@ -245,7 +266,7 @@ static char *reader(char *str, int num, void *stream) {
 
 static int handler(void *user, const char *section, const char *name, const char *value) {
         loader *l = user;
-        return config_apply_key(l, name, value) >= 0;
+        return apply_key(l, name, value) >= 0;
 }
 
 static int parse_file(loader *l) {
@@ -288,32 +309,26 @@ static int apply_override(loader *l, const char *o) {
         memcpy(section, o, first - o);
         section[first - o] = 0;
 
-        int r = 0;
-        if (streq(section, "alert") || streq(section, "tunnel")) {
+        section_type t = section_type_from_string(section);
+        if (t < 0 || (!section_named(t) && first != last))
+                return config_fail_at(l, l->cur, "unknown section \"%s\"", section);
+        if (section_named(t)) {
                 if (first == last || (size_t) (last - first - 1) >= sizeof name)
                         return config_fail_at(l, l->cur, "expected --%s.NAME.key=value", section);
                 memcpy(name, first + 1, last - first - 1);
                 name[last - first - 1] = 0;
-                r = select_named(l, streq(section, "alert") ? SECTION_ALERT : SECTION_TUNNEL, name);
-        } else if (first == last && streq(section, "monitor"))
-                l->section = SECTION_MONITOR;
-        else if (first == last && streq(section, "heal"))
-                l->section = SECTION_HEAL;
-        else if (first == last && streq(section, "metrics"))
-                l->section = SECTION_METRICS;
-        else
-                return config_fail_at(l, l->cur, "unknown section \"%s\"", section);
-        if (r < 0)
-                return r;
+                int r = select_named(l, t, name);
+                if (r < 0)
+                        return r;
+        } else
+                l->section = t;
 
         _cleanup_(freep) char *key = strndup(last + 1, eq - last - 1);
         if (!key)
                 return -ENOMEM;
-        return config_apply_key(l, key, eq + 1);
+        return apply_key(l, key, eq + 1);
 }
 
-/* A pattern the same as the global one shares its compiled form: glibc's regex costs about 2.8 KiB, and
- * 60,000 [tunnel] sections inheriting "^SSH-" cost 170 MB when each had its own. */
 /* Everything that needs the whole picture: inheritance, cross-key checks. */
 static int finish(loader *l) {
         config *c = l->c;
@@ -335,13 +350,12 @@ static int finish(loader *l) {
         }
         for (size_t i = 0; i < c->n_tunnels; i++) {
                 monitor_settings *s = &c->tunnels[i].settings, *g = &c->monitor;
-                unsigned set = l->tset[i];
-                if (!(set & SET_INTERVAL)) s->interval = g->interval;
-                if (!(set & SET_TIMEOUT)) s->timeout = g->timeout;
-                if (!(set & SET_FAILURES)) s->failures = g->failures;
-                if (!(set & SET_GRACE)) s->grace = g->grace;
-                if (!(set & SET_PROBE)) s->probe = g->probe;
-                if (!(set & SET_EXPECT) && (r = config_set_string(&s->expect, g->expect)) < 0)
+                if (s->interval == USEC_INFINITY) s->interval = g->interval;
+                if (s->timeout == USEC_INFINITY) s->timeout = g->timeout;
+                if (s->failures == 0) s->failures = g->failures;
+                if (s->grace == USEC_INFINITY) s->grace = g->grace;
+                if (s->probe < 0) s->probe = g->probe;
+                if (!s->expect && (r = free_and_strdup(&s->expect, g->expect)) < 0)
                         return r;
         }
         return 0;
@@ -394,7 +408,6 @@ int config_load_data(config *c, const char *file, const char *data, size_t size,
                 r = finish(&l);
 
         free(l.ax);
-        free(l.tset);
         index_done(&l.alert_index);
         if (r == -ENOMEM && !l.failed)
                 fprintf(stderr, "Out of memory.\n");
@@ -404,8 +417,7 @@ int config_load_data(config *c, const char *file, const char *data, size_t size,
 }
 
 static void monitor_settings_done(monitor_settings *s) {
-        free(s->expect);
-        s->expect = NULL;
+        s->expect = mfree(s->expect);
 }
 
 void config_done(config *c) {

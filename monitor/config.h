@@ -89,6 +89,9 @@ int config_load(config *c, const char *path, char *const *overrides);
 int config_load_data(config *c, const char *file, const char *data, size_t size, char *const *overrides);
 void config_done(config *c);
 
+const char *alert_type_to_string(alert_type t);
+alert_type alert_type_from_string(const char *s);
+
 /* Effective monitor.* for a unit: the [tunnel "UNIT"] section's settings or the global ones. */
 const monitor_settings *config_settings_for_unit(const config *c, const char *unit);
 const tunnel_config *config_tunnel_for_unit(const config *c, const char *unit);

@@ -1,23 +1,35 @@
-/* The keys of each section and how their values are read (contract.md's table), for config.c. */
-#include <arpa/inet.h>
+/* The keys of each section and how their values are read (contract.md's table): one table, one parser per
+ * kind of value. */
 #include <ctype.h>
+#include <stddef.h>
 #include <strings.h>
 
 #include "../probes/probe.h"
-#include "config_loader.h"
+#include "config_error.h"
+#include "config_keys.h"
 #include "base/duration.h"
+#include "base/hostport.h"
 
-static int parse_dur(loader *l, const char *v, bool allow_zero, usec_t *ret) {
+enum { DURATION_ZERO_OK = 1 };
+
+static int parse_dur(loader *l, const char *v, void *field, int ltype) {
         usec_t u;
         if (parse_duration(v, &u) < 0)
                 return config_fail_value(l, "e.g. 250ms, 10s, 5m, 1h, 1m30s", "invalid duration \"%s\"", v);
-        if (u == 0 && !allow_zero)
+        if (u == 0 && !(ltype & DURATION_ZERO_OK))
                 return config_fail_value(l, "must be greater than 0", "invalid duration \"%s\"", v);
-        *ret = u;
+        *(usec_t *) field = u;
         return 0;
 }
 
-static int parse_min1(loader *l, const char *v, unsigned *ret) {
+/* heal.backoff and heal.backoff_max: 0 allowed; where each was set (ltype: its origin in the loader) is
+ * kept for the cross-check at the end. */
+static int parse_backoff(loader *l, const char *v, void *field, int ltype) {
+        *(origin *) ((uint8_t *) l + ltype) = l->cur;
+        return parse_dur(l, v, field, DURATION_ZERO_OK);
+}
+
+static int parse_min1(loader *l, const char *v, void *field, int ltype) {
         char *end;
         if (!isdigit((unsigned char) v[0]))
                 return config_fail_value(l, NULL, "invalid number \"%s\"", v);
@@ -27,66 +39,84 @@ static int parse_min1(loader *l, const char *v, unsigned *ret) {
                 return config_fail_value(l, NULL, "invalid number \"%s\"", v);
         if (n < 1)
                 return config_fail_value(l, "must be at least 1", "invalid number \"%s\"", v);
-        *ret = (unsigned) n;
+        *(unsigned *) field = (unsigned) n;
         return 0;
 }
 
-static int parse_bool(loader *l, const char *v, bool *ret) {
+static int parse_bool(loader *l, const char *v, void *field, int ltype) {
         static const char *const yes[] = { "yes", "true", "1", "on" }, *const no[] = { "no", "false", "0", "off" };
         for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
                 if (strcasecmp(v, yes[i]) == 0)
-                        return *ret = true, 0;
+                        return *(bool *) field = true, 0;
                 if (strcasecmp(v, no[i]) == 0)
-                        return *ret = false, 0;
+                        return *(bool *) field = false, 0;
         }
         return config_fail_value(l, "yes/no, true/false, on/off, 1/0", "invalid boolean \"%s\"", v);
 }
 
-int config_set_string(char **p, const char *v) {
-        char *s = strdup(v);
-        if (!s)
-                return -ENOMEM;
-        free(*p);
-        *p = s;
+static int parse_probe(loader *l, const char *v, void *field, int ltype) {
+        probe_kind k = probe_kind_from_string(v);
+        if (k < 0)
+                return config_fail_value(l, "auto, mux, ssh, tcp or none", "invalid probe \"%s\"", v);
+        *(probe_kind *) field = k;
         return 0;
 }
 
-static int parse_port(const char *s) {
-        char *end;
-        if (!isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        unsigned long n = strtoul(s, &end, 10);
-        return *end || n < 1 || n > 65535 ? -EINVAL : (int) n;
+/* The rule (dialect, what is refused, the bounds) is expect_compile's; here it only gets a FILE:LINE. */
+static int parse_expect(loader *l, const char *v, void *field, int ltype) {
+        regex_t re;
+        char msg[256];
+        int r = expect_compile(v, &re, msg, sizeof msg);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return config_fail_value(l, msg, "invalid regular expression \"%s\"", v);
+        regfree(&re);
+        return free_and_strdup(field, v);
 }
 
-/* "127.0.0.1:10122", "[::1]:10122"; with allow_name also "localhost:21022" and a bare "21022". */
-static bool address_valid(const char *s, bool allow_name) {
-        char host[256];
-        const char *colon;
-        if (allow_name && parse_port(s) > 0)
-                return true;
-        if (s[0] == '[') {
-                const char *close = strchr(s, ']');
-                if (!close || close[1] != ':' || (size_t) (close - s - 1) >= sizeof host)
-                        return false;
-                memcpy(host, s + 1, close - s - 1);
-                host[close - s - 1] = 0;
-                struct in6_addr a6;
-                return inet_pton(AF_INET6, host, &a6) == 1 && parse_port(close + 2) > 0;
-        }
-        colon = strrchr(s, ':');
-        if (!colon || colon == s || (size_t) (colon - s) >= sizeof host || parse_port(colon + 1) < 0)
-                return false;
-        memcpy(host, s, colon - s);
-        host[colon - s] = 0;
-        struct in_addr a4;
-        if (inet_pton(AF_INET, host, &a4) == 1)
-                return true;
-        return allow_name && !strpbrk(host, ":[] \t");
+static int parse_units(loader *l, const char *v, void *field, int ltype) {
+        _cleanup_(strv_freep) char **units = NULL;
+        _cleanup_(freep) char *copy = strdup(v);
+        char *save = NULL;
+        if (!copy)
+                return -ENOMEM;
+        for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+                if (strv_push(&units, w) < 0)
+                        return -ENOMEM;
+        if (!units)
+                return config_fail_value(l, "at least one pattern is needed", "empty unit list \"%s\"", v);
+        strv_free(*(char ***) field);
+        *(char ***) field = TAKE_PTR(units);
+        return 0;
 }
 
-/* Decodes \r \n \t \\ \0 \xHH (and \" \'). */
-static int parse_send(loader *l, const char *v, char **ret, size_t *ret_len) {
+/* "127.0.0.1:10122", "[::1]:10122"; "" means no server. */
+static int parse_listen(loader *l, const char *v, void *field, int ltype) {
+        hostport h;
+        if (*v && hostport_parse(v, 0, &h, NULL) < 0)
+                return config_fail_value(l, "forms: 127.0.0.1:10122, [::1]:10122, 0.0.0.0:10122 or empty",
+                                         "invalid address \"%s\"", v);
+        return free_and_strdup(field, v);
+}
+
+static int parse_textfile(loader *l, const char *v, void *field, int ltype) {
+        if (*v && v[0] != '/')
+                return config_fail_value(l, "must be an absolute path", "invalid path \"%s\"", v);
+        return free_and_strdup(field, *v ? v : NULL);
+}
+
+/* "localhost:21022", "[::1]:21022", or a bare "21022". */
+static int parse_forward(loader *l, const char *v, void *field, int ltype) {
+        hostport h;
+        if (hostport_parse(v, HOSTPORT_NAME | HOSTPORT_BARE_PORT, &h, NULL) < 0)
+                return config_fail_value(l, "forms: PORT, HOST:PORT, [IPv6]:PORT", "invalid forward \"%s\"", v);
+        return free_and_strdup(field, v);
+}
+
+/* Decodes \r \n \t \\ \0 \xHH (and \" \') into the tunnel's send and send_len (field: the tunnel_config). */
+static int parse_send(loader *l, const char *v, void *field, int ltype) {
+        tunnel_config *t = field;
         _cleanup_(freep) char *out = malloc(strlen(v) + 1);
         size_t n = 0;
         if (!out)
@@ -116,106 +146,44 @@ static int parse_send(loader *l, const char *v, char **ret, size_t *ret_len) {
                 }
         }
         out[n] = 0;
-        free(*ret);
-        *ret = n > 0 ? TAKE_PTR(out) : NULL;
-        *ret_len = n;
+        free(t->send);
+        t->send = n > 0 ? TAKE_PTR(out) : NULL;
+        t->send_len = n;
         return 0;
 }
 
-/* The rule (dialect, what is refused, the bounds) is expect_compile's; here it only gets a FILE:LINE. */
-static int parse_expect(loader *l, const char *v) {
-        regex_t re;
-        char msg[256];
-        int r = expect_compile(v, &re, msg, sizeof msg);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return config_fail_value(l, msg, "invalid regular expression \"%s\"", v);
-        regfree(&re);
+static const char *const alert_type_table[_ALERT_TYPE_MAX] = {
+        [ALERT_SLACK] = "slack",
+        [ALERT_WEBHOOK] = "webhook",
+};
+
+DEFINE_STRING_TABLE_LOOKUP(alert_type, alert_type);
+
+static int parse_alert_type(loader *l, const char *v, void *field, int ltype) {
+        alert_type t = alert_type_from_string(v);
+        if (t < 0)
+                return config_fail_value(l, "slack or webhook", "invalid alert type \"%s\"", v);
+        *(alert_type *) field = t;
         return 0;
 }
 
-static int apply_monitor(loader *l, monitor_settings *s, unsigned *set, const char *key, const char *v) {
-        int r;
-        if (streq(key, "interval") || streq(key, "timeout") || streq(key, "grace")) {
-                usec_t *p = streq(key, "interval") ? &s->interval : streq(key, "timeout") ? &s->timeout : &s->grace;
-                r = parse_dur(l, v, streq(key, "grace"), p);
-                *set |= streq(key, "interval") ? SET_INTERVAL : streq(key, "timeout") ? SET_TIMEOUT : SET_GRACE;
-        } else if (streq(key, "failures")) {
-                r = parse_min1(l, v, &s->failures);
-                *set |= SET_FAILURES;
-        } else if (streq(key, "probe")) {
-                probe_kind k = probe_kind_from_string(v);
-                if (k < 0)
-                        return config_fail_value(l, "auto, mux, ssh, tcp or none", "invalid probe \"%s\"", v);
-                s->probe = k;
-                *set |= SET_PROBE;
-                r = 0;
-        } else if (streq(key, "expect")) {
-                r = parse_expect(l, v);
-                if (r >= 0)
-                        r = config_set_string(&s->expect, v);
-                *set |= SET_EXPECT;
-        } else
-                return -ENOKEY;
-        return r;
-}
-
-static int apply_units(loader *l, const char *v) {
-        _cleanup_(strv_freep) char **units = NULL;
+static int parse_events(loader *l, const char *v, void *field, int ltype) {
         _cleanup_(freep) char *copy = strdup(v);
         char *save = NULL;
+        unsigned ev = 0;
         if (!copy)
                 return -ENOMEM;
-        for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-                if (strv_push(&units, w) < 0)
-                        return -ENOMEM;
-        if (!units)
-                return config_fail_value(l, "at least one pattern is needed", "empty unit list \"%s\"", v);
-        strv_free(l->c->units);
-        l->c->units = TAKE_PTR(units);
+        for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+                tunnel_event e = tunnel_event_from_string(w);
+                if (e == 0)
+                        return config_fail_value(l, "down recovered restarted gave_up network_down network_up",
+                                                 "unknown event \"%s\"", w);
+                ev |= e;
+        }
+        if (ev == 0)
+                return config_fail_value(l, NULL, "empty event list");
+        *(unsigned *) field = ev;
         return 0;
-}
-
-static int apply_heal(loader *l, const char *key, const char *v) {
-        heal_settings *h = &l->c->heal;
-        if (streq(key, "enabled"))
-                return parse_bool(l, v, &h->enabled);
-        if (streq(key, "all_down_guard"))
-                return parse_bool(l, v, &h->all_down_guard);
-        if (streq(key, "max_restarts"))
-                return parse_min1(l, v, &h->max_restarts);
-        if (streq(key, "window"))
-                return parse_dur(l, v, false, &h->window);
-        if (streq(key, "backoff")) {
-                l->backoff_origin = l->cur;
-                return parse_dur(l, v, true, &h->backoff);
-        }
-        if (streq(key, "backoff_max")) {
-                l->backoff_max_origin = l->cur;
-                return parse_dur(l, v, true, &h->backoff_max);
-        }
-        return -ENOKEY;
-}
-
-static int apply_metrics(loader *l, const char *key, const char *v) {
-        if (streq(key, "listen")) {
-                if (*v && !address_valid(v, false))
-                        return config_fail_value(l, "forms: 127.0.0.1:10122, [::1]:10122, 0.0.0.0:10122 or empty",
-                                          "invalid address \"%s\"", v);
-                return config_set_string(&l->c->metrics_listen, v);
-        }
-        if (streq(key, "textfile")) {
-                if (!*v) {
-                        free(l->c->metrics_textfile);
-                        l->c->metrics_textfile = NULL;
-                        return 0;
-                }
-                if (v[0] != '/')
-                        return config_fail_value(l, "must be an absolute path", "invalid path \"%s\"", v);
-                return config_set_string(&l->c->metrics_textfile, v);
-        }
-        return -ENOKEY;
 }
 
 /* First line of the file, trailing whitespace stripped; "%d/" means $CREDENTIALS_DIRECTORY/ (systemd).
@@ -227,7 +195,8 @@ static int read_url_file(loader *l, const char *v, char **ret) {
         if (strncmp(v, "%d/", 3) == 0) {
                 const char *d = getenv("CREDENTIALS_DIRECTORY");
                 if (!d)
-                        return config_fail_value(l, "$CREDENTIALS_DIRECTORY is not set", "cannot read url_file \"%s\"", v);
+                        return config_fail_value(l, "$CREDENTIALS_DIRECTORY is not set",
+                                                 "cannot read url_file \"%s\"", v);
                 if (asprintf(&path, "%s/%s", d, v + 3) < 0)
                         return -ENOMEM;
         } else if (!(path = strdup(v)))
@@ -252,110 +221,64 @@ static int read_url_file(loader *l, const char *v, char **ret) {
         return 0;
 }
 
-static int apply_alert(loader *l, const char *key, const char *v) {
-        alert_receiver_config *a = &l->c->alerts[l->index];
+/* url and url_file (ltype says which) both set the receiver's url. */
+static int parse_url(loader *l, const char *v, void *field, int ltype) {
         alert_extra *x = &l->ax[l->index];
-        if (streq(key, "type")) {
-                a->type = streq(v, "slack") ? ALERT_SLACK : streq(v, "webhook") ? ALERT_WEBHOOK : _ALERT_TYPE_INVALID;
-                if (a->type < 0)
-                        return config_fail_value(l, "slack or webhook", "invalid alert type \"%s\"", v);
-                return 0;
-        }
-        if (streq(key, "events")) {
-                _cleanup_(freep) char *copy = strdup(v);
-                char *save = NULL;
-                unsigned ev = 0;
-                if (!copy)
-                        return -ENOMEM;
-                for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-                        tunnel_event e = tunnel_event_from_string(w);
-                        if (e == 0)
-                                return config_fail_value(l, "down recovered restarted gave_up network_down network_up",
-                                                  "unknown event \"%s\"", w);
-                        ev |= e;
-                }
-                if (ev == 0)
-                        return config_fail_value(l, NULL, "empty event list");
-                a->events = ev;
-                return 0;
-        }
-        if (streq(key, "url") || streq(key, "url_file")) {
-                int k = streq(key, "url") ? 1 : 2;
-                _cleanup_(freep) char *url = NULL;
-                int r;
-                /* In the file only one of the two; an override replaces whichever was there. */
-                if (!l->cur.override && x->url_key != 0 && x->url_key != k)
-                        return config_fail_value(l, NULL, "url and url_file both set; use one");
-                if (k == 1)
-                        url = strdup(v);
-                else if ((r = read_url_file(l, v, &url)) < 0)
-                        return r;
-                if (!url)
-                        return -ENOMEM;
-                if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-                        /* Never echo the value: a webhook URL is a secret. The key and line name it. */
-                        return k == 1 ? config_fail_value(l, "must start with http:// or https://", "invalid url")
-                                      : config_fail_value(l, "must start with http:// or https://",
+        _cleanup_(freep) char *url = NULL;
+        int r;
+        /* In the file only one of the two; an override replaces whichever was there. */
+        if (!l->cur.override && x->url_key != URL_KEY_NONE && x->url_key != (url_key) ltype)
+                return config_fail_value(l, NULL, "url and url_file both set; use one");
+        if (ltype == URL_KEY_URL)
+                url = strdup(v);
+        else if ((r = read_url_file(l, v, &url)) < 0)
+                return r;
+        if (!url)
+                return -ENOMEM;
+        if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+                /* Never echo the value: a webhook URL is a secret. The key and line name it. */
+                return ltype == URL_KEY_URL
+                               ? config_fail_value(l, "must start with http:// or https://", "invalid url")
+                               : config_fail_value(l, "must start with http:// or https://",
                                                    "invalid url in url_file \"%s\"", v);
-                free(a->url);
-                a->url = TAKE_PTR(url);
-                x->url_key = k;
-                return 0;
-        }
-        return -ENOKEY;
+        free(*(char **) field);
+        *(char **) field = TAKE_PTR(url);
+        x->url_key = (url_key) ltype;
+        return 0;
 }
 
-static int apply_tunnel(loader *l, const char *key, const char *v) {
-        tunnel_config *t = &l->c->tunnels[l->index];
-        if (streq(key, "forward")) {
-                if (!address_valid(v, true))
-                        return config_fail_value(l, "forms: PORT, HOST:PORT, [IPv6]:PORT", "invalid forward \"%s\"", v);
-                return config_set_string(&t->forward, v);
-        }
-        if (streq(key, "send"))
-                return parse_send(l, v, &t->send, &t->send_len);
-        return apply_monitor(l, &t->settings, &l->tset[l->index], key, v);
-}
+#define SETTING(key, parse, field, ltype) { SECTION_SETTINGS, key, parse, offsetof(monitor_settings, field), ltype }
 
-const char *const config_section_names[] = {
-        [SECTION_MONITOR] = "monitor", [SECTION_HEAL] = "heal", [SECTION_METRICS] = "metrics",
-        [SECTION_ALERT] = "alert", [SECTION_TUNNEL] = "tunnel",
+static const config_key config_keys[] = {
+        SETTING("interval", parse_dur, interval, 0),
+        SETTING("timeout", parse_dur, timeout, 0),
+        SETTING("failures", parse_min1, failures, 0),
+        SETTING("grace", parse_dur, grace, DURATION_ZERO_OK),
+        SETTING("probe", parse_probe, probe, 0),
+        SETTING("expect", parse_expect, expect, 0),
+        { SECTION_MONITOR, "units", parse_units, offsetof(config, units), 0 },
+        { SECTION_HEAL, "enabled", parse_bool, offsetof(heal_settings, enabled), 0 },
+        { SECTION_HEAL, "all_down_guard", parse_bool, offsetof(heal_settings, all_down_guard), 0 },
+        { SECTION_HEAL, "max_restarts", parse_min1, offsetof(heal_settings, max_restarts), 0 },
+        { SECTION_HEAL, "window", parse_dur, offsetof(heal_settings, window), 0 },
+        { SECTION_HEAL, "backoff", parse_backoff, offsetof(heal_settings, backoff), offsetof(loader, backoff_origin) },
+        { SECTION_HEAL, "backoff_max", parse_backoff, offsetof(heal_settings, backoff_max),
+          offsetof(loader, backoff_max_origin) },
+        { SECTION_METRICS, "listen", parse_listen, offsetof(config, metrics_listen), 0 },
+        { SECTION_METRICS, "textfile", parse_textfile, offsetof(config, metrics_textfile), 0 },
+        { SECTION_ALERT, "type", parse_alert_type, offsetof(alert_receiver_config, type), 0 },
+        { SECTION_ALERT, "events", parse_events, offsetof(alert_receiver_config, events), 0 },
+        { SECTION_ALERT, "url", parse_url, offsetof(alert_receiver_config, url), URL_KEY_URL },
+        { SECTION_ALERT, "url_file", parse_url, offsetof(alert_receiver_config, url), URL_KEY_FILE },
+        { SECTION_TUNNEL, "forward", parse_forward, offsetof(tunnel_config, forward), 0 },
+        { SECTION_TUNNEL, "send", parse_send, 0, 0 },
 };
 
-int config_apply_key(loader *l, const char *key, const char *v) {
-        int r;
-        const char *name = l->section == SECTION_ALERT ? l->c->alerts[l->index].name
-                           : l->section == SECTION_TUNNEL ? l->c->tunnels[l->index].unit : NULL;
-
-        if (l->section == SECTION_NONE)
-                return config_fail_at(l, l->cur, "key \"%s\" outside of any section", key);
-        if (name)
-                snprintf(l->label, sizeof l->label, "%s.%s.%s", config_section_names[l->section], name, key);
-        else
-                snprintf(l->label, sizeof l->label, "%s.%s", config_section_names[l->section], key);
-
-        switch (l->section) {
-        case SECTION_MONITOR: {
-                unsigned dummy = 0;
-                r = streq(key, "units") ? apply_units(l, v) : apply_monitor(l, &l->c->monitor, &dummy, key, v);
-                break;
-        }
-        case SECTION_HEAL: r = apply_heal(l, key, v); break;
-        case SECTION_METRICS: r = apply_metrics(l, key, v); break;
-        case SECTION_ALERT: r = apply_alert(l, key, v); break;
-        default: r = apply_tunnel(l, key, v); break;
-        }
-        if (r == -ENOKEY) {
-                if (name)
-                        return config_fail_at(l, l->cur, "unknown key \"%s\" in section [%s %s%s%s]", key,
-                                       config_section_names[l->section], l->section == SECTION_TUNNEL ? "\"" : "", name,
-                                       l->section == SECTION_TUNNEL ? "\"" : "");
-                return config_fail_at(l, l->cur, "unknown key \"%s\" in section [%s]", key, config_section_names[l->section]);
-        }
-        if (r == -ENOMEM) {
-                fprintf(stderr, "Out of memory.\n");
-                l->failed = true;
-        }
-        return r;
+const config_key *config_key_find(section_type section, const char *key) {
+        bool settings = section == SECTION_MONITOR || section == SECTION_TUNNEL;
+        for (size_t i = 0; i < ELEMENTSOF(config_keys); i++)
+                if ((config_keys[i].section == section || (settings && config_keys[i].section == SECTION_SETTINGS)) &&
+                    streq(config_keys[i].key, key))
+                        return &config_keys[i];
+        return NULL;
 }
-

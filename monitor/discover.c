@@ -4,11 +4,9 @@
 #include <systemd/sd-bus.h>
 
 #include "discover.h"
+#include "discover_properties.h"
+#include "base/bus_names.h"
 #include "base/log.h"
-
-#define SD_DEST "org.freedesktop.systemd1"
-#define SD_PATH "/org/freedesktop/systemd1"
-#define SD_MANAGER "org.freedesktop.systemd1.Manager"
 
 void unit_info_done(unit_info *u) {
         if (!u)
@@ -35,179 +33,12 @@ void unit_info_free_array(unit_info *u, size_t n) {
         free(u);
 }
 
-static int set_str(char **dst, const char *s) {
-        char *c = strdup(s);
-        if (!c)
-                return -ENOMEM;
-        free(*dst);
-        *dst = c;
-        return 0;
-}
-
-/* ExecStart is a(sasbttttuii): path, argv, ignore-failure, timestamps, pid, code, status. The first entry
- * is the command; a tunnel unit has exactly one. */
-static int read_exec_start(sd_bus_message *m, unit_info *u) {
-        int r = sd_bus_message_enter_container(m, 'a', "(sasbttttuii)");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(m, 'r', "sasbttttuii")) > 0) {
-                const char *path;
-                _cleanup_(strv_freep) char **argv = NULL;
-
-                r = sd_bus_message_read(m, "s", &path);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read_strv(m, &argv);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_skip(m, "bttttuii");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-                if (!u->exec_path) {
-                        r = set_str(&u->exec_path, path);
-                        if (r < 0)
-                                return r;
-                        u->exec_argv = TAKE_PTR(argv);
-                }
-        }
-        if (r < 0)
-                return r;
-        return sd_bus_message_exit_container(m);
-}
-
-static int read_property(sd_bus_message *m, const char *name, unit_info *u) {
-        const char *s;
-        int r;
-
-#define PEEK(sig) sd_bus_message_enter_container(m, 'v', sig)
-        if (streq(name, "LoadState") || streq(name, "ActiveState") || streq(name, "SubState") ||
-            streq(name, "Result") || streq(name, "User")) {
-                r = PEEK("s");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read(m, "s", &s);
-                if (r < 0)
-                        return r;
-                if (streq(name, "LoadState"))
-                        r = set_str(&u->load_state, s);
-                else if (streq(name, "SubState"))
-                        r = set_str(&u->sub_state, s);
-                else if (streq(name, "Result"))
-                        r = set_str(&u->result, s);
-                else if (streq(name, "User")) {
-                        free(u->user);
-                        u->user = NULL;
-                        r = isempty_str(s) ? 0 : set_str(&u->user, s);
-                }
-                else
-                        u->active_state = unit_active_state_from_string(s);
-                if (r < 0)
-                        return r;
-        } else if (streq(name, "LoadError")) {
-                const char *ename, *emsg;
-                r = PEEK("(ss)");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read(m, "(ss)", &ename, &emsg);
-                if (r < 0)
-                        return r;
-                if (!isempty_str(ename)) {
-                        r = set_str(&u->load_error, isempty_str(emsg) ? ename : emsg);
-                        if (r < 0)
-                                return r;
-                }
-        } else if (streq(name, "MainPID") || streq(name, "NRestarts")) {
-                uint32_t v;
-                r = PEEK("u");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read(m, "u", &v);
-                if (r < 0)
-                        return r;
-                if (streq(name, "MainPID"))
-                        u->main_pid = (pid_t) v;
-                else
-                        u->n_restarts = v;
-        } else if (streq(name, "ExecMainStartTimestamp")) {
-                uint64_t v;
-                r = PEEK("t");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read(m, "t", &v);
-                if (r < 0)
-                        return r;
-                u->started_at = v;
-        } else if (streq(name, "Environment")) {
-                r = PEEK("as");
-                if (r < 0)
-                        return r;
-                strv_free(u->environment);
-                u->environment = NULL;
-                r = sd_bus_message_read_strv(m, &u->environment);
-                if (r < 0)
-                        return r;
-        } else if (streq(name, "EnvironmentFiles")) {
-                const char *path;
-                int graceful;
-                r = PEEK("a(sb)");
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_enter_container(m, 'a', "(sb)");
-                if (r < 0)
-                        return r;
-                while ((r = sd_bus_message_read(m, "(sb)", &path, &graceful)) > 0) {
-                        _cleanup_(freep) char *p = NULL;
-                        if (asprintf(&p, "%s%s", graceful ? "-" : "", path) < 0 ||
-                            strv_push(&u->environment_files, p) < 0)
-                                return -ENOMEM;
-                }
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(m);
-                if (r < 0)
-                        return r;
-        } else if (streq(name, "ExecStart")) {
-                r = PEEK("a(sasbttttuii)");
-                if (r < 0)
-                        return r;
-                r = read_exec_start(m, u);
-                if (r < 0)
-                        return r;
-        } else
-                return sd_bus_message_skip(m, "v");
-#undef PEEK
-        return sd_bus_message_exit_container(m);
-}
-
-/* The a{sv} of a GetAll reply into u. */
-static int read_properties(sd_bus_message *reply, unit_info *u) {
-        int r = sd_bus_message_enter_container(reply, 'a', "{sv}");
-        if (r < 0)
-                return r;
-        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
-                const char *name;
-                r = sd_bus_message_read(reply, "s", &name);
-                if (r < 0)
-                        return r;
-                r = read_property(reply, name, u);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_exit_container(reply);
-                if (r < 0)
-                        return r;
-        }
-        return r;
-}
-
 /* Which GetAll a listed unit needs: Service when loaded (MainPID, ExecStart, ...); only Unit when it
  * failed to load (LoadError: ListUnits gave the states, so skipping Unit otherwise halves the calls). */
 static const char *details_interface(const unit_info *u) {
         if (!streq_ptr(u->load_state, "loaded"))
-                return "org.freedesktop.systemd1.Unit";
-        return endswith_str(u->name, ".service") ? "org.freedesktop.systemd1.Service" : NULL;
+                return SYSTEMD_UNIT_INTERFACE;
+        return endswith_str(u->name, ".service") ? SYSTEMD_SERVICE_INTERFACE : NULL;
 }
 
 static int get_all(sd_bus *bus, unit_info *u, const char *interface) {
@@ -215,12 +46,12 @@ static int get_all(sd_bus *bus, unit_info *u, const char *interface) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, SD_DEST, u->object_path, "org.freedesktop.DBus.Properties", "GetAll",
+        r = sd_bus_call_method(bus, SYSTEMD_BUS_NAME, u->object_path, DBUS_PROPERTIES_INTERFACE, "GetAll",
                                &error, &reply, "s", interface);
         if (r < 0)
                 return log_warning_errno(r, "Failed to get properties of %s: %s", u->name,
                                          error.message ?: strerror(-r));
-        r = read_properties(reply, u);
+        r = unit_info_read_properties(reply, u);
         if (r < 0)
                 return log_warning_errno(r, "Failed to parse properties of %s: %m", u->name);
         return 0;
@@ -242,7 +73,8 @@ void unit_info_keep_details(unit_info *u, unit_info *old) {
 
 static int list_request(sd_bus *bus, char *const *patterns, sd_bus_message **ret) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        int r = sd_bus_message_new_method_call(bus, &m, SD_DEST, SD_PATH, SD_MANAGER, "ListUnitsByPatterns");
+        int r = sd_bus_message_new_method_call(bus, &m, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_MANAGER_INTERFACE,
+                                               "ListUnitsByPatterns");
         if (r < 0)
                 return log_error_errno(r, "Failed to create D-Bus message: %m");
         r = sd_bus_message_append_strv(m, NULL); /* every state */
@@ -284,8 +116,8 @@ static int read_list(sd_bus_message *reply, discover_want_details_t want_details
                 unit_info *u = &units[n++];
                 *u = (unit_info) { .active_state = unit_active_state_from_string(active) };
                 u->start_pending = jid != 0 && (streq(jtype, "start") || streq(jtype, "restart"));
-                if (set_str(&u->name, name) < 0 || set_str(&u->object_path, path) < 0 ||
-                    set_str(&u->load_state, load) < 0 || set_str(&u->sub_state, sub) < 0) {
+                if (free_and_strdup(&u->name, name) < 0 || free_and_strdup(&u->object_path, path) < 0 ||
+                    free_and_strdup(&u->load_state, load) < 0 || free_and_strdup(&u->sub_state, sub) < 0) {
                         r = log_oom();
                         goto fail;
                 }
@@ -405,7 +237,7 @@ static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
         if (e)
                 log_warning("Failed to get properties of %s: %s", u->name, e->message ?: e->name);
         else {
-                int r = read_properties(reply, u);
+                int r = unit_info_read_properties(reply, u);
                 if (r == -ENOMEM) {
                         job_complete(j, log_oom());
                         return 0;
@@ -445,8 +277,8 @@ static int on_list(sd_bus_message *reply, void *userdata, sd_bus_error *ret_erro
                 if (u->details_skipped || !interface)
                         continue;
                 j->calls[i] = (detail_call) { .job = j, .index = i };
-                r = sd_bus_call_method_async(bus, &j->calls[i].slot, SD_DEST, u->object_path,
-                                             "org.freedesktop.DBus.Properties", "GetAll", on_get_all, &j->calls[i],
+                r = sd_bus_call_method_async(bus, &j->calls[i].slot, SYSTEMD_BUS_NAME, u->object_path,
+                                             DBUS_PROPERTIES_INTERFACE, "GetAll", on_get_all, &j->calls[i],
                                              "s", interface);
                 if (r < 0) {
                         job_complete(j, log_error_errno(r, "Failed to ask for the properties of %s: %m", u->name));

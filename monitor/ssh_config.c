@@ -3,39 +3,12 @@
 #include <stddef.h>
 #include <strings.h>
 
+#include "base/hostport.h"
 #include "base/log.h"
 #include "resolve.h"
 
 static bool strcaseeq(const char *a, const char *b) {
         return strcasecmp(a, b) == 0;
-}
-
-static int free_and_strdup(char **p, const char *s) {
-        char *c = strdup(s);
-        if (!c)
-                return -ENOMEM;
-        free(*p);
-        *p = c;
-        return 0;
-}
-
-/* Strict: decimal digits only, no sign or blanks, 1..65535 (0 too when allow_zero). */
-static int parse_port(const char *s, size_t len, bool allow_zero, uint16_t *ret) {
-        char buf[8];
-        if (len == 0 || len >= sizeof(buf))
-                return -EINVAL;
-        memcpy(buf, s, len);
-        buf[len] = 0;
-        if (strspn(buf, "0123456789") != len)
-                return -EINVAL;
-
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(buf, &end, 10);
-        if (errno != 0 || *end != 0 || v > 65535 || (v == 0 && !allow_zero))
-                return -EINVAL;
-        *ret = (uint16_t) v;
-        return 0;
 }
 
 void ssh_resolved_done(ssh_resolved *r) {
@@ -90,54 +63,26 @@ static int parse_remote_forward(const char *value, ssh_resolved *r, char *err, s
         _cleanup_(freep) char *listen = strndup(value, llen);
         if (!listen)
                 return -ENOMEM;
-
-        const char *host, *port;
-        size_t hostlen;
-        if (listen[0] == '[') {
-                char *close = strchr(listen, ']');
-                if (!close || close[1] != ':')
-                        return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"",
-                                       listen);
-                host = listen + 1;
-                hostlen = (size_t) (close - host);
-                port = close + 2;
-        } else if (strspn(listen, "0123456789") == strlen(listen)) {
-                host = "";
-                hostlen = 0;
-                port = listen;
-        } else if (strchr(listen, '/')) {
+        if (listen[0] != '[' && strchr(listen, '/')) {
                 log_debug("Skipping remote forward from unix socket %s: not probeable.", listen);
                 return 0;
-        } else {
-                char *colon = strrchr(listen, ':'); /* lenient: an unbracketed "host:port" */
-                if (!colon)
-                        return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"",
-                                       listen);
-                host = listen;
-                hostlen = (size_t) (colon - listen);
-                port = colon + 1;
         }
-
-        if (memchr(host, '[', hostlen) || memchr(host, ']', hostlen))
-                return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"", listen);
-
-        uint16_t p;
-        if (parse_port(port, strlen(port), /* allow_zero= */ true, &p) < 0)
+        hostport h;
+        int k = hostport_parse(listen, HOSTPORT_ANY_HOST | HOSTPORT_BARE_PORT | HOSTPORT_PORT_ZERO, &h, NULL);
+        if (k == -ERANGE)
                 return set_err(err, errlen, -EINVAL, "Bad port in remoteforward listen address \"%s\"", listen);
-        if (p == 0) {
+        if (k < 0)
+                return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"", listen);
+        if (h.port == 0) {
                 /* Dynamic allocation: the bastion picks the port, we cannot know which one to probe. */
                 log_debug("Skipping remote forward %s with a dynamically allocated port.", listen);
                 return 0;
         }
 
         /* Omitted, empty or "*" bind address: the bastion listens on loopback at least. */
-        _cleanup_(freep) char *h = NULL;
-        if (hostlen == 0 || (hostlen == 1 && host[0] == '*'))
-                h = strdup("localhost");
-        else
-                h = strndup(host, hostlen);
+        _cleanup_(freep) char *host = strdup(isempty_str(h.host) || streq(h.host, "*") ? "localhost" : h.host);
         _cleanup_(freep) char *t = strdup(target);
-        if (!h || !t)
+        if (!host || !t)
                 return -ENOMEM;
         size_t tl = strlen(t);
         while (tl > 0 && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
@@ -148,8 +93,8 @@ static int parse_remote_forward(const char *value, ssh_resolved *r, char *err, s
                 return -ENOMEM;
         r->forwards = m;
         r->forwards[r->n_forwards++] = (ssh_forward) {
-                .listen_host = TAKE_PTR(h),
-                .listen_port = p,
+                .listen_host = TAKE_PTR(host),
+                .listen_port = h.port,
                 .target = TAKE_PTR(t),
         };
         return 0;
@@ -173,7 +118,7 @@ static int parse_line(char *line, ssh_resolved *r, bool *seen_port, char *err, s
                 return 0; /* ssh -G never prints a keyword without a value; nothing to keep */
 
         if (strcaseeq(keyword, "port")) {
-                if (parse_port(value, strlen(value), /* allow_zero= */ false, &r->port) < 0)
+                if (parse_port(value, /* allow_zero= */ false, &r->port) < 0)
                         return set_err(err, errlen, -EINVAL, "Bad port \"%s\" in ssh -G output", value);
                 *seen_port = true;
                 return 0;
@@ -187,12 +132,8 @@ static int parse_line(char *line, ssh_resolved *r, bool *seen_port, char *err, s
                 if (!strcaseeq(keyword, string_keywords[i].keyword))
                         continue;
                 char **field = (char **) ((uint8_t *) r + string_keywords[i].offset);
-                if (string_keywords[i].none_is_null && strcaseeq(value, "none")) {
-                        free(*field);
-                        *field = NULL;
-                        return 0;
-                }
-                return free_and_strdup(field, value);
+                bool none = string_keywords[i].none_is_null && strcaseeq(value, "none");
+                return free_and_strdup(field, none ? NULL : value);
         }
         return 0; /* everything else (localforward, dynamicforward, ...) is not ours */
 }
@@ -271,32 +212,12 @@ int ssh_resolved_format(const ssh_resolved *r, char **ret) {
         return 0;
 }
 
+/* spec as tunnel.forward says it: "PORT" matches any listen host. */
 static bool forward_matches(const ssh_forward *f, const char *spec) {
-        const char *host = NULL, *port = spec;
-        size_t hostlen = 0;
-
-        if (spec[0] == '[') {
-                const char *close = strchr(spec, ']');
-                if (!close || close[1] != ':')
-                        return false;
-                host = spec + 1;
-                hostlen = (size_t) (close - host);
-                port = close + 2;
-        } else {
-                const char *colon = strrchr(spec, ':');
-                if (colon) {
-                        host = spec;
-                        hostlen = (size_t) (colon - spec);
-                        port = colon + 1;
-                }
-        }
-
-        uint16_t p;
-        if (parse_port(port, strlen(port), false, &p) < 0 || p != f->listen_port)
+        hostport h;
+        if (hostport_parse(spec, HOSTPORT_ANY_HOST | HOSTPORT_BARE_PORT, &h, NULL) < 0 || h.port != f->listen_port)
                 return false;
-        if (!host)
-                return true;
-        return strlen(f->listen_host) == hostlen && strncasecmp(f->listen_host, host, hostlen) == 0;
+        return isempty_str(h.host) || strcaseeq(f->listen_host, h.host);
 }
 
 const ssh_forward *ssh_resolved_find_forward(const ssh_resolved *r, const char *spec) {

@@ -18,6 +18,7 @@ static const char *const unit_active_state_table[_UNIT_ACTIVE_STATE_MAX] = {
         [UNIT_DEACTIVATING] = "deactivating",
 };
 
+/* By bit position: EVENT_DOWN is 1 << 0. */
 static const char *const tunnel_event_table[] = {
         "down", "recovered", "restarted", "gave_up", "network_down", "network_up",
         "host_down", "host_up", "reaped", "key_expiring",
@@ -25,18 +26,4 @@ static const char *const tunnel_event_table[] = {
 
 DEFINE_STRING_TABLE_LOOKUP(tunnel_state, tunnel_state);
 DEFINE_STRING_TABLE_LOOKUP(unit_active_state, unit_active_state);
-
-/* Events are bits: the table is indexed by the bit's position. */
-const char *tunnel_event_to_string(tunnel_event e) {
-        for (unsigned i = 0; i < ELEMENTSOF(tunnel_event_table); i++)
-                if ((unsigned) e == (1u << i))
-                        return tunnel_event_table[i];
-        return NULL;
-}
-tunnel_event tunnel_event_from_string(const char *s) {
-        if (s)
-                for (unsigned i = 0; i < ELEMENTSOF(tunnel_event_table); i++)
-                        if (streq(tunnel_event_table[i], s))
-                                return (tunnel_event) (1u << i);
-        return 0;
-}
+DEFINE_BIT_STRING_TABLE_LOOKUP(tunnel_event, tunnel_event);

@@ -1,4 +1,6 @@
 /* A tunnel's unit resolved into what ssh will do: ExecStart expanded like systemd does, then `ssh -G`. */
+#include <stdarg.h>
+
 #include "base/log.h"
 #include "monitor.h"
 #include "unit_env.h"
@@ -15,9 +17,14 @@ static bool strv_equal(char *const *a, char *const *b) {
         return true;
 }
 
-static void set_resolve_error(tunnel *t, const char *msg) {
+/* Why the tunnel has no resolution, as status shows it (NULL when out of memory). */
+_printf_(2, 3) static void set_resolve_error(tunnel *t, const char *fmt, ...) {
+        va_list ap;
         free(t->resolve_error);
-        t->resolve_error = strdup(msg);
+        va_start(ap, fmt);
+        if (vasprintf(&t->resolve_error, fmt, ap) < 0)
+                t->resolve_error = NULL;
+        va_end(ap);
 }
 
 /* ExecStart as systemd will run it: Environment= and EnvironmentFile= variables substituted. */
@@ -52,17 +59,14 @@ static void resolve_apply(tunnel *t) {
         const char *spec = t->tcfg ? t->tcfg->forward : NULL;
         t->forward = ssh_resolved_find_forward(&t->ssh, spec);
         if (!t->forward) {
-                char msg[300];
                 if (spec)
-                        snprintf(msg, sizeof msg, "no -R forward %s in ExecStart", spec);
+                        set_resolve_error(t, "no -R forward %s in ExecStart", spec);
                 else
-                        snprintf(msg, sizeof msg, "no -R forward in ExecStart");
-                set_resolve_error(t, msg);
+                        set_resolve_error(t, "no -R forward in ExecStart");
                 return;
         }
         ssh_forward_format(t->forward, t->forward_label, sizeof t->forward_label);
-        free(t->resolve_error);
-        t->resolve_error = NULL;
+        t->resolve_error = mfree(t->resolve_error);
         t->resolved = true;
         log_debug("%s: bastion %s, forward %s, control path %s", t->name, t->ssh.bastion, t->forward_label,
                   strna(t->ssh.control_path));
@@ -123,17 +127,16 @@ static void resolve_begin(monitor *m, tunnel *t) {
         t->forward_label[0] = 0;
         strv_free(t->resolved_for_argv);
         t->resolved_for_argv = NULL;
-        free(t->resolve_error);
-        t->resolve_error = NULL;
+        t->resolve_error = mfree(t->resolve_error);
         if (*err) {
-                set_resolve_error(t, err);
+                set_resolve_error(t, "%s", err);
                 return;
         }
         int r = run_identity_for_user(t->unit.user, &t->as);
         if (r < 0) {
                 snprintf(err, sizeof err, "the unit's User=%s cannot be looked up here: %s", strna(t->unit.user),
                          r == -ESRCH ? "no such user" : strerror(-r));
-                set_resolve_error(t, err);
+                set_resolve_error(t, "%s", err);
                 return;
         }
         if (resolve_from_seed(t, &argv, m->seeds, m->n_seeds))
@@ -154,9 +157,7 @@ static void on_resolved(ssh_resolve_job *j, int r, ssh_resolved *resolved, const
         t->resolving = NULL;
         m->resolves_running--;
         if (r < 0) {
-                char msg[300];
-                snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));
-                set_resolve_error(t, msg);
+                set_resolve_error(t, "ssh -G failed: %s", *err ? err : strerror(-r));
         } else {
                 t->ssh = *resolved;
                 resolve_apply(t);
@@ -184,9 +185,7 @@ static void resolve_start(monitor *m, tunnel *t) {
                 }
         }
         if (r < 0) {
-                char msg[300];
-                snprintf(msg, sizeof msg, "ssh -G failed: %s", *err ? err : strerror(-r));
-                set_resolve_error(t, msg);
+                set_resolve_error(t, "ssh -G failed: %s", *err ? err : strerror(-r));
                 return;
         }
         m->resolves_running++;

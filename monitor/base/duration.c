@@ -1,18 +1,20 @@
 /* Durations of the config: strict "1m30s"-style parsing and the matching formatter. */
 #include "duration.h"
 
+/* Largest first, the order format_duration writes them in. A suffix matches only where no letter follows,
+ * so "m" never takes the start of "ms" or "min". */
 static const struct {
         const char *suffix;
         usec_t usec;
+        bool read_only; /* another spelling: read, never written */
 } units[] = {
-        /* Longest suffix first where one is a prefix of another ("ms" and "min" before "m"). */
-        { "d", 24ULL * 3600ULL * USEC_PER_SEC },
-        { "h", 3600ULL * USEC_PER_SEC },
-        { "min", 60ULL * USEC_PER_SEC },
-        { "ms", USEC_PER_MSEC },
-        { "m", 60ULL * USEC_PER_SEC },
-        { "s", USEC_PER_SEC },
-        { "us", 1ULL },
+        { "d", 24ULL * 3600ULL * USEC_PER_SEC, false },
+        { "h", 3600ULL * USEC_PER_SEC, false },
+        { "min", 60ULL * USEC_PER_SEC, true },
+        { "m", 60ULL * USEC_PER_SEC, false },
+        { "s", USEC_PER_SEC, false },
+        { "ms", USEC_PER_MSEC, false },
+        { "us", 1ULL, false },
 };
 
 static bool is_digit(char c) {
@@ -69,18 +71,6 @@ int parse_duration(const char *s, usec_t *ret) {
 }
 
 char *format_duration(char *buf, size_t size, usec_t d) {
-        static const struct {
-                const char *suffix;
-                usec_t usec;
-        } parts[] = {
-                { "d", 24ULL * 3600ULL * USEC_PER_SEC },
-                { "h", 3600ULL * USEC_PER_SEC },
-                { "m", 60ULL * USEC_PER_SEC },
-                { "s", USEC_PER_SEC },
-                { "ms", USEC_PER_MSEC },
-                { "us", 1ULL },
-        };
-
         if (!buf || size == 0)
                 return buf;
         buf[0] = 0;
@@ -94,12 +84,12 @@ char *format_duration(char *buf, size_t size, usec_t d) {
         }
 
         size_t off = 0;
-        for (size_t i = 0; i < ELEMENTSOF(parts) && d > 0; i++) {
-                usec_t n = d / parts[i].usec;
-                if (n == 0)
+        for (size_t i = 0; i < ELEMENTSOF(units) && d > 0; i++) {
+                usec_t n = d / units[i].usec;
+                if (n == 0 || units[i].read_only)
                         continue;
-                d -= n * parts[i].usec;
-                int k = snprintf(buf + off, size - off, "%llu%s", (unsigned long long) n, parts[i].suffix);
+                d -= n * units[i].usec;
+                int k = snprintf(buf + off, size - off, "%llu%s", (unsigned long long) n, units[i].suffix);
                 if (k < 0 || (size_t) k >= size - off)
                         break; /* truncated, still NUL-terminated */
                 off += (size_t) k;

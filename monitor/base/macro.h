@@ -27,6 +27,11 @@ typedef uint64_t usec_t;
 static inline void freep(void *p) {
         free(*(void **) p);
 }
+/* "p = mfree(p)": frees and clears in one step. */
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
 static inline void closep(int *fd) {
         if (*fd >= 0) {
                 int saved = errno;
@@ -45,6 +50,8 @@ static inline void strv_freep(char ***l) {
 }
 size_t strv_length(char *const *l);
 int strv_push(char ***l, const char *s); /* copies s; -ENOMEM */
+/* *p becomes a copy of s (NULL: no string), the old value freed; on -ENOMEM *p is left as it was. */
+int free_and_strdup(char **p, const char *s);
 
 /* Writes the message into err (may be NULL) and returns r: "return set_err(err, n, -EINVAL, ...)". */
 int set_err(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);
@@ -61,6 +68,23 @@ int set_err(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5
                                 if (name##_table[i] && streq(name##_table[i], s))                        \
                                         return (type) i;                                                  \
                 return (type) -1;                                                                         \
+        }
+
+/* The same for an enum of bits: the table is indexed by the bit's position; to_string takes one bit (NULL
+ * otherwise), from_string gives the bit, or 0 when unknown. */
+#define DEFINE_BIT_STRING_TABLE_LOOKUP(name, type)                                                        \
+        const char *name##_to_string(type b) {                                                           \
+                for (size_t i = 0; i < ELEMENTSOF(name##_table); i++)                                    \
+                        if ((unsigned) b == (1u << i))                                                    \
+                                return name##_table[i];                                                   \
+                return NULL;                                                                              \
+        }                                                                                                 \
+        type name##_from_string(const char *s) {                                                         \
+                if (s)                                                                                    \
+                        for (size_t i = 0; i < ELEMENTSOF(name##_table); i++)                            \
+                                if (name##_table[i] && streq(name##_table[i], s))                        \
+                                        return (type) (1u << i);                                          \
+                return (type) 0;                                                                          \
         }
 
 #define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })

@@ -39,6 +39,15 @@ int strv_push(char ***l, const char *s) {
         return 0;
 }
 
+int free_and_strdup(char **p, const char *s) {
+        char *c = NULL;
+        if (s && !(c = strdup(s)))
+                return -ENOMEM;
+        free(*p);
+        *p = c;
+        return 0;
+}
+
 usec_t now_usec(int clock_id) {
         struct timespec ts;
         clock_gettime(clock_id, &ts);

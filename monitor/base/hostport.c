@@ -1,0 +1,84 @@
+/* One HOST:PORT parser for the config keys, ssh -G's remoteforward lines and metrics.listen. */
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "hostport.h"
+
+int parse_port(const char *s, bool allow_zero, uint16_t *ret) {
+        unsigned long v = 0;
+        if (!*s || strspn(s, "0123456789") != strlen(s))
+                return -ERANGE;
+        for (; *s; s++)
+                if ((v = v * 10 + (unsigned long) (*s - '0')) > 65535)
+                        return -ERANGE;
+        if (v == 0 && !allow_zero)
+                return -ERANGE;
+        *ret = (uint16_t) v;
+        return 0;
+}
+
+static int fail(int r, const char *why, const char **ret_why) {
+        if (ret_why)
+                *ret_why = why;
+        return r;
+}
+
+/* What the host may be: the address it is, or else a name flags allow. */
+static int check_host(hostport *h, bool bracketed, unsigned flags, const char **ret_why) {
+        if (inet_pton(AF_INET, h->host, &h->addr.in) == 1)
+                h->family = AF_INET;
+        else if (inet_pton(AF_INET6, h->host, &h->addr.in6) == 1)
+                h->family = AF_INET6;
+        else
+                h->family = AF_UNSPEC;
+
+        if (flags & HOSTPORT_ANY_HOST)
+                return strpbrk(h->host, "[]") ? fail(-EINVAL, "brackets inside the host", ret_why) : 0;
+        if (bracketed)
+                return h->family == AF_INET6 ? 0 : fail(-EINVAL, "brackets hold no IPv6 address", ret_why);
+        if (h->family == AF_INET6)
+                return fail(-EINVAL, "an IPv6 address needs brackets", ret_why);
+        if (h->family == AF_INET)
+                return 0;
+        if (!(flags & HOSTPORT_NAME))
+                return fail(-EINVAL, "the host is not an IP address", ret_why);
+        if (!*h->host || strpbrk(h->host, ":[] \t"))
+                return fail(-EINVAL, "invalid host name", ret_why);
+        return 0;
+}
+
+int hostport_parse(const char *s, unsigned flags, hostport *ret, const char **ret_why) {
+        hostport h = { .family = AF_UNSPEC };
+        const char *host = s, *port = s;
+        size_t len = 0;
+        bool bracketed = s[0] == '[';
+        bool bare = (flags & HOSTPORT_BARE_PORT) && *s && strspn(s, "0123456789") == strlen(s);
+
+        if (bracketed) {
+                const char *close = strchr(s, ']');
+                if (!close)
+                        return fail(-EINVAL, "\"[\" without \"]\"", ret_why);
+                if (close[1] != ':')
+                        return fail(-EINVAL, "no \":PORT\" after \"]\"", ret_why);
+                host = s + 1, len = (size_t) (close - host), port = close + 2;
+        } else if (!bare) {
+                const char *colon = strrchr(s, ':');
+                if (!colon)
+                        return fail(-EINVAL, "no \":PORT\"", ret_why);
+                len = (size_t) (colon - s), port = colon + 1;
+        }
+        if (len >= sizeof h.host)
+                return fail(-EINVAL, "host too long", ret_why);
+        memcpy(h.host, host, len);
+        h.host[len] = 0;
+        if (!bare) {
+                int r = check_host(&h, bracketed, flags, ret_why);
+                if (r < 0)
+                        return r;
+        }
+        if (parse_port(port, (flags & HOSTPORT_PORT_ZERO) != 0, &h.port) < 0)
+                return fail(-ERANGE, flags & HOSTPORT_PORT_ZERO ? "port not a number in 0..65535"
+                                                               : "port not a number in 1..65535", ret_why);
+        *ret = h;
+        return 0;
+}
