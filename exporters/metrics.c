@@ -242,6 +242,8 @@ static void render_host(render *r) {
         family(r, "rtun_alerts_total", "counter", "Alerts delivered, by receiver and event.");
         for (size_t i = 0; i < m->n_alert_counters; i++)
                 for (unsigned k = 0; k < ELEMENTSOF(r->alerts[i]->delivered); k++) {
+                        if ((1u << k) >= EVENT_HOST_DOWN)
+                                break; /* the bastion role's events: never raised on a host */
                         series_plain(r);
                         expo_put_char(&r->out, '{');
                         expo_put_label(&r->out, true, "receiver", r->alerts[i]->receiver);

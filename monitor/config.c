@@ -11,7 +11,7 @@
 
 static const char *const section_type_table[_SECTION_FILE_MAX] = {
         [SECTION_MONITOR] = "monitor", [SECTION_HEAL] = "heal", [SECTION_METRICS] = "metrics",
-        [SECTION_ALERT] = "alert", [SECTION_TUNNEL] = "tunnel",
+        [SECTION_ALERT] = "alert", [SECTION_TUNNEL] = "tunnel", [SECTION_BASTION] = "bastion",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(section_type, section_type);
@@ -195,6 +195,8 @@ static void *section_object(loader *l, section_type key_section) {
                 return &c->alerts[l->index];
         case SECTION_TUNNEL:
                 return &c->tunnels[l->index];
+        case SECTION_BASTION:
+                return &c->bastion;
         default: /* [monitor] units, [metrics] */
                 return c;
         }
@@ -368,8 +370,11 @@ static int config_defaults(config *c) {
                 .heal = { .enabled = true, .backoff = 10 * USEC_PER_SEC, .backoff_max = 600 * USEC_PER_SEC,
                           .max_restarts = 5, .window = 3600 * USEC_PER_SEC, .all_down_guard = true },
                 .metrics_listen = strdup("127.0.0.1:10122"),
+                .bastion = { .sshd_config = strdup(BASTION_SSHD_CONFIG_DEFAULT), .listen = strdup(BASTION_LISTEN_DEFAULT) },
         };
-        if (!c->monitor.expect || !c->metrics_listen || strv_push(&c->units, "reverse-ssh@*.service") < 0)
+        bastion_settings_init(&c->bastion.settings);
+        if (!c->monitor.expect || !c->metrics_listen || strv_push(&c->units, "reverse-ssh@*.service") < 0 ||
+            !c->bastion.sshd_config || !c->bastion.listen || strv_push(&c->bastion.users, BASTION_USERS_DEFAULT) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -441,6 +446,10 @@ void config_done(config *c) {
         }
         free(c->tunnels);
         index_done(&c->tunnel_index);
+        strv_free(c->bastion.users);
+        strv_free(c->bastion.authorized_keys);
+        free(c->bastion.sshd_config);
+        free(c->bastion.listen);
         *c = (config) {};
 }
 

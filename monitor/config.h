@@ -3,6 +3,7 @@
 
 #include <regex.h>
 
+#include "bastion/bastion_config.h"
 #include "tunnel.h"
 
 /* monitor.* keys; also the per-tunnel overrides of [tunnel "UNIT"]. */
@@ -67,6 +68,7 @@ typedef struct config {
         tunnel_config *tunnels;
         size_t n_tunnels;
         name_index tunnel_index; /* over tunnels[].unit */
+        bastion_config bastion;  /* the bastion role's [bastion] */
 } config;
 
 #define CONFIG_DEFAULT_PATH "/etc/rtun-monitor/rtun-monitor.conf"

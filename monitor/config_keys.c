@@ -176,7 +176,8 @@ static int parse_events(loader *l, const char *v, void *field, int ltype) {
         for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
                 tunnel_event e = tunnel_event_from_string(w);
                 if (e == 0)
-                        return config_fail_value(l, "down recovered restarted gave_up network_down network_up",
+                        return config_fail_value(l, "down recovered restarted gave_up network_down network_up host_down "
+                                                 "host_up reaped key_expiring",
                                                  "unknown event \"%s\"", w);
                 ev |= e;
         }
@@ -247,6 +248,69 @@ static int parse_url(loader *l, const char *v, void *field, int ltype) {
         return 0;
 }
 
+/* Space-separated words; "" clears (bastion.authorized_keys: back to the users' files). ltype 1: at least one. */
+static int parse_words(loader *l, const char *v, void *field, int ltype) {
+        _cleanup_(strv_freep) char **words = NULL;
+        _cleanup_(freep) char *copy = strdup(v);
+        char *save = NULL;
+        if (!copy)
+                return -ENOMEM;
+        for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+                if (strv_push(&words, w) < 0)
+                        return -ENOMEM;
+        if (!words && ltype)
+                return config_fail_value(l, "at least one is needed", "empty list \"%s\"", v);
+        strv_free(*(char ***) field);
+        *(char ***) field = TAKE_PTR(words);
+        return 0;
+}
+
+static int parse_paths(loader *l, const char *v, void *field, int ltype) {
+        int r = parse_words(l, v, field, ltype);
+        for (char **p = *(char ***) field; r >= 0 && p && *p; p++)
+                if (**p != '/')
+                        return config_fail_value(l, "must be absolute paths", "invalid path \"%s\"", *p);
+        return r;
+}
+
+static int parse_path(loader *l, const char *v, void *field, int ltype) {
+        if (v[0] != '/')
+                return config_fail_value(l, "must be an absolute path", "invalid path \"%s\"", v);
+        return free_and_strdup(field, v);
+}
+
+static int parse_port_range(loader *l, const char *v, void *field, int ltype) {
+        if (port_range_parse(v, field) < 0)
+                return config_fail_value(l, "e.g. 21000-21999 or 21022", "invalid port range \"%s\"", v);
+        return 0;
+}
+
+static int parse_offset(loader *l, const char *v, void *field, int ltype) {
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(v, &end, 10);
+        if (!isdigit((unsigned char) v[0]) || errno || *end || n < 1 || n > 65534)
+                return config_fail_value(l, "1 to 65534", "invalid port offset \"%s\"", v);
+        *(unsigned *) field = (unsigned) n;
+        return 0;
+}
+
+static int parse_reap(loader *l, const char *v, void *field, int ltype) {
+        bastion_reap r = bastion_reap_from_string(v);
+        if (r < 0)
+                return config_fail_value(l, "yes, no or dry-run", "invalid reap \"%s\"", v);
+        *(bastion_reap *) field = r;
+        return 0;
+}
+
+static int parse_bastion_listen(loader *l, const char *v, void *field, int ltype) {
+        hostport h;
+        if (hostport_parse(v, 0, &h, NULL) < 0)
+                return config_fail_value(l, "forms: 127.0.0.1:10123, [::1]:10123, 0.0.0.0:10123",
+                                         "invalid address \"%s\"", v);
+        return free_and_strdup(field, v);
+}
+
 #define SETTING(key, parse, field, ltype) { SECTION_SETTINGS, key, parse, offsetof(monitor_settings, field), ltype }
 
 static const config_key config_keys[] = {
@@ -272,6 +336,15 @@ static const config_key config_keys[] = {
         { SECTION_ALERT, "url_file", parse_url, offsetof(alert_receiver_config, url), URL_KEY_FILE },
         { SECTION_TUNNEL, "forward", parse_forward, offsetof(tunnel_config, forward), 0 },
         { SECTION_TUNNEL, "send", parse_send, 0, 0 },
+        { SECTION_BASTION, "users", parse_words, offsetof(bastion_config, users), 1 },
+        { SECTION_BASTION, "authorized_keys", parse_paths, offsetof(bastion_config, authorized_keys), 0 },
+        { SECTION_BASTION, "ssh_ports", parse_port_range, offsetof(bastion_config, settings.ssh_ports), 0 },
+        { SECTION_BASTION, "service_ports", parse_port_range, offsetof(bastion_config, settings.service_ports), 0 },
+        { SECTION_BASTION, "metrics_port_offset", parse_offset, offsetof(bastion_config, settings.metrics_port_offset), 0 },
+        { SECTION_BASTION, "reap", parse_reap, offsetof(bastion_config, reap), 0 },
+        { SECTION_BASTION, "expiry_warning", parse_dur, offsetof(bastion_config, settings.expiry_warning), DURATION_ZERO_OK },
+        { SECTION_BASTION, "sshd_config", parse_path, offsetof(bastion_config, sshd_config), 0 },
+        { SECTION_BASTION, "listen", parse_bastion_listen, offsetof(bastion_config, listen), 0 },
 };
 
 const config_key *config_key_find(section_type section, const char *key) {

@@ -13,6 +13,7 @@ typedef enum section_type {
         SECTION_METRICS,
         SECTION_ALERT,
         SECTION_TUNNEL,
+        SECTION_BASTION,
         _SECTION_FILE_MAX,
         SECTION_SETTINGS = _SECTION_FILE_MAX, /* not in a file: the keys [monitor] and [tunnel] share */
         _SECTION_INVALID = -1,

@@ -1,6 +1,7 @@
 /* rtun-monitor: command line (contract.md) and dispatch to check, status or daemon. */
 #include <getopt.h>
 
+#include "bastion/bastion_main.h"
 #include "config.h"
 #include "daemon.h"
 #include "base/log.h"
@@ -12,6 +13,8 @@ static void help(void) {
                "  rtun-monitor check   [--config FILE] [--json] [--dry-run]  one round: probe, heal, alert; exit\n"
                "  rtun-monitor daemon  [--config FILE] [--dry-run]           probe loop, /metrics, alerts, healing\n"
                "  rtun-monitor status  [--config FILE] [--json]              probe once and print; never heals\n"
+               "  rtun-monitor bastion status|audit|ssh-config [--config FILE] [--json]   the fleet from the bastion\n"
+               "  rtun-monitor bastion daemon [--config FILE] [--dry-run]   probes, /metrics, /sd, alerts\n"
                "  rtun-monitor --help | --version\n\n"
                "Every configuration key can be given as --section.key=value, e.g. --monitor.interval=1s.\n"
                "Exit codes of check and status: 0 all tunnels up, 1 some tunnel unhealthy, 2 bad usage or\n"
@@ -20,7 +23,8 @@ static void help(void) {
 }
 
 typedef struct cmdline {
-        const char *verb;          /* check, daemon, status */
+        const char *verb;          /* check, daemon, status, bastion */
+        const char *sub;           /* bastion's: status, audit, ssh-config, daemon */
         const char *config_path;   /* NULL: the default */
         char **overrides;          /* "section.key=value" */
         bool json;
@@ -59,6 +63,8 @@ static int parse_args(int argc, char **argv, cmdline *c) {
                                 return log_oom(), RTUN_EXIT_FAILURE;
                 } else if (a[0] != '-' && !c->verb)
                         c->verb = a;
+                else if (a[0] != '-' && streq(c->verb, "bastion") && !c->sub)
+                        c->sub = a;
                 else {
                         fprintf(stderr, "rtun-monitor: unknown argument \"%s\" (see --help)\n", a);
                         return RTUN_EXIT_USAGE;
@@ -72,6 +78,26 @@ static int check_args(const cmdline *c) {
         if (!c->verb) {
                 fprintf(stderr, "rtun-monitor: missing command: check, daemon or status (see --help)\n");
                 return RTUN_EXIT_USAGE;
+        }
+        if (streq(c->verb, "bastion")) {
+                static const char *const subs[] = { "status", "audit", "ssh-config", "daemon" };
+                bool known = false;
+                for (size_t i = 0; c->sub && i < ELEMENTSOF(subs); i++)
+                        known = known || streq(c->sub, subs[i]);
+                if (!known) {
+                        fprintf(stderr, "rtun-monitor: bastion: %s \"%s\": status, audit, ssh-config or daemon\n",
+                                c->sub ? "unknown command" : "missing command", strempty(c->sub));
+                        return RTUN_EXIT_USAGE;
+                }
+                if (c->json && !streq(c->sub, "status") && !streq(c->sub, "audit")) {
+                        fprintf(stderr, "rtun-monitor: bastion: --json is for status and audit\n");
+                        return RTUN_EXIT_USAGE;
+                }
+                if (c->dry_run && !streq(c->sub, "daemon")) {
+                        fprintf(stderr, "rtun-monitor: bastion: --dry-run is for daemon\n");
+                        return RTUN_EXIT_USAGE;
+                }
+                return -1;
         }
         if (!streq(c->verb, "check") && !streq(c->verb, "daemon") && !streq(c->verb, "status")) {
                 fprintf(stderr, "rtun-monitor: unknown command \"%s\" (see --help)\n", c->verb);
@@ -112,6 +138,11 @@ int main(int argc, char **argv) {
 
         /* Healing restarts units over D-Bus and probes as the units' users: without root it would fail per
          * tunnel, late and noisily. Say it once, now. */
+        if (streq(c.verb, "bastion")) {
+                r = bastion_command(&cfg, c.sub, c.json, c.dry_run);
+                config_done(&cfg);
+                return r;
+        }
         if (!streq(c.verb, "status") && cfg.heal.enabled && !c.dry_run && geteuid() != 0) {
                 fprintf(stderr, "rtun-monitor: %s restarts tunnel units and probes as their users: run it as root "
                         "(or with --dry-run, or heal.enabled=no, to look only)\n", c.verb);

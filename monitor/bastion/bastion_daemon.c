@@ -7,6 +7,7 @@
 #include "../../exporters/bastion_metrics.h"
 #include "../../exporters/http_sd.h"
 #include "../../exporters/http_server.h"
+#include "../../exporters/metrics.h"
 #include "../base/log.h"
 #include "../config.h"
 #include "../oneshot.h"

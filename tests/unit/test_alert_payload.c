@@ -84,7 +84,7 @@ static void test_event_table(void **state) {
 }
 
 static void test_invalid_event(void **state) {
-        static const tunnel_event bad[] = { 0, EVENT_DOWN | EVENT_RECOVERED, 1 << 6 };
+        static const tunnel_event bad[] = { 0, EVENT_DOWN | EVENT_RECOVERED, 1 << 10 };
         for (unsigned i = 0; i < ELEMENTSOF(bad); i++) {
                 alert_event ev = fixed_event(bad[i]);
                 char *j = NULL;
