@@ -10,14 +10,22 @@
 #   lab_bastion_start NAME            # sshd on 127.0.0.1:$(lab_bastion_port NAME); lab_bastion_stop NAME
 #   lab_bastion_authorize NAME PORT [noopen]   # before lab_tunnel_add: noopen = probes are prohibited
 #   lab_container_start               # systemd PID 1; lab_exec CMD..., lab_put PATH <file, /lab = $LAB
-#   P=$(lab_port_alloc); lab_tunnel_add NAME $P   # reverse-ssh@NAME.service up, 127.0.0.1:$P -> target
+#   P=$(lab_port_alloc); lab_tunnel_add NAME $P [LPORT [KEY]]   # reverse-ssh@NAME.service up, 127.0.0.1:$P -> target
 #   lab_banner PORT [T]               # first line within T (3) s; rc 2 timeout, 3 refused, 4 closed
 #   lab_fault_stop UNIT, lab_fault_cont UNIT...,  lab_fault_halfopen UNIT, lab_fault_clear, lab_unit_fail_hard UNIT
 #   lab_unit_mainpid|lab_unit_nrestarts|lab_unit_state|lab_unit_ctlpath|lab_journal UNIT, lab_hostpid CPID
 #   lab_listener_pid PORT            # who holds a bastion listener, seen without connecting to it
 #   lab_on_cleanup CMD; lab_cleanup   # idempotent; LAB_KEEP=1 keeps $LAB for a post-mortem
 #   lab_reap_stale                    # removes labs whose owner shell died (e.g. SIGKILL)
-# UNIT is a unit name or a bastion name (NAME -> reverse-ssh@NAME.service).
+# A fleet on one bastion run from a real sshd_config (the bastion role, tests/integration/test_bastion.sh):
+#   P=$(lab_port_block N [OFFSET])    # N consecutive free ports from P (and P+OFFSET.. too), reserved
+#   lab_bastion_sshd_config NAME >F   # a complete sshd_config for NAME (port, host key, LogLevel VERBOSE...)
+#   lab_bastion_start_conf NAME F [SSHD_ARG...]  # sshd -D -f F; its key file is the test's to write
+#   lab_host_key HOST                 # HOST's own key (comment HOST); prints "ssh-ed25519 AAAA... HOST"
+#   lab_host_fpr HOST                 # its SHA256:... fingerprint, as sshd.log names the key that logged in
+#   lab_bastion_alias ALIAS NAME [SSH_CONFIG_LINE...]  # Host ALIAS = NAME's sshd (+ e.g. a RemoteForward)
+#   lab_tunnel_add ALIAS P "" HOST    # reverse-ssh@ALIAS.service with HOST's key; lab_tunnel_start: no wait
+# UNIT is a unit name or a bastion name or alias (NAME -> reverse-ssh@NAME.service).
 
 LAB_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LAB_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -135,6 +143,35 @@ lab_port_alloc() {
         done
         exec {fd}<&-
         lab__err "lab_port_alloc: no free port in $lo-$hi after 200 tries"
+        return 1
+}
+
+# lab_port_block N [OFFSET]: N consecutive free ports P..P+N-1 (and, with OFFSET, P+OFFSET..P+OFFSET+N-1
+# as well), all reserved like lab_port_alloc's; prints P. For tests that need port ranges, e.g. the
+# bastion role's ssh_ports / service_ports, where a host's metrics forward is its ssh port + 1000.
+lab_port_block() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        lab__need lab_port_block || return 1
+        local n=$1 off=${2:-0} lo hi elo ehi p q tries fd want busy taken
+        [[ $n =~ ^[1-9][0-9]*$ && $off =~ ^[0-9]+$ && $n -le 100 ]] || { lab__err "usage: lab_port_block N (1-100) [OFFSET]"; return 1; }
+        read -r elo ehi </proc/sys/net/ipv4/ip_local_port_range
+        if ((ehi < 64000)); then lo=$((ehi + 1)) hi=65000; else lo=20000 hi=$((elo - 1)); fi
+        ((hi - lo + 1 > off + 2 * n)) || { lab__err "lab_port_block: $n ports at offset $off do not fit in $lo-$hi"; return 1; }
+        exec {fd}</tmp
+        flock -w 10 "$fd" || { exec {fd}<&-; lab__err "lab_port_block: cannot lock /tmp"; return 1; }
+        taken=$(cat /tmp/rtunlab.*/ports 2>/dev/null)
+        busy=$(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n]; n = split($5, b, ":"); print b[n] }' | sort -u)
+        for ((tries = 0; tries < 200; tries++)); do
+                p=$((lo + SRANDOM % (hi - lo - off - n + 2)))
+                want=$(for ((q = p; q < p + n; q++)); do echo "$q"; ((off)) && echo "$((q + off))"; done)
+                grep -qxF -f <(echo "$want") <(printf '%s\n%s\n' "$taken" "$busy") && continue
+                echo "$want" >>"$LAB/ports"
+                exec {fd}<&-
+                echo "$p"
+                return 0
+        done
+        exec {fd}<&-
+        lab__err "lab_port_block: no $n free ports (offset $off) in $lo-$hi after 200 tries"
         return 1
 }
 
@@ -304,14 +341,29 @@ lab_bastion_authorize() {
         lab__write_authorized_keys "$dir"
 }
 
+# lab_bastion_port NAME: the bastion's port; NAME may be an alias (lab_bastion_alias).
 lab_bastion_port() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
-        cat "$LAB/bastions/$1/port" 2>/dev/null || { lab__err "no bastion '$1'"; return 1; }
+        local b
+        b=$(lab__bastion_name "$1") || return 1
+        cat "$LAB/bastions/$b/port" 2>/dev/null || { lab__err "no bastion '$1'"; return 1; }
+}
+
+# The bastion an alias stands for (lab_bastion_alias), or NAME itself; fails for neither.
+lab__bastion_name() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        local a b
+        if [[ -n $1 && -f $LAB/run/aliases ]]; then
+                while read -r a b; do [[ $a == "$1" ]] && { echo "$b"; return 0; }; done <"$LAB/run/aliases"
+        fi
+        [[ -n $1 && -d $LAB/bastions/$1 ]] || { lab__err "no bastion or alias '$1'"; return 1; }
+        echo "$1"
 }
 
 # lab_bastion_start NAME [SSHD_ARG...]: a bastion sshd on 127.0.0.1:PORT (port kept across stop/start);
 # extra arguments go to sshd (e.g. -o MaxStartups=100:30:200).
 # ClientAliveInterval 2 x 2: a bastion frees a dead tunnel's listener within about 6 s.
+# A bastion started from a config file (lab_bastion_start_conf) starts again from that file.
 lab_bastion_start() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_bastion_start || return 1
@@ -319,6 +371,7 @@ lab_bastion_start() {
         shift
         [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ ]] || { lab__err "lab_bastion_start: bad bastion name '$name'"; return 1; }
         dir=$LAB/bastions/$name
+        [[ -f $dir/conf ]] && { lab_bastion_start_conf "$name" "$(cat "$dir/conf")" "$@"; return; }
         mkdir -p "$dir" || return 1
         if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "bastion $name already running"; return 1; fi
         if [[ ! -f $dir/port ]]; then
@@ -348,6 +401,150 @@ lab_bastion_stop() {
         lab__kill_tree "$pid" 5 || return 1
         rm -f "$dir/pid"
         lab__log "bastion $1 stopped"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# A bastion run from a real sshd_config file (`sshd -f FILE`), several hosts (keys) on one bastion, and
+# ssh Host aliases, so that one container plays several hosts of a fleet (the bastion role, issue 11).
+
+# lab__bastion_prepare NAME: the bastion's directory, port and host key (once; kept across restarts).
+lab__bastion_prepare() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        lab__need lab_bastion || return 1
+        local name=$1 dir port
+        [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ ]] || { lab__err "bad bastion name '$name'"; return 1; }
+        dir=$LAB/bastions/$name
+        mkdir -p "$dir" || return 1
+        [[ -f $dir/port ]] && return 0
+        port=$(lab_port_alloc) || return 1
+        ssh-keygen -q -t ed25519 -N '' -C "rtunlab-$LAB_RUN-$name" -f "$dir/hostkey" ||
+                { lab__err "ssh-keygen for bastion $name failed"; return 1; }
+        echo "$port" >"$dir/port"
+}
+
+# lab_bastion_sshd_config NAME: prints a complete sshd_config for bastion NAME (its port and host key
+# are allocated on first use): ListenAddress 127.0.0.1:PORT, HostKey, PidFile, AuthorizedKeysFile
+# $LAB/bastions/NAME/authorized_keys (the test writes that file: lab.sh never writes the key file of a
+# bastion started from a config), AllowUsers reverse-ssh, ClientAliveInterval 2 x 2, StrictModes no,
+# UsePAM no, no passwords, LogLevel VERBOSE (sshd.log names each accepted key's fingerprint).
+# The test edits it as it likes, writes it to a file and starts it with lab_bastion_start_conf.
+lab_bastion_sshd_config() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        local name=$1 dir
+        lab__bastion_prepare "$name" || return 1
+        dir=$LAB/bastions/$name
+        cat <<EOF
+# sshd_config of lab bastion $name (tests/lab/lab.sh lab_bastion_sshd_config)
+ListenAddress 127.0.0.1:$(cat "$dir/port")
+HostKey $dir/hostkey
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+AllowUsers reverse-ssh
+PermitRootLogin no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding yes
+GatewayPorts no
+X11Forwarding no
+PermitTTY no
+PrintMotd no
+ClientAliveInterval 2
+ClientAliveCountMax 2
+LogLevel VERBOSE
+EOF
+}
+
+# lab_bastion_start_conf NAME FILE [SSHD_ARG...]: the bastion sshd as `sshd -D -f FILE -E sshd.log`.
+# FILE is a real sshd_config (e.g. from lab_bastion_sshd_config), checked with `sshd -T`; its one
+# ListenAddress must be 127.0.0.1:PORT with PORT reserved by this lab (that becomes lab_bastion_port
+# NAME), its HostKey under $LAB (never the machine's own keys). FILE's key file is the
+# test's: lab_tunnel_add authorizes nothing on such a bastion. lab_bastion_stop NAME stops it;
+# lab_bastion_start NAME (or this again) starts it from FILE again.
+lab_bastion_start_conf() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        lab__need lab_bastion_start_conf || return 1
+        local name=$1 file=$2 dir port listen out
+        [[ -n $name && -n $file ]] || { lab__err "usage: lab_bastion_start_conf NAME FILE [SSHD_ARG...]"; return 1; }
+        shift 2
+        [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ ]] || { lab__err "lab_bastion_start_conf: bad bastion name '$name'"; return 1; }
+        [[ -f $file ]] || { lab__err "lab_bastion_start_conf: no file $file"; return 1; }
+        file=$(realpath "$file")
+        dir=$LAB/bastions/$name
+        mkdir -p "$dir" || return 1
+        if lab__alive "$(cat "$dir/pid" 2>/dev/null)"; then lab__err "bastion $name already running"; return 1; fi
+        out=$(/usr/sbin/sshd -T -f "$file" "$@" 2>&1) ||
+                { lab__err "lab_bastion_start_conf: sshd -T -f $file rejects it: $out"; return 1; }
+        listen=$(awk '$1 == "listenaddress" { print $2 }' <<<"$out")
+        [[ $listen =~ ^127\.0\.0\.1:([0-9]+)$ ]] ||
+                { lab__err "lab_bastion_start_conf: $file must listen on exactly one 127.0.0.1:PORT (sshd -T: ${listen//$'\n'/ })"; return 1; }
+        port=${BASH_REMATCH[1]}
+        # Only this lab's ports and keys: never a port another lab (or the machine) may use, never the
+        # machine's own host keys (sshd's default when the file names none).
+        grep -qx "$port" "$LAB/ports" ||
+                { lab__err "lab_bastion_start_conf: port $port is not this lab's (lab_port_alloc, lab_bastion_sshd_config)"; return 1; }
+        if awk -v lab="$LAB/" '$1 == "hostkey" && index($2, lab) != 1 { bad = 1 } END { exit !bad }' <<<"$out"; then
+                lab__err "lab_bastion_start_conf: $file must name its HostKey under $LAB (sshd -T: $(awk '$1 == "hostkey" { printf "%s ", $2 }' <<<"$out"))"
+                return 1
+        fi
+        echo "$port" >"$dir/port"
+        echo "$file" >"$dir/conf"
+        "${LAB_SPAWN[@]}" /usr/sbin/sshd -D -f "$file" -E "$dir/sshd.log" "$@" </dev/null >>"$dir/sshd.log" 2>&1 &
+        echo $! >"$dir/pid"
+        if ! lab_wait_banner "$port" 10 >/dev/null; then
+                lab__err "bastion $name (sshd -f $file) did not come up on 127.0.0.1:$port; its log:"
+                tail -n 20 "$dir/sshd.log" >&2
+                return 1
+        fi
+        lab__log "bastion $name on 127.0.0.1:$port (pid $(cat "$dir/pid")) from $file $*"
+        [[ -f $LAB/run/pid1 ]] && lab__write_ssh_config
+        return 0
+}
+
+# lab_host_key HOST: an ed25519 key for the fleet host HOST (made once), comment HOST, as the host's own
+# key would be; prints its public line ("ssh-ed25519 AAAA... HOST") for the test's authorized_keys.
+# Private key: $LAB/keys/hosts/HOST, in the container /lab/keys/hosts/HOST (lab_tunnel_add ... HOST).
+lab_host_key() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        lab__need lab_host_key || return 1
+        local host=$1 f
+        [[ $host =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] || { lab__err "lab_host_key: bad host name '$host'"; return 1; }
+        f=$LAB/keys/hosts/$host
+        mkdir -p "$LAB/keys/hosts" || return 1
+        if [[ ! -f $f ]]; then
+                ssh-keygen -q -t ed25519 -N '' -C "$host" -f "$f" || { lab__err "ssh-keygen for host $host failed"; return 1; }
+        fi
+        cat "$f.pub"
+}
+
+# lab_host_fpr HOST: the SHA256 fingerprint of HOST's key, as ssh-keygen -l and sshd's log print it.
+lab_host_fpr() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        [[ -f ${LAB:-/nonexistent}/keys/hosts/$1.pub ]] || { lab__err "lab_host_fpr: no key for host '$1' (lab_host_key)"; return 1; }
+        ssh-keygen -l -E sha256 -f "$LAB/keys/hosts/$1.pub" | awk '{ print $2 }'
+}
+
+# lab_bastion_alias ALIAS BASTION [SSH_CONFIG_LINE...]: a Host ALIAS entry in the container's ssh_config
+# with BASTION's HostName and Port, plus the given lines (e.g. "RemoteForward localhost:P localhost:Q").
+# reverse-ssh@ALIAS.service is then another tunnel to the same sshd (another host of the fleet, with
+# its own key: lab_tunnel_add ALIAS PORT "" HOST). lab_bastion_port ALIAS works. Again: replaces it.
+lab_bastion_alias() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        lab__need lab_bastion_alias || return 1
+        local alias=$1 b=$2 line
+        [[ $alias =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ && -n $b ]] || { lab__err "usage: lab_bastion_alias ALIAS BASTION [SSH_CONFIG_LINE...]"; return 1; }
+        shift 2
+        [[ -f $LAB/bastions/$b/port ]] || { lab__err "lab_bastion_alias: no bastion '$b'"; return 1; }
+        [[ -d $LAB/bastions/$alias ]] && { lab__err "lab_bastion_alias: '$alias' is a bastion"; return 1; }
+        touch "$LAB/run/aliases"
+        grep -v "^$alias " "$LAB/run/aliases" >"$LAB/run/aliases.new"
+        echo "$alias $b" >>"$LAB/run/aliases.new"
+        mv -f "$LAB/run/aliases.new" "$LAB/run/aliases"
+        for line in "$@"; do printf '    %s\n' "$line"; done >"$LAB/run/alias-$alias.conf"
+        [[ -f $LAB/run/pid1 ]] && { lab__write_ssh_config || return 1; }
+        lab__log "alias $alias -> bastion $b${*:+ (+ $*)}"
 }
 
 # lab_target_start [SSHD_ARG...]: the host's own sshd (what each tunnel forwards to) on 127.0.0.1:$LAB_TPORT.
@@ -402,8 +599,8 @@ lab_put() {
                 { lab__err "lab_put: cannot write $1 in the container"; return 1; }
 }
 
-# Every lab bastion, plus the aliases of lab_tunnels_add_many ($LAB/run/many), so that no writer drops
-# another's Host entries.
+# Every lab bastion, plus the aliases of lab_bastion_alias ($LAB/run/aliases) and of lab_tunnels_add_many
+# ($LAB/run/many), so that no writer drops another's Host entries.
 lab__write_ssh_config() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local d name alias unit rport b
@@ -415,6 +612,11 @@ lab__write_ssh_config() {
                         printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "$(cat "$d/port")"
                         printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
                 done
+                [[ -f $LAB/run/aliases ]] && while read -r alias b; do
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "$(cat "$LAB/bastions/$b/port")"
+                        printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
+                        cat "$LAB/run/alias-$alias.conf" 2>/dev/null
+                done <"$LAB/run/aliases"
                 [[ -f $LAB/run/many ]] && while read -r alias unit rport b; do
                         printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "$(cat "$LAB/bastions/$b/port")"
                         printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
@@ -520,29 +722,54 @@ lab_container_stop() {
 }
 
 # ---------------------------------------------------------------------------------------------------
-# lab_tunnel_add BASTION REMOTE_PORT [LOCAL_PORT]: env file, authorize (if not yet), enable --now,
-# wait until 127.0.0.1:REMOTE_PORT (the bastion's listener, same loopback) answers the target's banner.
+# lab_tunnel_start BASTION REMOTE_PORT [LOCAL_PORT [KEY]]: env file, authorize (if not yet), enable and
+# (re)start reverse-ssh@BASTION.service; no wait. BASTION may be an alias (lab_bastion_alias). KEY: a host
+# of lab_host_key (its key /lab/keys/hosts/HOST) or a path in the container; default the lab's client
+# key. Only the client key on a lab-managed bastion is authorized here: a host key's line, and every line
+# of a bastion started from a config (lab_bastion_start_conf), are the test's to write.
+lab_tunnel_start() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        lab__need lab_tunnel_start || return 1
+        local b=$1 rport=$2 lport=${3:-$LAB_TPORT} key=${4:-} real unit
+        [[ $rport =~ ^[0-9]+$ && $lport =~ ^[0-9]+$ ]] ||
+                { lab__err "usage: lab_tunnel_start|lab_tunnel_add BASTION REMOTE_PORT [LOCAL_PORT [KEY]]"; return 1; }
+        real=$(lab__bastion_name "$b" 2>/dev/null) && [[ -f $LAB/bastions/$real/port ]] ||
+                { lab__err "lab_tunnel_add: no bastion or alias '$b'"; return 1; }
+        case $key in
+        "") key=/lab/keys/client ;;
+        /*) ;;
+        *)
+                [[ -f $LAB/keys/hosts/$key ]] || { lab__err "lab_tunnel_add: no key for host '$key' (lab_host_key)"; return 1; }
+                key=/lab/keys/hosts/$key
+                ;;
+        esac
+        unit=$(lab__unit "$b")
+        if [[ $key == /lab/keys/client && ! -f $LAB/bastions/$real/conf ]]; then
+                grep -q "^$rport " "$LAB/bastions/$real/authorized" 2>/dev/null || lab_bastion_authorize "$real" "$rport" || return 1
+        fi
+        lab__write_ssh_config || return 1
+        printf 'REMOTE_PORT=%s\nLOCAL_PORT=%s\nSSH_USER=reverse-ssh\nKEY=%s\n' "$rport" "$lport" "$key" |
+                lab_put "/etc/reverse-ssh/$b.env" || return 1
+        # enable + restart (not enable --now): re-adding a tunnel with a new port takes effect too.
+        lab_exec systemctl enable --quiet "$unit" && lab_exec systemctl restart "$unit" ||
+                { lab__err "lab_tunnel_add: systemctl enable/restart $unit failed"; return 1; }
+}
+
+# lab_tunnel_add BASTION REMOTE_PORT [LOCAL_PORT [KEY]]: lab_tunnel_start, then wait until
+# 127.0.0.1:REMOTE_PORT (the bastion's listener, same loopback) answers the target's banner.
 lab_tunnel_add() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_tunnel_add || return 1
         local b=$1 rport=$2 lport=${3:-$LAB_TPORT} unit start
-        [[ -f $LAB/bastions/$b/port ]] || { lab__err "lab_tunnel_add: no bastion '$b'"; return 1; }
-        [[ $rport =~ ^[0-9]+$ ]] || { lab__err "usage: lab_tunnel_add BASTION REMOTE_PORT [LOCAL_PORT]"; return 1; }
-        unit=$(lab__unit "$b")
-        grep -q "^$rport " "$LAB/bastions/$b/authorized" 2>/dev/null || lab_bastion_authorize "$b" "$rport" || return 1
-        lab__write_ssh_config || return 1
-        printf 'REMOTE_PORT=%s\nLOCAL_PORT=%s\nSSH_USER=reverse-ssh\nKEY=/lab/keys/client\n' "$rport" "$lport" |
-                lab_put "/etc/reverse-ssh/$b.env" || return 1
         start=$(lab__now)
-        # enable + restart (not enable --now): re-adding a tunnel with a new port takes effect too.
-        lab_exec systemctl enable --quiet "$unit" && lab_exec systemctl restart "$unit" ||
-                { lab__err "lab_tunnel_add: systemctl enable/restart $unit failed"; return 1; }
+        lab_tunnel_start "$@" || return 1
+        unit=$(lab__unit "$b")
         if ! lab_wait_banner "$rport" "$LAB_TUNNEL_TIMEOUT" >/dev/null; then
                 lab__err "lab_tunnel_add: tunnel $unit does not forward 127.0.0.1:$rport; status and journal:"
                 lab_exec systemctl status --no-pager -n 30 "$unit" >&2
                 return 1
         fi
-        lab__log "tunnel $unit: 127.0.0.1:$rport -> target :$lport up in $(lab__since "$start") s"
+        lab__log "tunnel $unit: 127.0.0.1:$rport -> target :$lport up in $(lab__since "$start") s${4:+ (key ${4})}"
 }
 
 lab_unit_show() { lab_exec systemctl show -p "$2" --value "$(lab__unit "$1")"; }

@@ -2,6 +2,7 @@
 # A real Prometheus server for lab tests, on the host's loopback (the container shares the network):
 #   . tests/lab/prometheus.sh           # after lab.sh and lab_init
 #   lab_prom_start TARGET [INTERVAL=1s] # scrapes http://TARGET/metrics; $LAB_PROM_URL; killed at lab_cleanup
+#   lab_prom_start_sd URL [INTERVAL=1s] # scrapes what http_sd_configs URL lists (refreshed every INTERVAL)
 #   lab_prom_query EXPR                 # instant query: the JSON "result" array on stdout
 #   lab_prom_wait EXPR TIMEOUT          # until the instant query returns a non-empty result
 #   lab_prom_samples EXPR               # raw samples of a range selector, one "unixtime value" per line
@@ -12,10 +13,27 @@ LAB_PROM_START_TIMEOUT=${LAB_PROM_START_TIMEOUT:-30}
 
 lab_prom_start() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        [[ -n $1 ]] || { lab__err "usage: lab_prom_start HOST:PORT [INTERVAL]"; return 1; }
+        lab__prom_run "${2:-1s}" "$1" "    static_configs:
+      - targets: ['$1']"
+}
+
+# lab_prom_start_sd URL [INTERVAL=1s]: the targets come from Prometheus' HTTP service discovery at URL
+# (http_sd_configs, refreshed every INTERVAL), with the labels it gives them.
+lab_prom_start_sd() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
+        [[ $1 == http://* ]] || { lab__err "usage: lab_prom_start_sd http://HOST:PORT/PATH [INTERVAL]"; return 1; }
+        lab__prom_run "${2:-1s}" "targets of $1" "    http_sd_configs:
+      - url: '$1'
+        refresh_interval: ${2:-1s}"
+}
+
+# lab__prom_run INTERVAL DESCRIPTION SCRAPE_CONFIG_LINES: one job "rtun" with those lines.
+lab__prom_run() {
+        local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_prom_start || return 1
-        local target=$1 interval=${2:-1s} dir=$LAB/prom port pid start i
+        local interval=$1 what=$2 sc=$3 dir=$LAB/prom port pid start i
         [[ -x $LAB_PROM_BIN ]] || { lab__err "lab_prom_start: $LAB_PROM_BIN missing (apt-get install prometheus)"; return 1; }
-        [[ -n $target ]] || { lab__err "usage: lab_prom_start HOST:PORT [INTERVAL]"; return 1; }
         [[ ! -f $dir/pid ]] || { lab__err "lab_prom_start: already running (pid $(cat "$dir/pid"))"; return 1; }
         mkdir -p "$dir/data" || return 1
         port=$(lab_port_alloc) || return 1
@@ -27,8 +45,7 @@ global:
   evaluation_interval: $interval
 scrape_configs:
   - job_name: rtun
-    static_configs:
-      - targets: ['$target']
+$sc
 EOF
         start=$(lab__now)
         "$LAB_PROM_BIN" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
@@ -49,7 +66,7 @@ EOF
                 lab_prom_stop
                 return 1
         fi
-        lab__log "prometheus on $LAB_PROM_URL (pid $pid) scraping $target every $interval, ready in $(lab__since "$start") s"
+        lab__log "prometheus on $LAB_PROM_URL (pid $pid) scraping $what every $interval, ready in $(lab__since "$start") s"
 }
 
 lab_prom_stop() {
