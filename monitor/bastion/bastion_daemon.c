@@ -48,7 +48,7 @@ static void send_alert(bastion_daemon *d, tunnel_event event, const char *name, 
                 .bastion = d->host,
                 .forward = (char *) forward,
                 .reason = (char *) reason,
-                .host = d->host,
+                .host = (char *) name, /* the host the event is about; bastion says who saw it */
         };
         log_notice("%s: event %s%s%s", strna(name), tunnel_event_to_string(event), *reason ? ": " : "", reason);
         for (size_t i = 0; i < d->n_senders; i++)

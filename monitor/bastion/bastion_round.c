@@ -8,6 +8,7 @@ typedef struct port_probe {
         size_t index;
         probe *running;
         forward_address forward;
+        probe_request req;       /* the probe keeps a pointer to it until it ends */
         char detail[sizeof(((probe_result *) NULL)->detail)];
 } port_probe;
 
@@ -178,7 +179,7 @@ static int probe_port(bastion_round *r, size_t i) {
 
         /* sshd's "localhost" binds both loopbacks: the probe tries them as ssh -R binds them. */
         pp->forward = (forward_address) { .listen_host = "localhost", .listen_port = (uint16_t) p->entry->port };
-        probe_request req = {
+        pp->req = (probe_request) {
                 .unit = strempty(p->entry->key->comment),
                 .kind = PROBE_KIND_TCP,
                 .forward = &pp->forward,
@@ -186,7 +187,7 @@ static int probe_port(bastion_round *r, size_t i) {
                 .timeout = r->params.timeout,
         };
         pp->detail[0] = 0;
-        int k = probe_start(r->event, &req, on_probe_done, pp, &pp->running);
+        int k = probe_start(r->event, &pp->req, on_probe_done, pp, &pp->running);
         if (k < 0) {
                 p->probe = PROBE_ERROR;
                 snprintf(pp->detail, sizeof pp->detail, "cannot start the probe: %s", strerror(-k));
