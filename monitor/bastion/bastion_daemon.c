@@ -31,6 +31,7 @@ typedef struct bastion_daemon {
         size_t n_watches;
         char **expiring;       /* fingerprints whose key_expiring was sent (strv) */
         char host[256];
+        bool round_due;        /* the timer fired while a round was still running */
 } bastion_daemon;
 
 static bool strv_has(char **l, const char *s) {
@@ -74,7 +75,13 @@ static void notify_status(bastion_daemon *d) {
 }
 
 static void on_round_done(bastion_round *r, void *userdata) {
-        notify_status(userdata);
+        bastion_daemon *d = userdata;
+        notify_status(d);
+        /* A slow round (probes waiting for their timeout) delays the next by no more than it lasted. */
+        if (d->round_due) {
+                d->round_due = false;
+                (void) bastion_round_start(d->round, on_port_events, on_round_done, d);
+        }
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -82,8 +89,7 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         if (!bastion_round_running(d->round))
                 (void) bastion_round_start(d->round, on_port_events, on_round_done, d);
         else
-                log_debug("Round still running after %.3gs: this one is skipped.",
-                          (double) d->cfg->monitor.interval / USEC_PER_SEC);
+                d->round_due = true;
         (void) sd_event_source_set_time_relative(s, d->cfg->monitor.interval);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
         return 0;
