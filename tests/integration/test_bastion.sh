@@ -486,6 +486,20 @@ b_run frobnicate --config "$CONF"
 t_eq "unknown bastion subcommand: exit 2" "$RC" 2
 t_match "unknown bastion subcommand: says so" "$ERR" "frobnicate"
 
+
+# A tunnel user's AuthorizedKeysFile is that user's to write: one that points at /etc/shadow must be read
+# with the user's rights (sshd does the same), never root's. sshd -T names it; the user made it a symlink.
+# In /tmp, not in $LAB (0700): the user must reach the link itself and be stopped by /etc/shadow alone.
+SHADOW_DIR=$(mktemp -d /tmp/rtun-shadowlink.XXXXXX) && lab_on_cleanup "rm -rf '$SHADOW_DIR'" && chmod 0755 "$SHADOW_DIR" &&
+        ln -s /etc/shadow "$SHADOW_DIR/authorized_keys" && chown -h reverse-ssh "$SHADOW_DIR/authorized_keys" ||
+        t_die "precondition: the symlink to /etc/shadow"
+SC_SHADOW=$LAB/bastion-shadow.sshd_config
+sed "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $SHADOW_DIR/authorized_keys|" "$SC" >"$SC_SHADOW"
+b_run status --json --config "$CONF_USERS" --bastion.sshd_config="$SC_SHADOW"
+t_eq "symlink to /etc/shadow: exit 2 (a key file we could not read)" "$RC" 2
+t_match "symlink to /etc/shadow: refused with the user's rights" "$ERR" "authorized_keys: Permission denied \\(read as reverse-ssh\\)"
+t_nomatch "symlink to /etc/shadow: nothing of it printed (no root: line)" "$OUT$ERR" "root:"
+t_eq "symlink to /etc/shadow: no hosts from it" "$(jq -c '.hosts' <<<"$OUT" 2>/dev/null)" "[]"
 echo "test_bastion: $(($(date +%s) - T_START)) s"
 t_summary
 ((T_FAIL == 0))
