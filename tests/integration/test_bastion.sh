@@ -435,6 +435,21 @@ t_eq "recovered: $H2 up again (${WAITED}s after SIGCONT)" "$(pstate $H2 $P2)" up
 t_until 15 'test "$(n_alerts $H2 host_up)" -ge 1'
 sleep 2
 t_eq "alerts: host_up for $H2 exactly once" "$(n_alerts $H2 host_up)" 1
+# The key lines are re-read when the file changes, without a restart: an editor's save (write a copy, rename
+# it over) adds a fifth host; then the line goes again.
+P5=$(lab_port_alloc) || t_die "precondition: a fifth port"
+cp "$AK" "$AK.orig"
+{ cat "$AK.orig"; echo "restrict,port-forwarding,permitlisten=\"localhost:$P5\",permitopen=\"localhost:$P5\" $(lab_host_key new-host-5)"; } >"$AK.new" &&
+        mv -f "$AK.new" "$AK"
+t_until 10 'test "$(mget rtun_bastion_hosts)" = 5'
+t_eq "re-read: a new key line counted without a restart (${WAITED}s)" "$(mget rtun_bastion_hosts)" 5
+t_until 10 'test "$(pstate new-host-5 $P5)" = absent'
+t_eq "re-read: its port is watched (absent)" "$(pstate new-host-5 $P5)" absent
+t_eq "re-read: $H1 kept its state" "$(pstate $H1 $P1)" up
+cp "$AK.orig" "$AK.new" && mv -f "$AK.new" "$AK"
+t_until 10 'test "$(mget rtun_bastion_hosts)" = 4'
+t_eq "re-read: the line removed again" "$(mget rtun_bastion_hosts),$(pstate new-host-5 $P5)" "4,"
+t_eq "re-read: no restart meanwhile" "$(lab__alive $BD && echo running)" running
 lab__alive $BD || bdlog 40
 was_up=$(lab__alive $BD && echo running || echo "exited already")
 bd_stop
