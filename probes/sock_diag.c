@@ -33,6 +33,7 @@ static void view_from_info(const void *data, size_t len, tcp_view *v) {
                 .unacked = ti.tcpi_unacked,
                 .retransmits_total = ti.tcpi_total_retrans,
                 .last_ack_age_seconds = ti.tcpi_last_ack_recv / 1e3,
+                .backoff = ti.tcpi_backoff,
         };
 }
 

@@ -15,6 +15,7 @@ typedef struct tcp_view {
         uint32_t unacked;
         uint64_t retransmits_total;
         double last_ack_age_seconds;
+        uint8_t backoff;          /* retransmission timeouts in a row the peer has not answered */
         uint8_t peer_family;      /* AF_INET, AF_INET6 (0: not known) */
         uint8_t peer_addr[16];    /* network order */
         uint16_t peer_port;
