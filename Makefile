@@ -101,7 +101,8 @@ fuzz-smoke: fuzz-build
 install: $(BUILD)/rtun-monitor
 	install -Dm755 $(BUILD)/rtun-monitor $(DESTDIR)$(PREFIX)/bin/rtun-monitor
 	for u in systemd/*.service systemd/*.timer; do install -Dm644 $$u $(DESTDIR)$(UNITDIR)/$$(basename $$u); done
-	sed -i 's|/usr/local/bin/rtun-monitor|$(PREFIX)/bin/rtun-monitor|' $(DESTDIR)$(UNITDIR)/rtun-monitor*.service
+	sed -i 's|/usr/local/bin/rtun-monitor|$(PREFIX)/bin/rtun-monitor|' $(DESTDIR)$(UNITDIR)/rtun-monitor*.service \
+		$(DESTDIR)$(UNITDIR)/rtun-bastion.service
 	install -Dm644 docs/rtun-monitor.conf.example $(DESTDIR)/etc/rtun-monitor/rtun-monitor.conf.example
 	install -Dm644 docs/rtun-monitor.1 $(DESTDIR)$(PREFIX)/share/man/man1/rtun-monitor.1
 	install -Dm644 docs/rtun-monitor.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/rtun-monitor.conf.5

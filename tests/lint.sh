@@ -63,11 +63,14 @@ else
         echo "lint: promtool check rules: ok"
 fi
 
-# Every metric the rules and the dashboard use must be one the exporter renders.
+# Every metric the rules and the dashboard use must be one the exporter renders. The bastion's
+# (exporters/bastion_metrics.c) have no sample renderer: their names as that file spells them.
+bastion_names=$(grep -o '"rtun_bastion_[a-z_]*"' exporters/bastion_metrics.c | tr -d '"' | sort -u)
 for f in docs/alerting-rules.yml docs/grafana-dashboard.json; do
         [ -f "$f" ] || continue
         for name in $(grep -o 'rtun_[a-z_]*' "$f" | sort -u); do
-                grep -q "^# TYPE $name " "$sample" || fail "$f uses $name, which is not exported"
+                grep -q "^# TYPE $name " "$sample" || grep -qx "$name" <<<"$bastion_names" ||
+                        fail "$f uses $name, which is not exported"
         done
 done
 
