@@ -13,6 +13,8 @@
 #include "../oneshot.h"
 #include "../round.h"
 #include "bastion_main.h"
+#include "bastion_status.h"
+#include "reaper.h"
 
 #define RELOAD_DELAY (200 * USEC_PER_MSEC) /* an editor's save is several events: read once they settle */
 #define WATCH_MAX 256
@@ -32,6 +34,9 @@ typedef struct bastion_daemon {
         char **expiring;       /* fingerprints whose key_expiring was sent (strv) */
         char host[256];
         bool round_due;        /* the timer fired while a round was still running */
+        reaper *reaper;
+        uid_t *tunnel_uids;    /* bastion.users: only their sessions are ever ended */
+        size_t n_tunnel_uids;
 } bastion_daemon;
 
 static bool strv_has(char **l, const char *s) {
@@ -74,8 +79,74 @@ static void notify_status(bastion_daemon *d) {
         (void) sd_notifyf(false, "STATUS=%zu ports, %zu up, %zu key lines", n, up, d->fleet.keys.n_lines);
 }
 
+static bool tunnel_uid(const bastion_daemon *d, uid_t uid) {
+        for (size_t i = 0; i < d->n_tunnel_uids; i++)
+                if (d->tunnel_uids[i] == uid)
+                        return uid != 0;
+        return false;
+}
+
+/* A stale port whose session the kernel shows dead: end that session, so the host's next attempt binds.
+ * One session may hold several ports (ssh and metrics): ended once, counted for each. */
+static void reap(bastion_daemon *d) {
+        size_t n;
+        bastion_port *p = bastion_round_ports_mut(d->round, &n);
+        usec_t now = now_usec(CLOCK_REALTIME);
+        bool dry = d->dry_run || d->cfg->bastion.reap == BASTION_REAP_DRY_RUN;
+        pid_t ended[16];
+        size_t n_ended = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                char why[160], forward[64], reason[384];
+                pid_t pid = p[i].view.session_pid;
+                if (!pid || !reap_evidence(p[i].health.state, &p[i].view.tcp, why, sizeof why))
+                        continue;
+                const char *host = strna(p[i].entry->key->comment);
+                if (!tunnel_uid(d, p[i].view.uid)) {
+                        log_warning("%s port %d: session %d is uid %u's, not a tunnel user's: not ended.", host,
+                                    p[i].entry->port, (int) pid, (unsigned) p[i].view.uid);
+                        continue;
+                }
+                if (dry) {
+                        if (p[i].dry_run_said != pid)
+                                log_notice("%s port %d: would end session %d (dry run): %s.", host, p[i].entry->port,
+                                           (int) pid, why);
+                        p[i].dry_run_said = pid;
+                        continue;
+                }
+                bool done = false;
+                for (size_t j = 0; j < n_ended; j++)
+                        done = done || ended[j] == pid;
+                if (!done) {
+                        if (!reap_budget_allows(&p[i].budget, now)) {
+                                log_warning("%s port %d: session %d is dead (%s), but %d sessions were ended for it "
+                                            "within the hour: left alone.", host, p[i].entry->port, (int) pid, why,
+                                            REAP_BUDGET);
+                                continue;
+                        }
+                        int k = reaper_end_session(d->reaper, pid, p[i].view.uid);
+                        if (k < 0) {
+                                log_warning_errno(k, "%s port %d: cannot end session %d: %m", host, p[i].entry->port,
+                                                  (int) pid);
+                                continue;
+                        }
+                        if (n_ended < ELEMENTSOF(ended))
+                                ended[n_ended++] = pid;
+                }
+                reap_budget_spend(&p[i].budget, now);
+                p[i].reaped++;
+                char peer[64] = "?";
+                (void) bastion_port_peer(&p[i], peer, sizeof peer);
+                snprintf(forward, sizeof forward, "localhost:%d", p[i].entry->port);
+                snprintf(reason, sizeof reason, "session %d from %s ended: %s", (int) pid, peer, why);
+                send_alert(d, EVENT_REAPED, p[i].entry->key->comment, forward, reason);
+        }
+}
+
 static void on_round_done(bastion_round *r, void *userdata) {
         bastion_daemon *d = userdata;
+        if (d->cfg->bastion.reap != BASTION_REAP_NO || d->dry_run)
+                reap(d);
         notify_status(d);
         /* A slow round (probes waiting for their timeout) delays the next by no more than it lasted. */
         if (d->round_due) {
@@ -220,6 +291,17 @@ static int setup(bastion_daemon *d) {
         (void) bastion_report_sources(&d->fleet);
         count_findings(d);
 
+        d->tunnel_uids = calloc(strv_length(d->cfg->bastion.users) + 1, sizeof(uid_t));
+        if (!d->tunnel_uids)
+                return log_oom();
+        for (char **u = d->cfg->bastion.users; u && *u; u++) {
+                run_identity id;
+                if (run_identity_for_user(*u, &id) >= 0)
+                        d->tunnel_uids[d->n_tunnel_uids++] = id.uid;
+        }
+        r = reaper_new(d->event, &d->reaper);
+        if (r < 0)
+                return log_oom();
         r = bastion_round_new(d->event, &d->fleet, &params, &d->round);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the round: %m");
@@ -263,6 +345,8 @@ static void teardown(bastion_daemon *d) {
                 alert_sender_free(d->senders[i]);
         free(d->senders);
         bastion_round_free(d->round);
+        reaper_free(d->reaper);
+        free(d->tunnel_uids);
         fleet_done(&d->fleet);
         strv_free(d->expiring);
 }

@@ -5,6 +5,7 @@
 #include "../../probes/listen_view.h"
 #include "../../probes/probe_result.h"
 #include "port_state.h"
+#include "reap_rule.h"
 #include "ports.h"
 
 #define BASTION_REASON_MAX 256
@@ -17,6 +18,8 @@ typedef struct bastion_port {
         usec_t probe_duration;
         char reason[BASTION_REASON_MAX]; /* why it is not up, in words; "" when up */
         unsigned reaped;              /* sessions ended for this port by the reaper */
+        reap_budget budget;
+        pid_t dry_run_said;           /* dry run: the session it last said it would end (said once) */
 } bastion_port;
 
 /* What the listener, probe and key say, in words: "" when up. Pure. */

@@ -246,3 +246,8 @@ const bastion_port *bastion_round_ports(const bastion_round *r, size_t *n) {
 usec_t bastion_round_duration(const bastion_round *r) {
         return r->duration;
 }
+
+bastion_port *bastion_round_ports_mut(bastion_round *r, size_t *n) {
+        *n = r->n;
+        return r->ports;
+}

@@ -29,4 +29,6 @@ int bastion_round_reload(bastion_round *r, const fleet *f);
 int bastion_round_start(bastion_round *r, bastion_port_events_t events, bastion_round_done_t done, void *userdata);
 bool bastion_round_running(const bastion_round *r);
 const bastion_port *bastion_round_ports(const bastion_round *r, size_t *n);
+/* The same, to record what was done to them (the reaper's counts and budget). */
+bastion_port *bastion_round_ports_mut(bastion_round *r, size_t *n);
 usec_t bastion_round_duration(const bastion_round *r);

@@ -56,7 +56,7 @@ static int read_as(const run_identity *id, const char *path, authkeys *keys, cha
         if (r < 0)
                 return set_err(err, errlen, r, "%s", strerror(-r));
         if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
-                c.err[strcspn(c.err, "\n")] = 0;
+                c.err[strcspn(c.err, "\r\n")] = 0;
                 if (strstr(c.err, "No such file or directory"))
                         return -ENOENT;
                 /* cat's own words, as the user: "Permission denied", "Is a directory" */

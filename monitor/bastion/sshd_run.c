@@ -19,7 +19,7 @@ int sshd_run(const char *binary, const char *config, const char *spec, sshd_sett
         if (r < 0)
                 return set_err(err, errlen, r, "%s -T -f %s: %s", binary, config, strerror(-r));
         if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
-                c.err[strcspn(c.err, "\n")] = 0;
+                c.err[strcspn(c.err, "\r\n")] = 0;
                 _cleanup_(freep) char *why = escape_control(c.err);
                 if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 127)
                         return set_err(err, errlen, -ENOENT, "%s: cannot run it (%s)", binary, strna(why));

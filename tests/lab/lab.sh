@@ -12,7 +12,7 @@
 #   lab_container_start               # systemd PID 1; lab_exec CMD..., lab_put PATH <file, /lab = $LAB
 #   P=$(lab_port_alloc); lab_tunnel_add NAME $P [LPORT [KEY]]   # reverse-ssh@NAME.service up, 127.0.0.1:$P -> target
 #   lab_banner PORT [T]               # first line within T (3) s; rc 2 timeout, 3 refused, 4 closed
-#   lab_fault_stop UNIT, lab_fault_cont UNIT...,  lab_fault_halfopen UNIT, lab_fault_clear, lab_unit_fail_hard UNIT
+#   lab_fault_stop UNIT..., lab_fault_cont UNIT...,  lab_fault_halfopen UNIT, lab_fault_clear, lab_unit_fail_hard UNIT
 #   lab_unit_mainpid|lab_unit_nrestarts|lab_unit_state|lab_unit_ctlpath|lab_journal UNIT, lab_hostpid CPID
 #   lab_listener_pid PORT            # who holds a bastion listener, seen without connecting to it
 #   lab_on_cleanup CMD; lab_cleanup   # idempotent; LAB_KEEP=1 keeps $LAB for a post-mortem
@@ -362,13 +362,15 @@ lab__bastion_name() {
 
 # lab_bastion_start NAME [SSHD_ARG...]: a bastion sshd on 127.0.0.1:PORT (port kept across stop/start);
 # extra arguments go to sshd (e.g. -o MaxStartups=100:30:200).
-# ClientAliveInterval 2 x 2: a bastion frees a dead tunnel's listener within about 6 s.
+# ClientAliveInterval 2 x 2: a bastion frees a dead tunnel's listener within about 6 s (LAB_CLIENT_ALIVE="I N"
+# for others: a suite whose faults stop tunnels for long wants its bastions to keep them).
 # A bastion started from a config file (lab_bastion_start_conf) starts again from that file.
 lab_bastion_start() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         lab__need lab_bastion_start || return 1
-        local name=$1 dir port
+        local name=$1 dir port alive
         shift
+        read -r -a alive <<<"${LAB_CLIENT_ALIVE:-2 2}"
         [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]*$ ]] || { lab__err "lab_bastion_start: bad bastion name '$name'"; return 1; }
         dir=$LAB/bastions/$name
         [[ -f $dir/conf ]] && { lab_bastion_start_conf "$name" "$(cat "$dir/conf")" "$@"; return; }
@@ -384,7 +386,8 @@ lab_bastion_start() {
         touch "$dir/authorized"
         lab__write_authorized_keys "$dir" || return 1
         lab__sshd "$dir" "$port" "$dir/hostkey" -o AuthorizedKeysFile="$dir/authorized_keys" \
-                -o AllowUsers=reverse-ssh -o ClientAliveInterval=2 -o ClientAliveCountMax=2 "$@" || return 1
+                -o AllowUsers=reverse-ssh -o ClientAliveInterval="${alive[0]:-2}" -o ClientAliveCountMax="${alive[1]:-2}" \
+                "$@" || return 1
         lab__log "bastion $name on 127.0.0.1:$port (pid $(cat "$dir/pid")) $*"
         # A container that is already up learns the new Host entry.
         [[ -f $LAB/run/pid1 ]] && lab__write_ssh_config
@@ -816,14 +819,22 @@ lab__mainpid_or_fail() {
         echo "$pid"
 }
 
-# lab_fault_stop UNIT: SIGSTOP the tunnel's ssh (systemd keeps saying active (running)).
+# lab_fault_stop UNIT...: SIGSTOP the tunnels' ssh (systemd keeps saying active (running)), every UNIT's with
+# one kill, so several tunnels die at the same instant.
 lab_fault_stop() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
-        local pid
-        pid=$(lab__mainpid_or_fail "$1") || return 1
-        lab_exec kill -STOP "$pid" || { lab__err "kill -STOP $pid failed"; return 1; }
-        echo "$(lab__unit "$1") $pid" >>"$LAB/run/stopped"
-        lab__log "fault: $(lab__unit "$1") ssh (container pid $pid) stopped"
+        local u pid i pids=() units=()
+        for u in "$@"; do
+                pid=$(lab__mainpid_or_fail "$u") || return 1
+                pids+=("$pid")
+                units+=("$(lab__unit "$u")")
+        done
+        ((${#pids[@]})) || { lab__err "usage: lab_fault_stop UNIT..."; return 1; }
+        lab_exec kill -STOP "${pids[@]}" || { lab__err "kill -STOP ${pids[*]} failed"; return 1; }
+        for ((i = 0; i < ${#pids[@]}; i++)); do
+                echo "${units[i]} ${pids[i]}" >>"$LAB/run/stopped"
+                lab__log "fault: ${units[i]} ssh (container pid ${pids[i]}) stopped"
+        done
 }
 
 # lab_fault_cont UNIT...: SIGCONT what lab_fault_stop stopped (and the current MainPID), every UNIT's ssh
