@@ -29,7 +29,12 @@ typedef struct bastion_daemon {
         alert_sender **senders;
         size_t n_senders;
         http_server *http;
-        sd_event_source *timer, *reload, *watches[WATCH_MAX];
+        sd_event_source *timer, *reload;
+        struct file_watch {
+                struct bastion_daemon *d;
+                char *name;            /* the file's name in its directory: other files there are not ours */
+                sd_event_source *source;
+        } watches[WATCH_MAX];
         size_t n_watches;
         char **expiring;       /* fingerprints whose key_expiring was sent (strv) */
         char host[256];
@@ -99,8 +104,15 @@ static void reap(bastion_daemon *d) {
         for (size_t i = 0; i < n; i++) {
                 char why[160], forward[64], reason[384];
                 pid_t pid = p[i].view.session_pid;
-                if (!pid || !reap_evidence(p[i].health.state, &p[i].view.tcp, why, sizeof why))
+                if (!pid || !reap_evidence(p[i].health.state, &p[i].view.tcp, why, sizeof why)) {
+                        if (p[i].health.state == PORT_STALE)
+                                log_debug("%s port %d stale, session %d: no evidence (view %s, unacked %u, last ACK "
+                                          "%.1f s ago, backoff %u).", strna(p[i].entry->key->comment),
+                                          p[i].entry->port, (int) pid, p[i].view.tcp.valid ? "valid" : "none",
+                                          p[i].view.tcp.unacked, p[i].view.tcp.last_ack_age_seconds,
+                                          p[i].view.tcp.backoff);
                         continue;
+                }
                 const char *host = strna(p[i].entry->key->comment);
                 if (!tunnel_uid(d, p[i].view.uid)) {
                         log_warning("%s port %d: session %d is uid %u's, not a tunnel user's: not ended.", host,
@@ -221,28 +233,41 @@ static int on_reload(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int on_change(sd_event_source *s, const struct inotify_event *ev, void *userdata) {
-        bastion_daemon *d = userdata;
-        (void) sd_event_source_set_time_relative(d->reload, RELOAD_DELAY);
-        (void) sd_event_source_set_enabled(d->reload, SD_EVENT_ONESHOT);
+        struct file_watch *w = userdata;
+        if (ev->len == 0 || !streq(ev->name, w->name))
+                return 0;
+        (void) sd_event_source_set_time_relative(w->d->reload, RELOAD_DELAY);
+        (void) sd_event_source_set_enabled(w->d->reload, SD_EVENT_ONESHOT);
         return 0;
 }
 
-/* The directories of the key files and of sshd_config: an editor replaces a file by renaming over it. */
-static int watch_files(bastion_daemon *d) {
-        for (size_t i = 0; i < d->n_watches; i++)
-                d->watches[i] = sd_event_source_disable_unref(d->watches[i]);
+static void unwatch(bastion_daemon *d) {
+        for (size_t i = 0; i < d->n_watches; i++) {
+                d->watches[i].source = sd_event_source_disable_unref(d->watches[i].source);
+                d->watches[i].name = mfree(d->watches[i].name);
+        }
         d->n_watches = 0;
+}
+
+/* Each key file and sshd_config, through its directory (an editor replaces a file by renaming over it),
+ * filtered to its own name: a busy directory's other files do not make us read the keys again. */
+static int watch_files(bastion_daemon *d) {
+        unwatch(d);
         for (size_t i = 0; i <= d->fleet.n_files && d->n_watches < WATCH_MAX; i++) {
                 const char *f = i < d->fleet.n_files ? d->fleet.files[i] : d->cfg->bastion.sshd_config;
                 _cleanup_(freep) char *dir = strdup(f);
                 char *slash = dir ? strrchr(dir, '/') : NULL;
-                if (!slash)
+                if (!slash || !slash[1])
                         continue;
+                struct file_watch *w = &d->watches[d->n_watches];
+                *w = (struct file_watch) { .d = d, .name = strdup(slash + 1) };
                 *slash = 0;
-                if (sd_event_add_inotify(d->event, &d->watches[d->n_watches], *dir ? dir : "/",
-                                         IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB | IN_ONLYDIR,
-                                         on_change, d) >= 0)
+                if (w->name && sd_event_add_inotify(d->event, &w->source, *dir ? dir : "/",
+                                                    IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB |
+                                                    IN_ONLYDIR, on_change, w) >= 0)
                         d->n_watches++;
+                else
+                        w->name = mfree(w->name);
         }
         return 0;
 }
@@ -336,8 +361,7 @@ static int setup(bastion_daemon *d) {
 }
 
 static void teardown(bastion_daemon *d) {
-        for (size_t i = 0; i < d->n_watches; i++)
-                sd_event_source_disable_unref(d->watches[i]);
+        unwatch(d);
         sd_event_source_disable_unref(d->timer);
         sd_event_source_disable_unref(d->reload);
         http_server_free(d->http);

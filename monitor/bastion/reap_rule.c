@@ -6,7 +6,9 @@ bool reap_evidence(port_state state, const tcp_view *v, char *why, size_t size) 
         if (state != PORT_STALE || !v || !v->valid)
                 return false;
         bool silent = v->unacked > 0 && v->last_ack_age_seconds >= REAP_ACK_SILENCE_SECONDS;
-        bool backoff = v->unacked > 0 && v->backoff >= REAP_BACKOFF_MIN;
+        /* The kernel backs off only while it waits for an ACK that does not come (it resets on the next ACK):
+         * seen here with packets_out already 0 after the timeouts, so it stands on its own. */
+        bool backoff = v->backoff >= REAP_BACKOFF_MIN;
         if (!silent && !backoff)
                 return false;
         snprintf(why, size, "no ACK from the host for %.0f s, %u segment%s unacked, retransmission backoff %u",

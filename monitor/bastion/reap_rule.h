@@ -10,7 +10,8 @@
  * its sshd is doing (a stopped or slow sshd still has a kernel that ACKs), so 10 s of silence is a dead
  * peer or a path that no longer exists. */
 #define REAP_ACK_SILENCE_SECONDS 10.0
-/* Or the kernel has already timed out this many retransmissions in a row (each doubling the wait). */
+/* Or the kernel has already timed out this many retransmissions in a row (each doubling the wait; 200 ms
+ * minimum RTO: at least 1.4 s of silence at 3). A live host's ACK resets it. */
 #define REAP_BACKOFF_MIN 3
 /* At most this many reaps of one port per window: a host that keeps dying does not get its sessions
  * ended in a loop, and a wrong rule cannot flap a port. */

@@ -313,8 +313,9 @@ done
 BL=$(lab_port_alloc) || t_die "precondition: daemon port"
 BURL=http://127.0.0.1:$BL
 mkdir -p "$LAB/bastion-state"
+# reap = yes: a slow host (stopped, its kernel still ACKing) is never reaped; a dead one (half-open) is.
 "${LAB_SPAWN[@]}" env RTUN_MONITOR_LOG_LEVEL=debug STATE_DIRECTORY="$LAB/bastion-state" "$BIN" bastion daemon \
-        --config "$CONF" --bastion.listen="127.0.0.1:$BL" </dev/null >"$LAB/bastion-daemon.log" 2>&1 &
+        --config "$CONF" --bastion.listen="127.0.0.1:$BL" --bastion.reap=yes </dev/null >"$LAB/bastion-daemon.log" 2>&1 &
 BD=$!
 BD_RC=""
 bd_stop() { # SIGTERM by pid, wait up to 10 s; its exit code in BD_RC (call it in this shell: `wait`)
@@ -423,6 +424,10 @@ W=$(jq -c 'select(.answer == "200") | .body | fromjson | select(.event == "host_
 t_eq "alerts: host_down payload: version, status, host" "$(jq -r '"\(.version) \(.status) \(.host)"' <<<"$W" 2>/dev/null)" "1 firing $H2"
 t_match "alerts: host_down payload: RFC 3339 timestamp" "$(jq -r .timestamp <<<"$W" 2>/dev/null)" "$rfc3339"
 t_eq "alerts: webhook path" "$(jq -r .path "$LAB/recv-hook.log" 2>/dev/null | sort -u)" /bastion
+# Stopped for longer than the reaper's silence bound (10 s): its kernel still ACKs, so it is slow, not dead.
+while le "$(since "$s")" 13; do sleep 0.5; done
+t_eq "reaper: a stopped (slow) host is not reaped after $(since "$s") s" "$(mget rtun_bastion_reaped_total host=$H2 port=$P2)" 0
+t_eq "reaper: its session is the same" "$(lab_listener_pid $P2)" "$LP2"
 # The one-shot status sees it too.
 b_run status --json --config "$CONF"
 t_eq "status --json during the fault: $H2 stale, $H1 up" "$(hsel $H2 $P2 .state),$(hsel $H1 $P1 .state)" '"stale","up"'
@@ -435,6 +440,27 @@ t_eq "recovered: $H2 up again (${WAITED}s after SIGCONT)" "$(pstate $H2 $P2)" up
 t_until 15 'test "$(n_alerts $H2 host_up)" -ge 1'
 sleep 2
 t_eq "alerts: host_up for $H2 exactly once" "$(n_alerts $H2 host_up)" 1
+# ===== the reaper: the host's connection black-holed (half-open: no FIN, no RST), the bastion at ClientAlive 0
+# keeps its session and listener for hours; the daemon's probes make sshd send on it, nothing is ACKed.
+LP1_NOW=$(lab_listener_pid $P1)
+lab_fault_halfopen $U2 || t_fail "fault: half-open $U2"
+s=$(now)
+t_until 40 'test "$(n_alerts $H2 reaped)" -ge 1'
+reaped_after=$(since "$s")
+echo "half-open $H2: reaped after $reaped_after s (evidence: retransmission backoff 3 or 10 s of unacked silence; bound 40 s under load)"
+t_eq "reaper: a reaped alert for $H2 (${reaped_after}s)" "$(n_alerts $H2 reaped)" 1
+t_eq "reaper: counted" "$(mget rtun_bastion_reaped_total host=$H2 port=$P2)" 1
+t_match "reaper: the alert says the evidence and the peer" \
+        "$(jq -r 'select(.answer == "200") | .body | fromjson | select(.event == "reaped") | .reason' "$LAB/recv-hook.log" 2>/dev/null)" \
+        "session $LP2 from 127\.0\.0\.1:[0-9]+ ended: no ACK from the host"
+t_until 10 '! lab__alive '"$LP2"
+t_expect "reaper: the dead session is gone" bash -c "! kill -0 $LP2 2>/dev/null"
+t_eq "reaper: $H1's session untouched" "$(lab_listener_pid $P1)" "$LP1_NOW"
+t_eq "reaper: nothing for $H1" "$(mget rtun_bastion_reaped_total host=$H1 port=$P1)" 0
+lab_fault_clear
+t_until 30 'test "$(pstate $H2 $P2)" = up'
+t_eq "reaper: $H2 up again once its path is back (${WAITED}s)" "$(pstate $H2 $P2)" up
+
 # The key lines are re-read when the file changes, without a restart: an editor's save (write a copy, rename
 # it over) adds a fifth host; then the line goes again.
 P5=$(lab_port_alloc) || t_die "precondition: a fifth port"
