@@ -324,7 +324,13 @@ static void test_thousand_tunnels_fast(void **state) {
                 best = MIN(best, (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6);
         }
         print_message("1000 tunnels: %zu bytes in %.3f ms (best of 5)\n", len, best);
-        assert_true(best < 50); /* the goal is 2 ms optimised; generous for sanitizer builds */
+        /* A functional bound, not the benchmark (2 ms optimised, docs/benchmarks.md): sanitizers cost ~50x, and
+         * a loaded machine (seen: 135 ms under ASan at load 10) more. */
+#if defined(__SANITIZE_ADDRESS__)
+        assert_true(best < 1000);
+#else
+        assert_true(best < 50);
+#endif
         assert_int_equal(count(text, "rtun_tunnel_up{"), 1000);
         assert_true(strstr(text, "bastion-0000.example.com.service") < strstr(text, "bastion-0001.example.com.service"));
         free(text);
