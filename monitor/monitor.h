@@ -80,7 +80,7 @@ typedef struct resolve_seed {
 } resolve_seed;
 
 struct alert_counters;
-struct act_tracker;
+struct heal_tracker;
 struct monitor;
 typedef void (*monitor_tunnel_cb)(struct monitor *m, tunnel *t, void *userdata);
 
@@ -111,7 +111,7 @@ typedef struct monitor {
          * the running mode owns; borrowed here so /metrics and the textfile show them. */
         const struct alert_counters *const *alert_counters;
         size_t n_alert_counters;
-        struct act_tracker *act;
+        struct heal_tracker *heal;
         tcpinfo *tcp;                  /* where each tunnel's ssh connection was found (probes/tcpinfo.h) */
         const resolve_seed *seeds;     /* for the first discovery only (borrowed) */
         struct discover_job *discovery; /* monitor_refresh_async() in flight */
