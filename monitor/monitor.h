@@ -76,7 +76,7 @@ typedef struct resolve_seed {
         char *name;
         char **argv;
         usec_t started_at;
-        char *ssh_config;              /* ssh_resolved_format() text */
+        char *ssh_g;                   /* ssh_resolved_format() text */
 } resolve_seed;
 
 struct alert_counters;

@@ -170,7 +170,7 @@ static void job_conclude(ssh_resolve_job *j, int r) {
                           : set_err(err, sizeof err, -EINVAL, "%s -G failed with status %d", j->binary,
                                     WEXITSTATUS(j->status));
         } else
-                r = ssh_config_parse(strempty(j->out.data), &resolved, err, sizeof err);
+                r = ssh_resolved_parse(strempty(j->out.data), &resolved, err, sizeof err);
         if (r < 0)
                 ssh_resolved_done(&resolved);
         j->done(j, r, r < 0 ? NULL : &resolved, err, j->userdata);

@@ -153,7 +153,7 @@ static int make_bastion(ssh_resolved *r) {
         return 0;
 }
 
-int ssh_config_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen) {
+int ssh_resolved_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen) {
         _cleanup_(ssh_resolved_done) ssh_resolved r = {};
         bool seen_port = false;
         int k;
