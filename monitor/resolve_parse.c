@@ -238,7 +238,5 @@ char *ssh_forward_format(const ssh_forward *f, char *buf, size_t size) {
                 buf[0] = 0;
                 return buf;
         }
-        const char *h = strempty(f->listen_host);
-        snprintf(buf, size, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned) f->listen_port);
-        return buf;
+        return hostport_format(f->listen_host, f->listen_port, buf, size);
 }

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "../monitor/base/hostport.h"
 #include "../monitor/base/log.h"
 #include "mux_journal.h"
 #include "mux_proto.h"
@@ -175,10 +176,11 @@ static int mux_send_request(mux_probe *m) {
 
 static int mux_session_opened(mux_probe *m, uint32_t session_id) {
         const probe_request *req = m->req;
+        char where[300];
         int r;
 
-        log_debug("%s: mux session %u open to %s:%u", strna(req->unit), session_id, req->forward->listen_host,
-                  req->forward->listen_port);
+        log_debug("%s: mux session %u open to %s", strna(req->unit), session_id,
+                  hostport_format(req->forward->listen_host, req->forward->listen_port, where, sizeof where));
         if (!req->expect)
                 return mux_finish(m, PROBE_OK, "forward open");
 

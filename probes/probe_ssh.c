@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "../monitor/base/child_watch.h"
+#include "../monitor/base/hostport.h"
 #include "probe.h"
 
 #define SSH_DEFAULT_BINARY "/usr/bin/ssh"
@@ -60,8 +61,9 @@ static int ssh_build_argv(const probe_request *req, char ***ret) {
 
         usec_t t = req->timeout > 0 && req->timeout != USEC_INFINITY ? req->timeout : 5 * USEC_PER_SEC;
         unsigned long connect_timeout = MAX((t + USEC_PER_SEC - 1) / USEC_PER_SEC, 1ULL);
-        const char *host = forward_connect_host(req->forward->listen_host);
-        bool v6 = strchr(host, ':');
+        char target[300];
+        hostport_format(forward_connect_host(req->forward->listen_host), req->forward->listen_port, target,
+                        sizeof target);
 
         r = r ?: argv_add(&a, req->ssh_binary ?: SSH_DEFAULT_BINARY);
         r = r ?: argv_add(&a, "-F");
@@ -101,7 +103,7 @@ static int ssh_build_argv(const probe_request *req, char ***ret) {
         /* Only at INFO does ssh say why a channel failed: prohibited versus refused. */
         r = r ?: argv_add(&a, "-oLogLevel=INFO");
         r = r ?: argv_add(&a, "-W");
-        r = r ?: argv_addf(&a, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned) req->forward->listen_port);
+        r = r ?: argv_add(&a, target);
         r = r ?: argv_add(&a, "--");
         r = r ?: argv_add(&a, c->hostname);
         if (r < 0)
@@ -153,8 +155,8 @@ static void ssh_conclude(ssh_state *st) {
         char line[200], ex[256], where[300];
 
         st->err[st->err_len] = 0;
-        (void) snprintf(where, sizeof where, "%s:%u", forward_connect_host(req->forward->listen_host),
-                        (unsigned) req->forward->listen_port);
+        hostport_format(forward_connect_host(req->forward->listen_host), req->forward->listen_port, where,
+                        sizeof where);
 
         if (strstr(st->err, "administratively prohibited")) {
                 probe_finish(st->probe, PROBE_PROHIBITED,

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "../monitor/base/hostport.h"
 #include "probe.h"
 
 #define TCP_MAX_ADDRS 8
@@ -229,9 +230,7 @@ static int tcp_start(probe *p, void *userdata) {
                 return -EINVAL;
 
         const char *host = req->forward->listen_host;
-        bool v6 = host && strchr(host, ':');
-        (void) snprintf(st->where, sizeof st->where, "%s%s%s:%u", v6 ? "[" : "", strempty(host), v6 ? "]" : "",
-                        (unsigned) req->forward->listen_port);
+        hostport_format(host, req->forward->listen_port, st->where, sizeof st->where);
 
         r = tcp_resolve(st, host, req->forward->listen_port);
         if (r < 0) {

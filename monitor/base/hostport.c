@@ -82,3 +82,10 @@ int hostport_parse(const char *s, unsigned flags, hostport *ret, const char **re
         *ret = h;
         return 0;
 }
+
+char *hostport_format(const char *host, uint16_t port, char *buf, size_t size) {
+        host = strempty(host);
+        if (buf && size > 0)
+                (void) snprintf(buf, size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned) port);
+        return buf;
+}
