@@ -311,32 +311,19 @@ const char *expect_excerpt(const expect_buffer *b, char *buf, size_t size) {
                 return "";
 
         for (i = 0; i < b->len && i < EXCERPT_MAX; i++) {
+                static const char *const escapes[] = {
+                        ['\r'] = "\\r", ['\n'] = "\\n", ['\t'] = "\\t", ['\\'] = "\\\\", ['"'] = "\\\"",
+                };
                 unsigned char c = (unsigned char) b->data[i];
                 char esc[5];
 
-                switch (c) {
-                case '\r':
-                        strcpy(esc, "\\r");
-                        break;
-                case '\n':
-                        strcpy(esc, "\\n");
-                        break;
-                case '\t':
-                        strcpy(esc, "\\t");
-                        break;
-                case '\\':
-                        strcpy(esc, "\\\\");
-                        break;
-                case '"':
-                        strcpy(esc, "\\\"");
-                        break;
-                default:
-                        if (c >= 0x20 && c < 0x7f) {
-                                esc[0] = (char) c;
-                                esc[1] = 0;
-                        } else
-                                (void) snprintf(esc, sizeof esc, "\\x%02x", c);
-                }
+                if (c < ELEMENTSOF(escapes) && escapes[c])
+                        strcpy(esc, escapes[c]);
+                else if (c >= 0x20 && c < 0x7f) {
+                        esc[0] = (char) c;
+                        esc[1] = 0;
+                } else
+                        (void) snprintf(esc, sizeof esc, "\\x%02x", c);
 
                 size_t l = strlen(esc);
                 if (o + l + 1 > size)
