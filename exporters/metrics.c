@@ -286,9 +286,12 @@ static const struct {
         const char *name, *type, *help;
 } tcp_families[_TCP_COLUMN_MAX] = {
         [TCP_RTT] = { "rtun_tcp_rtt_seconds", "gauge", "Smoothed RTT of the ssh connection to the bastion." },
-        [TCP_UNACKED] = { "rtun_tcp_unacked_segments", "gauge", "Segments sent to the bastion and not acknowledged yet." },
-        [TCP_RETRANSMITS] = { "rtun_tcp_retransmits_total", "counter", "Retransmitted segments on the ssh connection." },
-        [TCP_LAST_ACK_AGE] = { "rtun_tcp_last_ack_age_seconds", "gauge", "Time since the bastion last acknowledged data." },
+        [TCP_UNACKED] = { "rtun_tcp_unacked_segments", "gauge",
+                          "Segments sent to the bastion and not acknowledged yet." },
+        [TCP_RETRANSMITS] = { "rtun_tcp_retransmits_total", "counter",
+                              "Retransmitted segments on the ssh connection." },
+        [TCP_LAST_ACK_AGE] = { "rtun_tcp_last_ack_age_seconds", "gauge",
+                               "Time since the bastion last acknowledged data." },
 };
 
 static void end_tcp(render *r, const tcp_view *v, tcp_column c) {
