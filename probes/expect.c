@@ -340,3 +340,25 @@ const char *expect_excerpt(const expect_buffer *b, char *buf, size_t size) {
         buf[o] = 0;
         return buf;
 }
+
+bool expect_answer(expect_buffer *b, const regex_t *re, const void *data, size_t n, probe_status *ret_status,
+                   char *detail, size_t size) {
+        char ex[256];
+
+        switch (expect_feed(b, re, data, n)) {
+        case EXPECT_MATCH:
+                *ret_status = PROBE_OK;
+                (void) snprintf(detail, size, "answered \"%s\"", expect_excerpt(b, ex, sizeof ex));
+                return true;
+        case EXPECT_FULL:
+                *ret_status = PROBE_BAD_RESPONSE;
+                (void) snprintf(detail, size, "bad answer: \"%s\"", expect_excerpt(b, ex, sizeof ex));
+                return true;
+        case EXPECT_BUSY:
+                *ret_status = PROBE_OK;
+                (void) snprintf(detail, size, "%s", EXPECT_BUSY_DETAIL);
+                return true;
+        default:
+                return false;
+        }
+}

@@ -204,22 +204,11 @@ static void ssh_keep_err(ssh_state *st, const char *data, size_t n) {
 /* The forward's answer as it comes; finishes the probe once it matches or cannot. */
 static void ssh_feed_answer(ssh_state *st, const void *data, size_t n) {
         const probe_request *req = probe_get_request(st->probe);
-        char ex[256];
+        char detail[300];
+        probe_status status;
 
-        switch (expect_feed(&st->answer, req->expect, data, n)) {
-        case EXPECT_MATCH:
-                probe_finish(st->probe, PROBE_OK, "answered \"%s\"", expect_excerpt(&st->answer, ex, sizeof ex));
-                break;
-        case EXPECT_FULL:
-                probe_finish(st->probe, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
-                             expect_excerpt(&st->answer, ex, sizeof ex));
-                break;
-        case EXPECT_BUSY:
-                probe_finish(st->probe, PROBE_OK, EXPECT_BUSY_DETAIL);
-                break;
-        case EXPECT_MORE:
-                break;
-        }
+        if (expect_answer(&st->answer, req->expect, data, n, &status, detail, sizeof detail))
+                probe_finish(st->probe, status, "%s", detail);
 }
 
 /* A read error counts as the stream's end: ssh exits right after, and its exit says the rest. EOF on stdout:
