@@ -88,15 +88,24 @@ static int parse_expect(loader *l, const char *v, void *field, int ltype) {
         return free_and_strdup(field, v);
 }
 
-static int parse_units(loader *l, const char *v, void *field, int ltype) {
-        _cleanup_(strv_freep) char **units = NULL;
+/* The space-separated words of v (NULL when there are none). */
+static int split_words(const char *v, char ***ret) {
+        _cleanup_(strv_freep) char **words = NULL;
         _cleanup_(freep) char *copy = strdup(v);
         char *save = NULL;
         if (!copy)
                 return -ENOMEM;
         for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-                if (strv_push(&units, w) < 0)
+                if (strv_push(&words, w) < 0)
                         return -ENOMEM;
+        *ret = TAKE_PTR(words);
+        return 0;
+}
+
+static int parse_units(loader *l, const char *v, void *field, int ltype) {
+        _cleanup_(strv_freep) char **units = NULL;
+        if (split_words(v, &units) < 0)
+                return -ENOMEM;
         if (!units)
                 return config_fail_value(l, "at least one pattern is needed", "empty unit list \"%s\"", v);
         strv_free(*(char ***) field);
@@ -258,13 +267,8 @@ static int parse_url(loader *l, const char *v, void *field, int ltype) {
 /* Space-separated words; "" clears (bastion.authorized_keys: back to the users' files). ltype 1: at least one. */
 static int parse_words(loader *l, const char *v, void *field, int ltype) {
         _cleanup_(strv_freep) char **words = NULL;
-        _cleanup_(freep) char *copy = strdup(v);
-        char *save = NULL;
-        if (!copy)
+        if (split_words(v, &words) < 0)
                 return -ENOMEM;
-        for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-                if (strv_push(&words, w) < 0)
-                        return -ENOMEM;
         if (!words && ltype)
                 return config_fail_value(l, "at least one is needed", "empty list \"%s\"", v);
         strv_free(*(char ***) field);
