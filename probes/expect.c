@@ -146,6 +146,20 @@ static item_weight repeat(item_weight it, uint64_t least, uint64_t most) {
         };
 }
 
+/* The group so far, its open branch included, within the bounds? repeated: the last token was a repetition. */
+static int weight_check(const group_weight *g, bool repeated, char *err, size_t errlen) {
+        item_weight sum = branch_of(g);
+        if (weight_add(g->branches.atoms, sum.atoms) > EXPECT_WEIGHT_MAX)
+                return repeated ? set_err(err, errlen, -EINVAL, "repetitions expand to more than %d atoms",
+                                          EXPECT_WEIGHT_MAX)
+                                : set_err(err, errlen, -EINVAL, "more than %d atoms", EXPECT_WEIGHT_MAX);
+        if (weight_add(g->branches.empties, sum.empties) > EXPECT_EMPTY_COPIES_MAX)
+                return set_err(err, errlen, -EINVAL,
+                               "more than %d optional repetitions of something that can match nothing",
+                               EXPECT_EMPTY_COPIES_MAX);
+        return 0;
+}
+
 /* Refuses what makes glibc's regcomp or regexec cost without bound: back-references (a backtracking matcher
  * that overflows its stack or runs for minutes), and sizes: nested bounded repetitions expand into millions
  * of states at compile time, and optional copies of what can match empty make regcomp's closures explode.
@@ -218,15 +232,9 @@ static int expect_check(const char *pattern, char *err, size_t errlen) {
                         break;
                 }
                 branch_add(cur, it);
-                item_weight sum = branch_of(cur);
-                if (weight_add(cur->branches.atoms, sum.atoms) > EXPECT_WEIGHT_MAX)
-                        return repeated ? set_err(err, errlen, -EINVAL, "repetitions expand to more than %d atoms",
-                                                  EXPECT_WEIGHT_MAX)
-                                        : set_err(err, errlen, -EINVAL, "more than %d atoms", EXPECT_WEIGHT_MAX);
-                if (weight_add(cur->branches.empties, sum.empties) > EXPECT_EMPTY_COPIES_MAX)
-                        return set_err(err, errlen, -EINVAL,
-                                       "more than %d optional repetitions of something that can match nothing",
-                                       EXPECT_EMPTY_COPIES_MAX);
+                int r = weight_check(cur, repeated, err, errlen);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
