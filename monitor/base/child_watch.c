@@ -27,16 +27,21 @@ static void close_stream(child_watch *w, child_stream s) {
         w->fd[s] = -1;
 }
 
-static void release(child_watch *w) {
+static void kill_and_reap(child_watch *w) {
         w->child = sd_event_source_disable_unref(w->child);
         if (w->pid > 0) {
-                /* The child leads its own session: the helpers it started (ProxyCommand, Match exec) go too. */
+                /* A child that leads its own session takes the helpers it started (ProxyCommand, Match exec)
+                 * along; for one that does not, there is no such group and the first kill does nothing. */
                 (void) kill(-w->pid, SIGKILL);
                 (void) kill(w->pid, SIGKILL);
                 while (waitpid(w->pid, &w->status, 0) < 0 && errno == EINTR)
                         ;
                 w->pid = 0;
         }
+}
+
+static void release(child_watch *w) {
+        kill_and_reap(w);
         for (child_stream s = 0; s < _CHILD_STREAM_MAX; s++)
                 close_stream(w, s);
 }
@@ -126,6 +131,17 @@ static int on_child_exit(sd_event_source *src, const siginfo_t *si, void *userda
                 drain(w, s);
         maybe_end(w);
         return leave(w);
+}
+
+void child_watch_kill(child_watch *w) {
+        if (!w || w->ended || !w->ops)
+                return;
+        w->busy++;
+        kill_and_reap(w);
+        for (child_stream s = 0; s < _CHILD_STREAM_MAX && !w->ended; s++)
+                drain(w, s);
+        end(w, 0);
+        (void) leave(w);
 }
 
 int child_watch_attach(child_watch *w, sd_event *e, bool wait_eof, const child_watch_ops *ops, void *userdata) {

@@ -1,5 +1,5 @@
 /* child_watch (monitor/base/child_watch.c): both streams read on the loop, the exit reaped, the end said
- * once; waiting or not for streams a helper still holds; freed from inside its own callback. */
+ * once; waiting or not for streams a helper still holds; freed from inside its own callback; killed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -46,8 +46,9 @@ static void on_ended(child_watch *w, int r, int status, void *userdata) {
 
 static const child_watch_ops ops = { .read = on_read, .ended = on_ended };
 
-/* Runs sh -c script under a watch until it ends (or deadline ms). */
-static void run(const char *script, bool wait_eof, unsigned deadline_ms, seen *v) {
+/* Runs sh -c script under a watch until it ends, or until deadline ms (then kill_at_deadline: killed by
+ * child_watch_kill, and run on until it ended). */
+static void run_kill(const char *script, bool wait_eof, unsigned deadline_ms, bool kill_at_deadline, seen *v) {
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) script, NULL };
         int out[2], err[2];
         pid_t pid;
@@ -69,8 +70,15 @@ static void run(const char *script, bool wait_eof, unsigned deadline_ms, seen *v
         usec_t end = now_usec(CLOCK_MONOTONIC) + deadline_ms * USEC_PER_MSEC;
         while (w && now_usec(CLOCK_MONOTONIC) < end)
                 assert_true(sd_event_run(e, 50 * USEC_PER_MSEC) >= 0);
-        w = child_watch_free(w); /* kills and reaps what still runs */
+        if (kill_at_deadline)
+                child_watch_kill(w); /* ends it: the callback frees it */
+        else
+                w = child_watch_free(w); /* kills and reaps what still runs */
         sd_event_unref(e);
+}
+
+static void run(const char *script, bool wait_eof, unsigned deadline_ms, seen *v) {
+        run_kill(script, wait_eof, deadline_ms, false, v);
 }
 
 static void test_streams_and_status(void **state) {
@@ -110,6 +118,17 @@ static void test_free_inside_read(void **state) {
         assert_string_equal(v.out, "out\n");
 }
 
+/* Killed at a deadline: what it wrote is read, then the end, as for an exit by SIGKILL. */
+static void test_kill(void **state) {
+        seen v = {};
+        run_kill("echo out; exec sleep 30", true, 300, true, &v);
+        assert_int_equal(v.ended, 1);
+        assert_int_equal(v.r, 0);
+        assert_true(WIFSIGNALED(v.status));
+        assert_int_equal(WTERMSIG(v.status), SIGKILL);
+        assert_string_equal(v.out, "out\n");
+}
+
 int main(void) {
         sigset_t chld;
         sigemptyset(&chld);
@@ -120,6 +139,7 @@ int main(void) {
                 cmocka_unit_test(test_exit_without_eof),
                 cmocka_unit_test(test_wait_eof_waits),
                 cmocka_unit_test(test_free_inside_read),
+                cmocka_unit_test(test_kill),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
