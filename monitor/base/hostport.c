@@ -1,4 +1,5 @@
-/* One HOST:PORT parser for the config keys, ssh -G's remoteforward lines and metrics.listen. */
+/* One HOST:PORT parser for the config keys, ssh -G's remoteforward lines and metrics.listen, and one writer
+ * (IPv6 in brackets) for what the probes and ssh_forward_format say. */
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
