@@ -96,12 +96,18 @@ static int dump(json_t *root, char **ret_json) {
         return 0;
 }
 
-int alert_payload_webhook(const alert_event *ev, char **ret_json) {
-        const event_style *st = style_of(ev->event);
-        if (!st)
+/* What every payload starts from: the event's style and its time, as RFC 3339 UTC. */
+static int payload_begin(const alert_event *ev, const event_style **ret_style, char ts[static 32]) {
+        *ret_style = style_of(ev->event);
+        if (!*ret_style)
                 return -EINVAL;
+        return alert_format_timestamp(ev->timestamp, ts);
+}
+
+int alert_payload_webhook(const alert_event *ev, char **ret_json) {
+        const event_style *st;
         char ts[32];
-        int r = alert_format_timestamp(ev->timestamp, ts);
+        int r = payload_begin(ev, &st, ts);
         if (r < 0)
                 return r;
 
@@ -157,41 +163,53 @@ static json_t *field_new(const char *label, const char *value) {
         return t ? json_pack("{s:s,s:o}", "type", "mrkdwn", "text", t) : NULL;
 }
 
-int alert_payload_slack(const alert_event *ev, char **ret_json) {
-        const event_style *st = style_of(ev->event);
-        if (!st)
-                return -EINVAL;
-        char ts[32];
-        int r = alert_format_timestamp(ev->timestamp, ts);
-        if (r < 0)
-                return r;
-
+/* The message's two lines of text, escaped: the notification's fallback ("Tunnel down: reverse-ssh@b1.service
+ * on h1 (reason)") and the bold heading with the restart count. Host-wide events name no unit. */
+static int slack_texts(const alert_event *ev, const event_style *st, char **ret_fallback, char **ret_heading) {
         bool network = ev->event & (EVENT_NETWORK_DOWN | EVENT_NETWORK_UP);
         _cleanup_(freep) char *name = slack_escape(ev->name), *host = slack_escape(ev->host),
                               *reason = slack_escape(ev->reason), *subject = NULL;
+        int r;
+
         if (!name || !host || !reason)
                 return -ENOMEM;
-        /* "Tunnel down: reverse-ssh@b1.service on h1"; host-wide events name no unit. */
         if (network)
                 r = asprintf(&subject, "%s on %s", st->title, host);
         else
                 r = asprintf(&subject, "%s: %s on %s", st->title, name, host);
         if (r < 0)
                 return -ENOMEM;
+        if (ev->reason && *ev->reason)
+                r = asprintf(ret_fallback, "%s (%s)", subject, reason);
+        else
+                r = asprintf(ret_fallback, "%s", subject);
+        if (r < 0) {
+                *ret_fallback = NULL; /* asprintf leaves it undefined */
+                return -ENOMEM;
+        }
+        if (ev->restarts > 0)
+                r = asprintf(ret_heading, "*%s*, %u restart%s", subject, ev->restarts, ev->restarts == 1 ? "" : "s");
+        else
+                r = asprintf(ret_heading, "*%s*", subject);
+        if (r < 0) {
+                *ret_fallback = mfree(*ret_fallback);
+                *ret_heading = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int alert_payload_slack(const alert_event *ev, char **ret_json) {
+        const event_style *st;
+        char ts[32];
+        int r = payload_begin(ev, &st, ts);
+        if (r < 0)
+                return r;
 
         _cleanup_(freep) char *fallback = NULL, *heading = NULL;
-        if (ev->reason && *ev->reason)
-                r = asprintf(&fallback, "%s (%s)", subject, reason);
-        else
-                r = asprintf(&fallback, "%s", subject);
+        r = slack_texts(ev, st, &fallback, &heading);
         if (r < 0)
-                return -ENOMEM;
-        if (ev->restarts > 0)
-                r = asprintf(&heading, "*%s*, %u restart%s", subject, ev->restarts, ev->restarts == 1 ? "" : "s");
-        else
-                r = asprintf(&heading, "*%s*", subject);
-        if (r < 0)
-                return -ENOMEM;
+                return r;
 
         _cleanup_(json_decrefp) json_t *fields = json_array();
         if (!fields)

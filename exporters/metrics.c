@@ -278,37 +278,48 @@ static void render_host(render *r) {
         end_u64(r, 1);
 }
 
-/* The passive TCP view (NETLINK_SOCK_DIAG) of the ssh connection to the bastion, when known. */
+/* The passive TCP view (NETLINK_SOCK_DIAG) of the ssh connection to the bastion, when known: one family a
+ * column, one series a tunnel whose view is valid. */
+typedef enum tcp_column { TCP_RTT, TCP_UNACKED, TCP_RETRANSMITS, TCP_LAST_ACK_AGE, _TCP_COLUMN_MAX } tcp_column;
+
+static const struct {
+        const char *name, *type, *help;
+} tcp_families[_TCP_COLUMN_MAX] = {
+        [TCP_RTT] = { "rtun_tcp_rtt_seconds", "gauge", "Smoothed RTT of the ssh connection to the bastion." },
+        [TCP_UNACKED] = { "rtun_tcp_unacked_segments", "gauge",
+                          "Segments sent to the bastion and not acknowledged yet." },
+        [TCP_RETRANSMITS] = { "rtun_tcp_retransmits_total", "counter",
+                              "Retransmitted segments on the ssh connection." },
+        [TCP_LAST_ACK_AGE] = { "rtun_tcp_last_ack_age_seconds", "gauge",
+                               "Time since the bastion last acknowledged data." },
+};
+
+static void end_tcp(render *r, const tcp_view *v, tcp_column c) {
+        switch (c) {
+        case TCP_RTT:
+                end_seconds(r, v->rtt_seconds);
+                break;
+        case TCP_UNACKED:
+                end_u64(r, v->unacked);
+                break;
+        case TCP_RETRANSMITS:
+                end_u64(r, v->retransmits_total);
+                break;
+        default:
+                end_seconds(r, v->last_ack_age_seconds);
+                break;
+        }
+}
+
 static void render_tcp(render *r) {
-        size_t n = r->m->n_tunnels;
-
-        family(r, "rtun_tcp_rtt_seconds", "gauge", "Smoothed RTT of the ssh connection to the bastion.");
-        for (size_t i = 0; i < n; i++)
-                if (r->tunnels[i]->tcp.valid) {
-                        series(r, i, L_BASTION);
-                        end_seconds(r, r->tunnels[i]->tcp.rtt_seconds);
-                }
-
-        family(r, "rtun_tcp_unacked_segments", "gauge", "Segments sent to the bastion and not acknowledged yet.");
-        for (size_t i = 0; i < n; i++)
-                if (r->tunnels[i]->tcp.valid) {
-                        series(r, i, L_BASTION);
-                        end_u64(r, r->tunnels[i]->tcp.unacked);
-                }
-
-        family(r, "rtun_tcp_retransmits_total", "counter", "Retransmitted segments on the ssh connection.");
-        for (size_t i = 0; i < n; i++)
-                if (r->tunnels[i]->tcp.valid) {
-                        series(r, i, L_BASTION);
-                        end_u64(r, r->tunnels[i]->tcp.retransmits_total);
-                }
-
-        family(r, "rtun_tcp_last_ack_age_seconds", "gauge", "Time since the bastion last acknowledged data.");
-        for (size_t i = 0; i < n; i++)
-                if (r->tunnels[i]->tcp.valid) {
-                        series(r, i, L_BASTION);
-                        end_seconds(r, r->tunnels[i]->tcp.last_ack_age_seconds);
-                }
+        for (tcp_column c = 0; c < _TCP_COLUMN_MAX; c++) {
+                family(r, tcp_families[c].name, tcp_families[c].type, tcp_families[c].help);
+                for (size_t i = 0; i < r->m->n_tunnels; i++)
+                        if (r->tunnels[i]->tcp.valid) {
+                                series(r, i, L_BASTION);
+                                end_tcp(r, &r->tunnels[i]->tcp, c);
+                        }
+        }
 }
 
 int metrics_render(const monitor *m, char **ret, size_t *len) {

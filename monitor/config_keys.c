@@ -29,13 +29,32 @@ static int parse_backoff(loader *l, const char *v, void *field, int ltype) {
         return parse_dur(l, v, field, DURATION_ZERO_OK);
 }
 
-static int parse_min1(loader *l, const char *v, void *field, int ltype) {
+/* Decimal digits only (no sign, no blanks) within min..max: -EINVAL otherwise. */
+static int parse_number(const char *v, unsigned long min, unsigned long max, unsigned *ret) {
         char *end;
         if (!isdigit((unsigned char) v[0]))
-                return config_fail_value(l, NULL, "invalid number \"%s\"", v);
+                return -EINVAL;
         errno = 0;
         unsigned long n = strtoul(v, &end, 10);
-        if (errno || *end || n > 1000000)
+        if (errno || *end || n < min || n > max)
+                return -EINVAL;
+        *ret = (unsigned) n;
+        return 0;
+}
+
+/* A key whose value is one name of an enum's string table (NAME_from_string): fn parses it into a TYPE. */
+#define DEFINE_ENUM_PARSER(fn, type, from_string, choices, what)                                         \
+        static int fn(loader *l, const char *v, void *field, int ltype) {                                \
+                type k = from_string(v);                                                                  \
+                if ((int) k < 0)                                                                          \
+                        return config_fail_value(l, choices, "invalid " what " \"%s\"", v);               \
+                *(type *) field = k;                                                                      \
+                return 0;                                                                                 \
+        }
+
+static int parse_min1(loader *l, const char *v, void *field, int ltype) {
+        unsigned n;
+        if (parse_number(v, 0, 1000000, &n) < 0)
                 return config_fail_value(l, NULL, "invalid number \"%s\"", v);
         if (n < 1)
                 return config_fail_value(l, "must be at least 1", "invalid number \"%s\"", v);
@@ -54,13 +73,7 @@ static int parse_bool(loader *l, const char *v, void *field, int ltype) {
         return config_fail_value(l, "yes/no, true/false, on/off, 1/0", "invalid boolean \"%s\"", v);
 }
 
-static int parse_probe(loader *l, const char *v, void *field, int ltype) {
-        probe_kind k = probe_kind_from_string(v);
-        if (k < 0)
-                return config_fail_value(l, "auto, mux, ssh, tcp or none", "invalid probe \"%s\"", v);
-        *(probe_kind *) field = k;
-        return 0;
-}
+DEFINE_ENUM_PARSER(parse_probe, probe_kind, probe_kind_from_string, "auto, mux, ssh, tcp or none", "probe")
 
 /* The rule (dialect, what is refused, the bounds) is expect_compile's; here it only gets a FILE:LINE. */
 static int parse_expect(loader *l, const char *v, void *field, int ltype) {
@@ -75,15 +88,24 @@ static int parse_expect(loader *l, const char *v, void *field, int ltype) {
         return free_and_strdup(field, v);
 }
 
-static int parse_units(loader *l, const char *v, void *field, int ltype) {
-        _cleanup_(strv_freep) char **units = NULL;
+/* The space-separated words of v (NULL when there are none). */
+static int split_words(const char *v, char ***ret) {
+        _cleanup_(strv_freep) char **words = NULL;
         _cleanup_(freep) char *copy = strdup(v);
         char *save = NULL;
         if (!copy)
                 return -ENOMEM;
         for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-                if (strv_push(&units, w) < 0)
+                if (strv_push(&words, w) < 0)
                         return -ENOMEM;
+        *ret = TAKE_PTR(words);
+        return 0;
+}
+
+static int parse_units(loader *l, const char *v, void *field, int ltype) {
+        _cleanup_(strv_freep) char **units = NULL;
+        if (split_words(v, &units) < 0)
+                return -ENOMEM;
         if (!units)
                 return config_fail_value(l, "at least one pattern is needed", "empty unit list \"%s\"", v);
         strv_free(*(char ***) field);
@@ -159,13 +181,7 @@ static const char *const alert_type_table[_ALERT_TYPE_MAX] = {
 
 DEFINE_STRING_TABLE_LOOKUP(alert_type, alert_type);
 
-static int parse_alert_type(loader *l, const char *v, void *field, int ltype) {
-        alert_type t = alert_type_from_string(v);
-        if (t < 0)
-                return config_fail_value(l, "slack or webhook", "invalid alert type \"%s\"", v);
-        *(alert_type *) field = t;
-        return 0;
-}
+DEFINE_ENUM_PARSER(parse_alert_type, alert_type, alert_type_from_string, "slack or webhook", "alert type")
 
 static int parse_events(loader *l, const char *v, void *field, int ltype) {
         _cleanup_(freep) char *copy = strdup(v);
@@ -251,13 +267,8 @@ static int parse_url(loader *l, const char *v, void *field, int ltype) {
 /* Space-separated words; "" clears (bastion.authorized_keys: back to the users' files). ltype 1: at least one. */
 static int parse_words(loader *l, const char *v, void *field, int ltype) {
         _cleanup_(strv_freep) char **words = NULL;
-        _cleanup_(freep) char *copy = strdup(v);
-        char *save = NULL;
-        if (!copy)
+        if (split_words(v, &words) < 0)
                 return -ENOMEM;
-        for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-                if (strv_push(&words, w) < 0)
-                        return -ENOMEM;
         if (!words && ltype)
                 return config_fail_value(l, "at least one is needed", "empty list \"%s\"", v);
         strv_free(*(char ***) field);
@@ -286,22 +297,12 @@ static int parse_port_range(loader *l, const char *v, void *field, int ltype) {
 }
 
 static int parse_offset(loader *l, const char *v, void *field, int ltype) {
-        char *end;
-        errno = 0;
-        unsigned long n = strtoul(v, &end, 10);
-        if (!isdigit((unsigned char) v[0]) || errno || *end || n < 1 || n > 65534)
+        if (parse_number(v, 1, 65534, field) < 0)
                 return config_fail_value(l, "1 to 65534", "invalid port offset \"%s\"", v);
-        *(unsigned *) field = (unsigned) n;
         return 0;
 }
 
-static int parse_reap(loader *l, const char *v, void *field, int ltype) {
-        bastion_reap r = bastion_reap_from_string(v);
-        if (r < 0)
-                return config_fail_value(l, "yes, no or dry-run", "invalid reap \"%s\"", v);
-        *(bastion_reap *) field = r;
-        return 0;
-}
+DEFINE_ENUM_PARSER(parse_reap, bastion_reap, bastion_reap_from_string, "yes, no or dry-run", "reap")
 
 static int parse_bastion_listen(loader *l, const char *v, void *field, int ltype) {
         hostport h;

@@ -5,11 +5,11 @@
 #include "../probes/probe.h"
 #include "../probes/proc_stat.h"
 #include "../probes/tcpinfo.h"
-#include "act.h"
+#include "heal.h"
 #include "base/log.h"
 #include "monitor.h"
 
-#define ACT_TIMEOUT (90 * USEC_PER_SEC)
+#define HEAL_TIMEOUT (90 * USEC_PER_SEC)
 
 /* Lives as long as the probe: the probe keeps a pointer to the request. */
 typedef struct probe_ctx {
@@ -100,7 +100,7 @@ int monitor_connect_bus(monitor *m) {
                 return log_error_errno(r, "Failed to talk to systemd over the system bus: %s",
                                        error.message ?: strerror(-r));
         }
-        r = act_tracker_new(bus, m->event, &m->act);
+        r = heal_tracker_new(bus, m->event, &m->heal);
         if (r < 0) {
                 sd_bus_flush_close_unref(bus);
                 return log_error_errno(r, "Failed to watch systemd jobs: %m");
@@ -112,7 +112,7 @@ int monitor_connect_bus(monitor *m) {
 
 void monitor_disconnect_bus(monitor *m) {
         m->discovery = discover_job_free(m->discovery); /* its replies would never come */
-        m->act = act_tracker_free(m->act);
+        m->heal = heal_tracker_free(m->heal);
         if (m->bus) {
                 sd_bus_detach_event(m->bus);
                 m->bus = sd_bus_flush_close_unref(m->bus);
@@ -352,7 +352,7 @@ static int probe_now(monitor *m, tunnel *t) {
         return 0;
 }
 
-static void on_act_done(const char *unit, int result, const char *job_result, void *userdata) {
+static void on_heal_done(const char *unit, int result, const char *job_result, void *userdata) {
         monitor *m = userdata;
         tunnel *t = monitor_find(m, unit);
 
@@ -391,9 +391,9 @@ int monitor_heal(monitor *m, tunnel *t) {
                 v->action = HEAL_NONE;
                 return 0;
         }
-        if (!m->act)
+        if (!m->heal)
                 return log_error_errno(ENOTCONN, "%s: cannot restart, no bus connection", t->name);
-        int r = act_start(m->act, t->name, v->action, ACT_TIMEOUT, on_act_done, m);
+        int r = heal_start(m->heal, t->name, v->action, HEAL_TIMEOUT, on_heal_done, m);
         if (r < 0)
                 return log_error_errno(r, "%s: failed to request restart: %m", t->name);
         m->heals_running++;

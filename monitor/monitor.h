@@ -76,11 +76,11 @@ typedef struct resolve_seed {
         char *name;
         char **argv;
         usec_t started_at;
-        char *ssh_config;              /* ssh_resolved_format() text */
+        char *ssh_g;                   /* ssh_resolved_format() text */
 } resolve_seed;
 
 struct alert_counters;
-struct act_tracker;
+struct heal_tracker;
 struct monitor;
 typedef void (*monitor_tunnel_cb)(struct monitor *m, tunnel *t, void *userdata);
 
@@ -111,7 +111,7 @@ typedef struct monitor {
          * the running mode owns; borrowed here so /metrics and the textfile show them. */
         const struct alert_counters *const *alert_counters;
         size_t n_alert_counters;
-        struct act_tracker *act;
+        struct heal_tracker *heal;
         tcpinfo *tcp;                  /* where each tunnel's ssh connection was found (probes/tcpinfo.h) */
         const resolve_seed *seeds;     /* for the first discovery only (borrowed) */
         struct discover_job *discovery; /* monitor_refresh_async() in flight */
@@ -139,9 +139,9 @@ monitor *monitor_free(monitor *m);
 /* Opens the system bus (attached to the loop, Subscribe()d). -errno when unreachable. */
 int monitor_connect_bus(monitor *m);
 void monitor_disconnect_bus(monitor *m);
-/* Discovery + resolution: brings m->tunnels in line with the units systemd has now. full: fetch every
- * unit's properties; otherwise only those of new units, units whose state or job changed, and units
- * marked dirty (PropertiesChanged), the listing tells the rest. */
+/* Discovery + resolution (discover_tunnels.c): brings m->tunnels in line with the units systemd has now.
+ * full: fetch every unit's properties; otherwise only those of new units, units whose state or job changed,
+ * and units marked dirty (PropertiesChanged), the listing tells the rest. */
 int monitor_refresh(monitor *m, bool full);
 /* The same on the loop (the daemon): cb runs when it is done (r < 0: discovery failed, tunnels as they
  * were). -EBUSY while one is in flight; monitor_disconnect_bus() drops it without calling cb. */
@@ -165,7 +165,7 @@ void monitor_emit(monitor *m, tunnel *t, unsigned events);
  * network is back gets its down then. monitor_guard() calls it. */
 void monitor_flush_events(monitor *m);
 tunnel *monitor_find(monitor *m, const char *name);
-/* Frees a tunnel, cancelling its probe and timer (monitor.c; refresh.c drops tunnels whose unit went). */
+/* Frees a tunnel, cancelling its probe and timer (monitor.c; discover_tunnels.c drops tunnels whose unit went). */
 tunnel *tunnel_free(tunnel *t);
 /* Resolves each unit's ExecStart into t->ssh and t->forward, several `ssh -G` at once; on failure
  * t->resolve_error says why and the tunnel is UNKNOWN, never acted on. A resolution describes the running

@@ -2,15 +2,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <sys/epoll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/wait.h>
 
+#include "base/child_watch.h"
 #include "base/log.h"
-#include "resolve.h"
 #include "base/spawn.h"
+#include "resolve.h"
 
 #define SSH_G_OUTPUT_MAX ((size_t) 256 * 1024) /* ssh -G prints ~5 KiB; more means something is wrong */
 
@@ -66,36 +65,19 @@ static int check_tunnel_argv(char *const *argv, char *err, size_t errlen) {
 typedef struct buffer {
         char *data;
         size_t len;
-        bool eof;
 } buffer;
 
-static int buffer_read(int fd, buffer *b) {
-        char chunk[4096];
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0)
-                return errno == EINTR || errno == EAGAIN ? 0 : -errno;
-        if (n == 0) {
-                b->eof = true;
-                return 0;
-        }
-        if (b->len + (size_t) n > SSH_G_OUTPUT_MAX)
+static int buffer_append(buffer *b, const void *data, size_t n) {
+        if (b->len + n > SSH_G_OUTPUT_MAX)
                 return -E2BIG;
-        char *m = realloc(b->data, b->len + (size_t) n + 1);
+        char *m = realloc(b->data, b->len + n + 1);
         if (!m)
                 return -ENOMEM;
-        memcpy(m + b->len, chunk, (size_t) n);
+        memcpy(m + b->len, data, n);
         b->data = m;
-        b->len += (size_t) n;
+        b->len += n;
         b->data[b->len] = 0;
         return 0;
-}
-
-static void kill_and_reap(pid_t pid) {
-        /* The child leads its own session: `Match exec` helpers go with it. */
-        (void) kill(-pid, SIGKILL);
-        (void) kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
 }
 
 /* `ssh -G` with the unit's own arguments: argv[0] replaced by binary, -G inserted. */
@@ -113,30 +95,18 @@ static int ssh_g_argv(const char *binary, char *const *argv, char ***ret) {
 }
 
 struct ssh_resolve_job {
-        pid_t pid;             /* > 0 until reaped */
-        int out_r, err_r;      /* -1 once at EOF */
+        child_watch *child;    /* ssh -G and its stdout and stderr; NULL once concluded */
         char binary[PATH_MAX];
         buffer out, errb;
-        int status;            /* wait status, once reaped */
-        sd_event_source *out_io, *err_io, *child, *timer;
+        sd_event_source *timer;
         ssh_resolve_done_t done;
         void *userdata;
         bool concluded;
 };
 
 static void job_release(ssh_resolve_job *j) {
-        j->out_io = sd_event_source_disable_unref(j->out_io);
-        j->err_io = sd_event_source_disable_unref(j->err_io);
-        j->child = sd_event_source_disable_unref(j->child);
         j->timer = sd_event_source_disable_unref(j->timer);
-        if (j->pid > 0)
-                kill_and_reap(j->pid);
-        j->pid = 0;
-        if (j->out_r >= 0)
-                close(j->out_r);
-        if (j->err_r >= 0)
-                close(j->err_r);
-        j->out_r = j->err_r = -1;
+        j->child = child_watch_free(j->child); /* kills and reaps a child still running */
 }
 
 void ssh_resolve_job_free(ssh_resolve_job *j) {
@@ -148,108 +118,66 @@ void ssh_resolve_job_free(ssh_resolve_job *j) {
         free(j);
 }
 
-/* The answer, once ssh -G has exited and both pipes are at EOF, or r < 0 (timeout, read error). */
-static void job_conclude(ssh_resolve_job *j, int r) {
+/* The answer, once ssh -G has exited and both pipes are at EOF (status), or r < 0 (timeout, read error). */
+static void job_conclude(ssh_resolve_job *j, int r, int status) {
         ssh_resolved resolved = {};
         char err[600] = "";
 
         if (j->concluded)
                 return;
         j->concluded = true;
-        job_release(j); /* kills and reaps a child still running */
+        job_release(j);
         if (r == -ETIMEDOUT)
                 set_err(err, sizeof err, r, "%s -G did not finish in time", j->binary);
         else if (r < 0)
                 set_err(err, sizeof err, r, "Failed to read %s -G output: %s", j->binary, strerror(-r));
-        else if (WIFSIGNALED(j->status))
-                r = set_err(err, sizeof err, -EINVAL, "%s -G killed by signal %d", j->binary, WTERMSIG(j->status));
-        else if (!WIFEXITED(j->status) || WEXITSTATUS(j->status) != 0) {
+        else if (WIFSIGNALED(status))
+                r = set_err(err, sizeof err, -EINVAL, "%s -G killed by signal %d", j->binary, WTERMSIG(status));
+        else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 const char *e = strempty(j->errb.data);
                 int n = (int) MIN(strcspn(e, "\r\n"), (size_t) 512);
                 r = n > 0 ? set_err(err, sizeof err, -EINVAL, "%.*s", n, e)
                           : set_err(err, sizeof err, -EINVAL, "%s -G failed with status %d", j->binary,
-                                    WEXITSTATUS(j->status));
+                                    WEXITSTATUS(status));
         } else
-                r = ssh_config_parse(strempty(j->out.data), &resolved, err, sizeof err);
+                r = ssh_resolved_parse(strempty(j->out.data), &resolved, err, sizeof err);
         if (r < 0)
                 ssh_resolved_done(&resolved);
         j->done(j, r, r < 0 ? NULL : &resolved, err, j->userdata);
 }
 
-static void job_maybe_done(ssh_resolve_job *j) {
-        if (j->out_r < 0 && j->err_r < 0 && j->pid == 0)
-                job_conclude(j, 0);
-}
-
-/* Reads what is there (the pipes are nonblocking); at EOF closes the pipe. */
-static int job_drain(ssh_resolve_job *j, int *fd, buffer *b, sd_event_source **src) {
-        while (*fd >= 0 && !b->eof) {
-                size_t before = b->len;
-                int k = buffer_read(*fd, b);
-                if (k < 0)
-                        return k;
-                if (!b->eof && b->len == before)
-                        return 0; /* EAGAIN */
-        }
-        *src = sd_event_source_disable_unref(*src);
-        if (*fd >= 0)
-                close(*fd);
-        *fd = -1;
-        return 0;
-}
-
-static int on_job_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_job_read(child_watch *w, child_stream s, const void *data, ssize_t n, void *userdata) {
         ssh_resolve_job *j = userdata;
-        bool is_out = fd == j->out_r;
-        int k = job_drain(j, is_out ? &j->out_r : &j->err_r, is_out ? &j->out : &j->errb, is_out ? &j->out_io : &j->err_io);
-        if (k < 0)
-                job_conclude(j, k);
-        else
-                job_maybe_done(j);
-        return 0;
+        if (n <= 0)
+                return (int) n; /* the end, or a read error that ends the job */
+        return buffer_append(s == CHILD_STDOUT ? &j->out : &j->errb, data, (size_t) n);
 }
 
-static int on_job_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        ssh_resolve_job *j = userdata;
-        /* Reaped here rather than by sd-event, so job_release knows nothing is left to kill. */
-        if (waitpid(j->pid, &j->status, WNOHANG) != j->pid)
-                j->status = si->si_code == CLD_EXITED ? W_EXITCODE(si->si_status, 0) : si->si_status;
-        j->pid = 0;
-        j->child = sd_event_source_disable_unref(j->child);
-        job_maybe_done(j);
-        return 0;
+static void on_job_ended(child_watch *w, int r, int status, void *userdata) {
+        job_conclude(userdata, r, status);
 }
 
 static int on_job_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        job_conclude(userdata, -ETIMEDOUT);
+        job_conclude(userdata, -ETIMEDOUT, 0);
         return 0;
 }
 
 int ssh_resolve_watch(ssh_resolve_job *j, sd_event *e, usec_t deadline, ssh_resolve_done_t done, void *userdata) {
+        static const child_watch_ops ops = { .read = on_job_read, .ended = on_job_ended };
         int r;
 
         j->done = done;
         j->userdata = userdata;
-        if (fcntl(j->out_r, F_SETFL, O_NONBLOCK) < 0 || fcntl(j->err_r, F_SETFL, O_NONBLOCK) < 0)
-                return -errno;
-        r = sd_event_add_io(e, &j->out_io, j->out_r, EPOLLIN, on_job_io, j);
+        /* Done once ssh -G has exited and both pipes are at EOF. */
+        r = child_watch_attach(j->child, e, true, &ops, j);
         if (r < 0)
                 return r;
-        r = sd_event_add_io(e, &j->err_io, j->err_r, EPOLLIN, on_job_io, j);
-        if (r < 0)
-                return r;
-        r = sd_event_add_child(e, &j->child, j->pid, WEXITED, on_job_exit, j);
-        if (r < 0)
-                return r; /* -EBUSY: SIGCHLD not blocked */
-        /* After the pipes: an exit seen first would otherwise wait for their EOF anyway. */
-        (void) sd_event_source_set_priority(j->child, SD_EVENT_PRIORITY_NORMAL + 1);
         if (deadline != USEC_INFINITY) {
                 r = sd_event_add_time(e, &j->timer, CLOCK_MONOTONIC, deadline, USEC_PER_MSEC, on_job_timeout, j);
                 if (r < 0)
                         return r;
+                (void) sd_event_source_set_description(j->timer, "ssh-G-deadline");
         }
-        (void) sd_event_source_set_description(j->out_io, "ssh-G-out");
-        (void) sd_event_source_set_description(j->child, "ssh-G-child");
         return 0;
 }
 
@@ -294,17 +222,21 @@ int ssh_resolve_start_as(const char *path, char *const *argv, const run_identity
         if (!j)
                 return set_err(err, errlen, -ENOMEM, "Out of memory");
         snprintf(j->binary, sizeof j->binary, "%s", binary);
+        pid_t pid;
         k = spawn_child(&(spawn_request) { .argv = args, .stdin_fd = -1, .stdout_fd = out_w, .stderr_fd = err_w,
                                            .as = as, .new_session = true },
-                        &j->pid);
+                        &pid);
         if (k < 0) {
                 free(j);
                 return set_err(err, errlen, k, "Failed to run %s -G as %s: %s", binary, as ? as->name : "ourselves",
                                strerror(-k));
         }
-        /* Our copies of the write ends must go, or we never see EOF. */
-        j->out_r = TAKE_FD(out_r);
-        j->err_r = TAKE_FD(err_r);
+        /* Our copies of the write ends must go, or we never see EOF. The watch takes the read ends. */
+        k = child_watch_new(pid, TAKE_FD(out_r), TAKE_FD(err_r), &j->child);
+        if (k < 0) {
+                free(j);
+                return set_err(err, errlen, k, "Out of memory");
+        }
         *ret = j;
         return 0;
 }

@@ -32,9 +32,10 @@ typedef struct ssh_resolved {
 
 void ssh_resolved_done(ssh_resolved *r);
 
-/* Pure parser of `ssh -G` output. -EINVAL on malformed input, with a message in err (may be NULL). */
-int ssh_config_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen);
-/* The fields kept, written back as `ssh -G` lines: ssh_config_parse() of the text gives r again. */
+/* Pure parser of `ssh -G` output (resolve_parse.c). -EINVAL on malformed input, with a message in err
+ * (may be NULL). */
+int ssh_resolved_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen);
+/* The fields kept, written back as `ssh -G` lines: ssh_resolved_parse() of the text gives r again. */
 int ssh_resolved_format(const ssh_resolved *r, char **ret);
 
 /* Is this ExecStart an ssh client? (basename of path is "ssh") */

@@ -78,7 +78,7 @@ static bool any_wants_another_probe(const round *r) {
         return false;
 }
 
-/* t owes the sweep a probe, counted until it lands (refresh.c uncounts a tunnel whose unit went away).
+/* t owes the sweep a probe, counted until it lands (discover_tunnels.c uncounts a tunnel whose unit went away).
  * queue: launch one; otherwise the one running now is it. */
 static void owe_probe(round *r, tunnel *t, bool queue) {
         if (!t->guard_pending) {

@@ -182,7 +182,7 @@ void resolve_seed_done(resolve_seed *s) {
                 return;
         free(s->name);
         strv_free(s->argv);
-        free(s->ssh_config);
+        free(s->ssh_g);
         *s = (resolve_seed) {};
 }
 
@@ -202,8 +202,8 @@ int resolution_from_json(json_t *o, const char *name, resolve_seed *ret) {
                         return -ENOMEM;
         }
         s.name = strdup(name);
-        s.ssh_config = strdup(text);
-        if (!s.name || !s.ssh_config)
+        s.ssh_g = strdup(text);
+        if (!s.name || !s.ssh_g)
                 return -ENOMEM;
         *ret = s;
         s = (resolve_seed) {};

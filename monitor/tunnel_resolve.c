@@ -84,7 +84,7 @@ static bool resolve_from_seed(tunnel *t, char ***argv, const resolve_seed *seeds
                     !resolution_current(s->argv, s->started_at, *argv, t->unit.main_pid, t->unit.started_at))
                         return false;
                 ssh_resolved r = {};
-                if (ssh_config_parse(s->ssh_config, &r, NULL, 0) < 0) {
+                if (ssh_resolved_parse(s->ssh_g, &r, NULL, 0) < 0) {
                         ssh_resolved_done(&r);
                         return false;
                 }

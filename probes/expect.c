@@ -146,6 +146,20 @@ static item_weight repeat(item_weight it, uint64_t least, uint64_t most) {
         };
 }
 
+/* The group so far, its open branch included, within the bounds? repeated: the last token was a repetition. */
+static int weight_check(const group_weight *g, bool repeated, char *err, size_t errlen) {
+        item_weight sum = branch_of(g);
+        if (weight_add(g->branches.atoms, sum.atoms) > EXPECT_WEIGHT_MAX)
+                return repeated ? set_err(err, errlen, -EINVAL, "repetitions expand to more than %d atoms",
+                                          EXPECT_WEIGHT_MAX)
+                                : set_err(err, errlen, -EINVAL, "more than %d atoms", EXPECT_WEIGHT_MAX);
+        if (weight_add(g->branches.empties, sum.empties) > EXPECT_EMPTY_COPIES_MAX)
+                return set_err(err, errlen, -EINVAL,
+                               "more than %d optional repetitions of something that can match nothing",
+                               EXPECT_EMPTY_COPIES_MAX);
+        return 0;
+}
+
 /* Refuses what makes glibc's regcomp or regexec cost without bound: back-references (a backtracking matcher
  * that overflows its stack or runs for minutes), and sizes: nested bounded repetitions expand into millions
  * of states at compile time, and optional copies of what can match empty make regcomp's closures explode.
@@ -218,15 +232,9 @@ static int expect_check(const char *pattern, char *err, size_t errlen) {
                         break;
                 }
                 branch_add(cur, it);
-                item_weight sum = branch_of(cur);
-                if (weight_add(cur->branches.atoms, sum.atoms) > EXPECT_WEIGHT_MAX)
-                        return repeated ? set_err(err, errlen, -EINVAL, "repetitions expand to more than %d atoms",
-                                                  EXPECT_WEIGHT_MAX)
-                                        : set_err(err, errlen, -EINVAL, "more than %d atoms", EXPECT_WEIGHT_MAX);
-                if (weight_add(cur->branches.empties, sum.empties) > EXPECT_EMPTY_COPIES_MAX)
-                        return set_err(err, errlen, -EINVAL,
-                                       "more than %d optional repetitions of something that can match nothing",
-                                       EXPECT_EMPTY_COPIES_MAX);
+                int r = weight_check(cur, repeated, err, errlen);
+                if (r < 0)
+                        return r;
         }
         return 0;
 }
@@ -311,32 +319,19 @@ const char *expect_excerpt(const expect_buffer *b, char *buf, size_t size) {
                 return "";
 
         for (i = 0; i < b->len && i < EXCERPT_MAX; i++) {
+                static const char *const escapes[] = {
+                        ['\r'] = "\\r", ['\n'] = "\\n", ['\t'] = "\\t", ['\\'] = "\\\\", ['"'] = "\\\"",
+                };
                 unsigned char c = (unsigned char) b->data[i];
                 char esc[5];
 
-                switch (c) {
-                case '\r':
-                        strcpy(esc, "\\r");
-                        break;
-                case '\n':
-                        strcpy(esc, "\\n");
-                        break;
-                case '\t':
-                        strcpy(esc, "\\t");
-                        break;
-                case '\\':
-                        strcpy(esc, "\\\\");
-                        break;
-                case '"':
-                        strcpy(esc, "\\\"");
-                        break;
-                default:
-                        if (c >= 0x20 && c < 0x7f) {
-                                esc[0] = (char) c;
-                                esc[1] = 0;
-                        } else
-                                (void) snprintf(esc, sizeof esc, "\\x%02x", c);
-                }
+                if (c < ELEMENTSOF(escapes) && escapes[c])
+                        strcpy(esc, escapes[c]);
+                else if (c >= 0x20 && c < 0x7f) {
+                        esc[0] = (char) c;
+                        esc[1] = 0;
+                } else
+                        (void) snprintf(esc, sizeof esc, "\\x%02x", c);
 
                 size_t l = strlen(esc);
                 if (o + l + 1 > size)
@@ -352,4 +347,26 @@ const char *expect_excerpt(const expect_buffer *b, char *buf, size_t size) {
         }
         buf[o] = 0;
         return buf;
+}
+
+bool expect_answer(expect_buffer *b, const regex_t *re, const void *data, size_t n, probe_status *ret_status,
+                   char *detail, size_t size) {
+        char ex[256];
+
+        switch (expect_feed(b, re, data, n)) {
+        case EXPECT_MATCH:
+                *ret_status = PROBE_OK;
+                (void) snprintf(detail, size, "answered \"%s\"", expect_excerpt(b, ex, sizeof ex));
+                return true;
+        case EXPECT_FULL:
+                *ret_status = PROBE_BAD_RESPONSE;
+                (void) snprintf(detail, size, "bad answer: \"%s\"", expect_excerpt(b, ex, sizeof ex));
+                return true;
+        case EXPECT_BUSY:
+                *ret_status = PROBE_OK;
+                (void) snprintf(detail, size, "%s", EXPECT_BUSY_DETAIL);
+                return true;
+        default:
+                return false;
+        }
 }

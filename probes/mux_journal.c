@@ -1,15 +1,14 @@
 /* The mux probe's journal lookup, off the loop: a forked child runs sd-journal (and only that: no exec, no
  * sd-event, no logging), retries while journald catches up, writes one line and exits; the loop reads the
- * line through an io source, reaps the child through a child source, and kills it by pid at the give-up
- * time or when the probe is cancelled. */
+ * line and reaps the child through a child_watch, and kills it by pid at the give-up time or when the probe
+ * is cancelled. */
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <systemd/sd-journal.h>
 
+#include "../monitor/base/child_watch.h"
 #include "../monitor/base/log.h"
 #include "../monitor/base/spawn.h"
 #include "mux_journal.h"
@@ -24,11 +23,9 @@
 struct mux_journal {
         mux_journal_done_t done;
         void *userdata;
-        pid_t pid;
-        bool reaped;
-        bool concluded;
-        int fd; /* read end of the child's pipe */
-        sd_event_source *io, *child, *timer;
+        pid_t pid;           /* for the log */
+        child_watch *child;  /* the child and the read end of its pipe; NULL once concluded */
+        sd_event_source *timer;
         char answer[ANSWER_MAX];
         size_t answer_len;
 };
@@ -129,90 +126,43 @@ __attribute__((noreturn)) static void child_run(int fd, const mux_journal_query 
         }
 }
 
-static void journal_kill(mux_journal *j) {
-        j->child = sd_event_source_disable_unref(j->child);
-        if (j->pid > 0 && !j->reaped) {
-                (void) kill(j->pid, SIGKILL);
-                while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                j->reaped = true;
-        }
-}
-
 mux_journal *mux_journal_free(mux_journal *j) {
         if (!j)
                 return NULL;
-        j->io = sd_event_source_disable_unref(j->io);
         j->timer = sd_event_source_disable_unref(j->timer);
-        journal_kill(j);
-        if (j->fd >= 0)
-                close(j->fd);
+        child_watch_free(j->child); /* kills the child by pid if it still looks */
         free(j);
         return NULL;
 }
 
-/* Reads what the child wrote; true at EOF (every copy of the write end closed: the child is done). */
-static bool journal_drain(mux_journal *j) {
-        while (j->fd >= 0) {
-                char buf[ANSWER_MAX];
-                ssize_t n = read(j->fd, buf, sizeof buf);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return false;
-                if (n <= 0)
-                        return true;
+/* What the child wrote, up to what an answer can be: a longer one is not ours (the parse refuses it). */
+static int journal_on_read(child_watch *w, child_stream s, const void *data, ssize_t n, void *userdata) {
+        mux_journal *j = userdata;
+
+        if (n > 0) {
                 size_t k = MIN((size_t) n, sizeof j->answer - j->answer_len);
-                memcpy(j->answer + j->answer_len, buf, k);
+                memcpy(j->answer + j->answer_len, data, k);
                 j->answer_len += k;
         }
-        return true;
+        return 0;
 }
 
-/* Hands the answer over once; the last thing any handler does, as the callee may free j. */
-static void journal_conclude(mux_journal *j) {
+/* The child exited or was killed, and what it said is read: the answer, once. The callee may free j. */
+static void journal_on_ended(child_watch *w, int r, int status, void *userdata) {
+        mux_journal *j = userdata;
         char reason[MUX_JOURNAL_REASON_MAX];
 
-        if (j->concluded)
-                return;
-        j->concluded = true;
-        j->io = sd_event_source_disable_unref(j->io);
+        j->child = child_watch_free(j->child);
         j->timer = sd_event_source_disable_unref(j->timer);
         mux_open_failure f = mux_journal_answer_parse(j->answer, j->answer_len, reason, sizeof reason);
         j->done(j, f, reason, j->userdata);
-}
-
-static int journal_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        mux_journal *j = userdata;
-
-        if (!journal_drain(j))
-                return 0;
-        j->io = sd_event_source_disable_unref(j->io);
-        if (j->reaped)
-                journal_conclude(j);
-        return 0;
-}
-
-static int journal_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        mux_journal *j = userdata;
-
-        /* Reap here rather than in sd-event, so free knows nothing is left to kill. */
-        (void) waitpid(j->pid, NULL, WNOHANG);
-        j->reaped = true;
-        j->child = sd_event_source_disable_unref(j->child);
-        /* The child's write end is closed: what it said is all in the pipe. */
-        (void) journal_drain(j);
-        journal_conclude(j);
-        return 0;
 }
 
 static int journal_on_give_up(sd_event_source *s, uint64_t usec, void *userdata) {
         mux_journal *j = userdata;
 
         log_debug("Journal lookup (pid %d) still running at the probe's give-up time: killed", (int) j->pid);
-        journal_kill(j);
-        (void) journal_drain(j);
-        journal_conclude(j);
+        child_watch_kill(j->child);
         return 0;
 }
 
@@ -225,7 +175,7 @@ int mux_journal_start(sd_event *e, const mux_journal_query *q, mux_journal_done_
         _cleanup_(freep) mux_journal *j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
-        *j = (mux_journal) { .done = done, .userdata = userdata, .fd = -1 };
+        *j = (mux_journal) { .done = done, .userdata = userdata };
 
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
@@ -241,25 +191,25 @@ int mux_journal_start(sd_event *e, const mux_journal_query *q, mux_journal_done_
                 child_run(p[1], q);
         }
         close(p[1]);
-        j->fd = p[0];
         j->pid = pid;
+        r = child_watch_new(pid, p[0], -1, &j->child);
+        if (r < 0)
+                return r;
 
         /* The answer before the deadline, with an interval (or half of what is left) to spare. */
         usec_t now = now_usec(CLOCK_MONOTONIC);
         usec_t give_up = usec_sub(q->deadline, MIN(JOURNAL_RETRY_INTERVAL, usec_sub(q->deadline, now) / 2));
 
-        r = fcntl(j->fd, F_SETFL, O_NONBLOCK) < 0 ? -errno : 0;
-        if (r >= 0) /* -EBUSY: SIGCHLD not blocked by the program */
-                r = sd_event_add_child(e, &j->child, pid, WEXITED, journal_on_exit, j);
-        if (r >= 0)
-                r = sd_event_add_io(e, &j->io, j->fd, EPOLLIN, journal_on_io, j);
+        /* Concluded at the exit: the child's write end is closed by then, what it said is in the pipe. */
+        static const child_watch_ops ops = { .read = journal_on_read, .ended = journal_on_ended };
+        r = child_watch_attach(j->child, e, false, &ops, j); /* -EBUSY: SIGCHLD not blocked by the program */
         if (r >= 0 && give_up != USEC_INFINITY)
                 r = sd_event_add_time(e, &j->timer, CLOCK_MONOTONIC, give_up, USEC_PER_MSEC, journal_on_give_up, j);
         if (r < 0) {
                 mux_journal_free(TAKE_PTR(j));
                 return r;
         }
-        (void) sd_event_source_set_description(j->io, "probe-mux-journal");
+        (void) sd_event_source_set_description(j->timer, "probe-mux-journal-give-up");
         *ret = TAKE_PTR(j);
         return 0;
 }

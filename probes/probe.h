@@ -78,3 +78,8 @@ typedef enum expect_verdict { EXPECT_MORE, EXPECT_MATCH, EXPECT_FULL, EXPECT_BUS
 expect_verdict expect_feed(expect_buffer *b, const regex_t *re, const void *data, size_t n);
 /* Printable excerpt of what was received, for reasons like "bad answer: \"HTTP/1.1 400\"". */
 const char *expect_excerpt(const expect_buffer *b, char *buf, size_t size);
+/* expect_feed, and what its verdict means for every kind: true once the answer matched or cannot (the probe's
+ * status and detail are then in *ret_status and detail: "answered \"SSH-2.0-...\"", "bad answer: ...", the
+ * busy sshd), false while more is to be read. */
+bool expect_answer(expect_buffer *b, const regex_t *re, const void *data, size_t n, probe_status *ret_status,
+                   char *detail, size_t size);

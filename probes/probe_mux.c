@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "../monitor/base/hostport.h"
 #include "../monitor/base/log.h"
 #include "mux_journal.h"
 #include "mux_proto.h"
@@ -175,10 +176,11 @@ static int mux_send_request(mux_probe *m) {
 
 static int mux_session_opened(mux_probe *m, uint32_t session_id) {
         const probe_request *req = m->req;
+        char where[300];
         int r;
 
-        log_debug("%s: mux session %u open to %s:%u", strna(req->unit), session_id, req->forward->listen_host,
-                  req->forward->listen_port);
+        log_debug("%s: mux session %u open to %s", strna(req->unit), session_id,
+                  hostport_format(req->forward->listen_host, req->forward->listen_port, where, sizeof where));
         if (!req->expect)
                 return mux_finish(m, PROBE_OK, "forward open");
 
@@ -324,7 +326,8 @@ static int mux_on_control(sd_event_source *s, int fd, uint32_t revents, void *us
 
 static int mux_read_answer(mux_probe *m) {
         const probe_request *req = m->req;
-        char buf[4096], excerpt[256];
+        char buf[4096], excerpt[256], detail[300];
+        probe_status status;
 
         for (;;) {
                 ssize_t n = read(m->pair[0], buf, sizeof buf);
@@ -336,18 +339,8 @@ static int mux_read_answer(mux_probe *m) {
                         return mux_finish(m, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
                                           expect_excerpt(&m->answer, excerpt, sizeof excerpt));
                 }
-                switch (expect_feed(&m->answer, req->expect, buf, (size_t) n)) {
-                case EXPECT_MATCH:
-                        return mux_finish(m, PROBE_OK, "answer: \"%s\"",
-                                          expect_excerpt(&m->answer, excerpt, sizeof excerpt));
-                case EXPECT_FULL:
-                        return mux_finish(m, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
-                                          expect_excerpt(&m->answer, excerpt, sizeof excerpt));
-                case EXPECT_BUSY:
-                        return mux_finish(m, PROBE_OK, EXPECT_BUSY_DETAIL);
-                case EXPECT_MORE:
-                        break;
-                }
+                if (expect_answer(&m->answer, req->expect, buf, (size_t) n, &status, detail, sizeof detail))
+                        return mux_finish(m, status, "%s", detail);
         }
 }
 

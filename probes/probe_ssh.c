@@ -4,61 +4,32 @@
  * "connect failed: Connection refused"), so stderr is kept and read when ssh gives up.
  * Requires SIGCHLD blocked in the whole program (sd_event_add_child). */
 #include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include "../monitor/base/child_watch.h"
+#include "../monitor/base/hostport.h"
 #include "probe.h"
 
 #define SSH_DEFAULT_BINARY "/usr/bin/ssh"
 
 typedef struct ssh_state {
         probe *probe;
-        pid_t pid;
-        bool reaped;
+        /* ssh, its stdout (our end of the socketpair that is also its stdin) and its stderr (a pipe). The
+         * child leads its own session: cancelling takes ProxyCommand helpers down with it. */
+        child_watch *child;
         int exit_status; /* of the child, -1 until known; 128+N when killed by signal N */
-
-        int out_fd; /* our end of the socketpair: the child's stdin and stdout */
-        int err_fd; /* read end of the child's stderr pipe */
-        sd_event_source *out_io, *err_io, *child;
-        bool out_eof;
-        size_t sent;
 
         expect_buffer answer;
         char err[4096];
         size_t err_len;
 } ssh_state;
 
-static void ssh_close_out(ssh_state *st) {
-        st->out_io = sd_event_source_disable_unref(st->out_io);
-        if (st->out_fd >= 0)
-                close(st->out_fd);
-        st->out_fd = -1;
-}
-
-static void ssh_close_err(ssh_state *st) {
-        st->err_io = sd_event_source_disable_unref(st->err_io);
-        if (st->err_fd >= 0)
-                close(st->err_fd);
-        st->err_fd = -1;
-}
-
 static void ssh_cancel(probe *p, void *userdata) {
         ssh_state *st = userdata;
 
-        st->child = sd_event_source_disable_unref(st->child);
-        if (st->pid > 0 && !st->reaped) {
-                /* The child leads its own process group: take ProxyCommand helpers down with it. */
-                (void) kill(-st->pid, SIGKILL);
-                (void) kill(st->pid, SIGKILL);
-                while (waitpid(st->pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                st->reaped = true;
-        }
-        ssh_close_out(st);
-        ssh_close_err(st);
+        st->child = child_watch_free(st->child);
 }
 
 static int argv_add(char ***argv, const char *a) {
@@ -90,8 +61,9 @@ static int ssh_build_argv(const probe_request *req, char ***ret) {
 
         usec_t t = req->timeout > 0 && req->timeout != USEC_INFINITY ? req->timeout : 5 * USEC_PER_SEC;
         unsigned long connect_timeout = MAX((t + USEC_PER_SEC - 1) / USEC_PER_SEC, 1ULL);
-        const char *host = forward_connect_host(req->forward->listen_host);
-        bool v6 = strchr(host, ':');
+        char target[300];
+        hostport_format(forward_connect_host(req->forward->listen_host), req->forward->listen_port, target,
+                        sizeof target);
 
         r = r ?: argv_add(&a, req->ssh_binary ?: SSH_DEFAULT_BINARY);
         r = r ?: argv_add(&a, "-F");
@@ -131,7 +103,7 @@ static int ssh_build_argv(const probe_request *req, char ***ret) {
         /* Only at INFO does ssh say why a channel failed: prohibited versus refused. */
         r = r ?: argv_add(&a, "-oLogLevel=INFO");
         r = r ?: argv_add(&a, "-W");
-        r = r ?: argv_addf(&a, "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned) req->forward->listen_port);
+        r = r ?: argv_add(&a, target);
         r = r ?: argv_add(&a, "--");
         r = r ?: argv_add(&a, c->hostname);
         if (r < 0)
@@ -183,8 +155,8 @@ static void ssh_conclude(ssh_state *st) {
         char line[200], ex[256], where[300];
 
         st->err[st->err_len] = 0;
-        (void) snprintf(where, sizeof where, "%s:%u", forward_connect_host(req->forward->listen_host),
-                        (unsigned) req->forward->listen_port);
+        hostport_format(forward_connect_host(req->forward->listen_host), req->forward->listen_port, where,
+                        sizeof where);
 
         if (strstr(st->err, "administratively prohibited")) {
                 probe_finish(st->probe, PROBE_PROHIBITED,
@@ -211,100 +183,65 @@ static void ssh_conclude(ssh_state *st) {
                 probe_finish(st->probe, PROBE_BAD_RESPONSE, "closed without answer");
 }
 
-static void ssh_drain_err(ssh_state *st) {
-        while (st->err_fd >= 0) {
-                /* Keep the newest bytes when ssh talks a lot: the reason comes last. */
-                if (st->err_len >= sizeof st->err - 1) {
-                        size_t half = (sizeof st->err - 1) / 2;
-                        memmove(st->err, st->err + half, st->err_len - half);
-                        st->err_len -= half;
-                }
-                ssize_t n = read(st->err_fd, st->err + st->err_len, sizeof st->err - 1 - st->err_len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return;
-                if (n <= 0) {
-                        ssh_close_err(st);
-                        return;
-                }
-                st->err_len += (size_t) n;
+/* Keeps the newest bytes when ssh talks a lot: the reason comes last. */
+static void ssh_keep_err(ssh_state *st, const char *data, size_t n) {
+        size_t cap = sizeof st->err - 1;
+
+        if (n >= cap) {
+                memcpy(st->err, data + n - cap, cap);
+                st->err_len = cap;
+                return;
         }
+        if (st->err_len + n > cap) {
+                size_t drop = st->err_len + n - cap;
+                memmove(st->err, st->err + drop, st->err_len - drop);
+                st->err_len -= drop;
+        }
+        memcpy(st->err + st->err_len, data, n);
+        st->err_len += n;
 }
 
-/* Reads the forward's answer; returns true when the probe is finished. */
-static bool ssh_drain_out(ssh_state *st) {
+/* The forward's answer as it comes; finishes the probe once it matches or cannot. */
+static void ssh_feed_answer(ssh_state *st, const void *data, size_t n) {
         const probe_request *req = probe_get_request(st->probe);
-        char chunk[2048], ex[256];
+        char detail[300];
+        probe_status status;
 
-        while (st->out_fd >= 0) {
-                ssize_t n = read(st->out_fd, chunk, sizeof chunk);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
-                        return false;
-                if (n <= 0) {
-                        st->out_eof = true;
-                        ssh_close_out(st);
-                        return false;
-                }
-                switch (expect_feed(&st->answer, req->expect, chunk, (size_t) n)) {
-                case EXPECT_MATCH:
-                        probe_finish(st->probe, PROBE_OK, "answered \"%s\"",
-                                     expect_excerpt(&st->answer, ex, sizeof ex));
-                        return true;
-                case EXPECT_FULL:
-                        probe_finish(st->probe, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
-                                     expect_excerpt(&st->answer, ex, sizeof ex));
-                        return true;
-                case EXPECT_BUSY:
-                        probe_finish(st->probe, PROBE_OK, EXPECT_BUSY_DETAIL);
-                        return true;
-                case EXPECT_MORE:
-                        break;
-                }
-        }
-        return false;
+        if (expect_answer(&st->answer, req->expect, data, n, &status, detail, sizeof detail))
+                probe_finish(st->probe, status, "%s", detail);
 }
 
-static int ssh_on_out(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+/* A read error counts as the stream's end: ssh exits right after, and its exit says the rest. EOF on stdout:
+ * ssh closes the forward right before exiting; the verdict waits for the exit (and stderr). */
+static int ssh_on_read(child_watch *w, child_stream s, const void *data, ssize_t n, void *userdata) {
         ssh_state *st = userdata;
 
-        /* EOF: ssh closes the forward right before exiting; the verdict waits for the exit (and stderr). */
-        (void) ssh_drain_out(st);
-        return 0;
-}
-
-static int ssh_on_err(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        ssh_drain_err(userdata);
-        return 0;
-}
-
-static int ssh_on_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        ssh_state *st = userdata;
-
-        st->exit_status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
-        /* Reap here rather than in sd-event, so cancel knows nothing is left to kill. */
-        (void) waitpid(st->pid, NULL, WNOHANG);
-        st->reaped = true;
-        st->child = sd_event_source_disable_unref(st->child);
-
-        if (ssh_drain_out(st))
+        if (n <= 0)
                 return 0;
-        ssh_drain_err(st);
-        ssh_conclude(st);
+        if (s == CHILD_STDOUT)
+                ssh_feed_answer(st, data, (size_t) n);
+        else
+                ssh_keep_err(st, data, (size_t) n);
         return 0;
+}
+
+/* ssh exited without the answer (what it printed before is read by now). */
+static void ssh_on_ended(child_watch *w, int r, int status, void *userdata) {
+        ssh_state *st = userdata;
+
+        st->child = child_watch_free(st->child);
+        st->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        ssh_conclude(st);
 }
 
 static int ssh_start(probe *p, void *userdata) {
         ssh_state *st = userdata;
         const probe_request *req = probe_get_request(p);
         _cleanup_(strv_freep) char **argv = NULL;
-        _cleanup_(closep) int child_io = -1, child_err = -1;
+        _cleanup_(closep) int out_fd = -1, err_fd = -1, child_io = -1, child_err = -1;
         int sp[2], pp[2], r;
 
         st->probe = p;
-        st->out_fd = st->err_fd = -1;
         st->exit_status = -1;
 
         /* ssh reads the user's identity and known_hosts files and runs its ProxyCommand: as that user, or not at all. */
@@ -320,18 +257,16 @@ static int ssh_start(probe *p, void *userdata) {
 
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
                 return -errno;
-        st->out_fd = sp[0];
+        out_fd = sp[0];
         child_io = sp[1];
         if (pipe2(pp, O_CLOEXEC) < 0)
                 return -errno;
-        st->err_fd = pp[0];
+        err_fd = pp[0];
         child_err = pp[1];
-        if (fcntl(st->out_fd, F_SETFL, O_NONBLOCK) < 0 || fcntl(st->err_fd, F_SETFL, O_NONBLOCK) < 0)
-                return -errno;
 
         /* Sent before the child starts: the socket buffer holds it, and a short write is an error. */
         if (req->send && req->send_len > 0) {
-                ssize_t n = send(st->out_fd, req->send, req->send_len, MSG_NOSIGNAL);
+                ssize_t n = send(out_fd, req->send, req->send_len, MSG_NOSIGNAL | MSG_DONTWAIT);
                 if (n < 0)
                         return -errno;
                 if ((size_t) n < req->send_len)
@@ -344,21 +279,12 @@ static int ssh_start(probe *p, void *userdata) {
                         &pid);
         if (r < 0)
                 return r;
-        st->pid = pid;
-
-        sd_event *e = probe_event(p);
-        r = sd_event_add_child(e, &st->child, pid, WEXITED, ssh_on_exit, st);
-        if (r < 0)
-                return r; /* -EBUSY: SIGCHLD not blocked by the program */
-        r = sd_event_add_io(e, &st->out_io, st->out_fd, EPOLLIN, ssh_on_out, st);
+        r = child_watch_new(pid, TAKE_FD(out_fd), TAKE_FD(err_fd), &st->child);
         if (r < 0)
                 return r;
-        r = sd_event_add_io(e, &st->err_io, st->err_fd, EPOLLIN, ssh_on_err, st);
-        if (r < 0)
-                return r;
-        /* Before stdout, so a reason printed together with an EOF is already read at exit. */
-        (void) sd_event_source_set_priority(st->err_io, SD_EVENT_PRIORITY_NORMAL - 1);
-        return 0;
+        /* Concluded at the exit: a ProxyCommand helper that keeps stderr open must not hold the verdict. */
+        static const child_watch_ops ops = { .read = ssh_on_read, .ended = ssh_on_ended };
+        return child_watch_attach(st->child, probe_event(p), false, &ops, st); /* -EBUSY: SIGCHLD not blocked */
 }
 
 const probe_ops probe_ssh_ops = {

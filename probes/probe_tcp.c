@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "../monitor/base/hostport.h"
 #include "probe.h"
 
 #define TCP_MAX_ADDRS 8
@@ -127,7 +128,8 @@ static void tcp_connect_next(tcp_state *st) {
 
 static void tcp_on_answer(tcp_state *st) {
         const probe_request *req = probe_get_request(st->probe);
-        char chunk[2048], ex[256];
+        char chunk[2048], ex[256], detail[300];
+        probe_status status;
 
         for (;;) {
                 ssize_t n = read(st->fd, chunk, sizeof chunk);
@@ -149,20 +151,9 @@ static void tcp_on_answer(tcp_state *st) {
                         return;
                 }
 
-                switch (expect_feed(&st->answer, req->expect, chunk, (size_t) n)) {
-                case EXPECT_MATCH:
-                        probe_finish(st->probe, PROBE_OK, "answered \"%s\"",
-                                     expect_excerpt(&st->answer, ex, sizeof ex));
+                if (expect_answer(&st->answer, req->expect, chunk, (size_t) n, &status, detail, sizeof detail)) {
+                        probe_finish(st->probe, status, "%s", detail);
                         return;
-                case EXPECT_FULL:
-                        probe_finish(st->probe, PROBE_BAD_RESPONSE, "bad answer: \"%s\"",
-                                     expect_excerpt(&st->answer, ex, sizeof ex));
-                        return;
-                case EXPECT_BUSY:
-                        probe_finish(st->probe, PROBE_OK, EXPECT_BUSY_DETAIL);
-                        return;
-                case EXPECT_MORE:
-                        break;
                 }
         }
 }
@@ -229,9 +220,7 @@ static int tcp_start(probe *p, void *userdata) {
                 return -EINVAL;
 
         const char *host = req->forward->listen_host;
-        bool v6 = host && strchr(host, ':');
-        (void) snprintf(st->where, sizeof st->where, "%s%s%s:%u", v6 ? "[" : "", strempty(host), v6 ? "]" : "",
-                        (unsigned) req->forward->listen_port);
+        hostport_format(host, req->forward->listen_port, st->where, sizeof st->where);
 
         r = tcp_resolve(st, host, req->forward->listen_port);
         if (r < 0) {

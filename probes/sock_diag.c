@@ -17,6 +17,15 @@
         ((1U << TCP_ESTABLISHED) | (1U << TCP_SYN_SENT) | (1U << TCP_FIN_WAIT1) | (1U << TCP_FIN_WAIT2) | \
          (1U << TCP_CLOSE_WAIT) | (1U << TCP_LAST_ACK) | (1U << TCP_CLOSING))
 
+/* What every request says: one SOCK_DIAG_BY_FAMILY message (a dump or one socket), about TCP sockets of one
+ * family in these states, with or without INET_DIAG_INFO. */
+#define DIAG_HEADER(len, flags, seq)                                                                      \
+        { .nlmsg_len = (len), .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST | (flags),  \
+          .nlmsg_seq = (seq) }
+#define DIAG_TCP(family, states, ext) \
+        .sdiag_family = (family), .sdiag_protocol = IPPROTO_TCP, .idiag_ext = (ext), .idiag_states = (states)
+#define DIAG_EXT_INFO (1U << (INET_DIAG_INFO - 1))
+
 int sock_diag_open(void) {
         int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         return nl < 0 ? -errno : nl;
@@ -127,18 +136,8 @@ int sock_diag_dump(int nl, uint8_t family, uint16_t remote_port, const match_set
                 struct inet_diag_bc_op op;
                 struct inet_diag_hostcond cond; /* AF_UNSPEC, prefix 0: any address, this port */
         } req = {
-                .h = {
-                        .nlmsg_len = offsetof(__typeof__(req), a),
-                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                        .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-                        .nlmsg_seq = family,
-                },
-                .r = {
-                        .sdiag_family = family,
-                        .sdiag_protocol = IPPROTO_TCP,
-                        .idiag_ext = 1U << (INET_DIAG_INFO - 1),
-                        .idiag_states = TCP_CONNECTION_STATES,
-                },
+                .h = DIAG_HEADER(offsetof(__typeof__(req), a), NLM_F_DUMP, family),
+                .r = { DIAG_TCP(family, TCP_CONNECTION_STATES, DIAG_EXT_INFO) },
                 .a = {
                         .rta_len = RTA_LENGTH(sizeof req.op + sizeof req.cond),
                         .rta_type = INET_DIAG_REQ_BYTECODE,
@@ -163,19 +162,8 @@ int sock_diag_lookup(int nl, const candidate *known, uint16_t remote_port, candi
                 struct nlmsghdr h;
                 struct inet_diag_req_v2 r;
         } req = {
-                .h = {
-                        .nlmsg_len = sizeof req,
-                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                        .nlmsg_flags = NLM_F_REQUEST,
-                        .nlmsg_seq = 1,
-                },
-                .r = {
-                        .sdiag_family = known->family,
-                        .sdiag_protocol = IPPROTO_TCP,
-                        .idiag_ext = 1U << (INET_DIAG_INFO - 1),
-                        .idiag_states = TCP_CONNECTION_STATES,
-                        .id = known->id,
-                },
+                .h = DIAG_HEADER(sizeof req, 0, 1),
+                .r = { DIAG_TCP(known->family, TCP_CONNECTION_STATES, DIAG_EXT_INFO), .id = known->id },
         };
         const socket_ref ref = { .inode = known->inode, .fd = known->fd };
         const match_set set = { .refs = &ref, .n_refs = 1, .remote_ports = &remote_port, .best = ret };
@@ -207,17 +195,8 @@ int sock_diag_listeners(int nl, uint8_t family, sock_diag_listener_t cb, void *u
                 struct nlmsghdr h;
                 struct inet_diag_req_v2 r;
         } req = {
-                .h = {
-                        .nlmsg_len = sizeof req,
-                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                        .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-                        .nlmsg_seq = family,
-                },
-                .r = {
-                        .sdiag_family = family,
-                        .sdiag_protocol = IPPROTO_TCP,
-                        .idiag_states = 1U << TCP_LISTEN,
-                },
+                .h = DIAG_HEADER(sizeof req, NLM_F_DUMP, family),
+                .r = { DIAG_TCP(family, 1U << TCP_LISTEN, 0) },
         };
         listen_ctx c = { .cb = cb, .userdata = userdata };
         return diag_exchange(nl, &req, sizeof req, on_listener, &c);

@@ -1,4 +1,5 @@
-/* One HOST:PORT parser for the config keys, ssh -G's remoteforward lines and metrics.listen. */
+/* One HOST:PORT parser for the config keys, ssh -G's remoteforward lines and metrics.listen, and one writer
+ * (IPv6 in brackets) for what the probes and ssh_forward_format say. */
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
@@ -81,4 +82,11 @@ int hostport_parse(const char *s, unsigned flags, hostport *ret, const char **re
                                                                : "port not a number in 1..65535", ret_why);
         *ret = h;
         return 0;
+}
+
+char *hostport_format(const char *host, uint16_t port, char *buf, size_t size) {
+        host = strempty(host);
+        if (buf && size > 0)
+                (void) snprintf(buf, size, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned) port);
+        return buf;
 }

@@ -32,3 +32,5 @@ int parse_port(const char *s, bool allow_zero, uint16_t *ret);
  * no ":PORT", a host flags refuse), -ERANGE when only the port is bad (see parse_port). *ret_why (may be
  * NULL) names what is wrong in a few words, for a message. Does not log. */
 int hostport_parse(const char *s, unsigned flags, hostport *ret, const char **ret_why);
+/* The other way: "HOST:PORT", "[HOST]:PORT" when host holds a ':' (IPv6), into buf; NULL host is "". */
+char *hostport_format(const char *host, uint16_t port, char *buf, size_t size);

@@ -1,6 +1,7 @@
-/* libFuzzer target for ssh_config_parse, the parser of `ssh -G` output.
+/* libFuzzer target for ssh_resolved_parse, the parser of `ssh -G` output.
  * Build: clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *          tests/fuzz/fuzz_resolve.c monitor/ssh_config.c monitor/base/util.c monitor/base/log.c -o build/fuzz_resolve
+ *          tests/fuzz/fuzz_resolve.c monitor/resolve_parse.c monitor/base/hostport.c monitor/base/util.c \
+ *          monitor/base/log.c -o build/fuzz_resolve
  * Run:   build/fuzz_resolve -max_total_time=60 */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         ssh_resolved r = {};
         char err[128];
-        if (ssh_config_parse(text, &r, err, sizeof(err)) == 0) {
+        if (ssh_resolved_parse(text, &r, err, sizeof(err)) == 0) {
                 char buf[300];
                 /* Every kept forward must be probeable and formattable, and findable by its own name. */
                 for (size_t i = 0; i < r.n_forwards; i++) {
@@ -33,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 char *formatted = NULL;
                 ssh_resolved b = {};
                 if (ssh_resolved_format(&r, &formatted) == 0) {
-                        if (ssh_config_parse(formatted, &b, NULL, 0) != 0 || strcmp(b.bastion, r.bastion) != 0 ||
+                        if (ssh_resolved_parse(formatted, &b, NULL, 0) != 0 || strcmp(b.bastion, r.bastion) != 0 ||
                             b.n_forwards != r.n_forwards || !streq_ptr(b.control_path, r.control_path) ||
                             !streq_ptr(b.user, r.user) || strv_length(b.identity_files) != strv_length(r.identity_files))
                                 abort();

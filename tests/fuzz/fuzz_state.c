@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     s.tunnels[i].health.n_restarts > RESTART_HISTORY_MAX)
                         abort();
         for (size_t i = 0; i < s.n_seeds; i++)
-                if (!s.seeds[i].name || !s.seeds[i].argv || !s.seeds[i].argv[0] || !s.seeds[i].ssh_config)
+                if (!s.seeds[i].name || !s.seeds[i].argv || !s.seeds[i].argv[0] || !s.seeds[i].ssh_g)
                         abort();
         /* Health entries read back the same as they are written. */
         for (size_t i = 0; i < s.n_tunnels; i++) {

@@ -133,11 +133,37 @@ static void test_bad(void **state) {
         assert_int_equal(hostport_parse(longhost, NAME, &h, NULL), -EINVAL);
 }
 
+/* hostport_format: what hostport_parse reads back; IPv6 in brackets. */
+static void test_format(void **state) {
+        static const struct {
+                const char *host;
+                uint16_t port;
+                const char *want;
+        } t[] = {
+                { "localhost", 21022, "localhost:21022" }, { "127.0.0.1", 80, "127.0.0.1:80" },
+                { "::1", 2323, "[::1]:2323" },             { "fe80::1%eth0", 22, "[fe80::1%eth0]:22" },
+                { "", 0, ":0" },                           { NULL, 22, ":22" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                char buf[64];
+                assert_string_equal(hostport_format(t[i].host, t[i].port, buf, sizeof buf), t[i].want);
+                hostport h;
+                if (t[i].host && *t[i].host && t[i].port > 0) {
+                        assert_int_equal(hostport_parse(buf, HOSTPORT_ANY_HOST, &h, NULL), 0);
+                        assert_string_equal(h.host, t[i].host);
+                        assert_int_equal(h.port, t[i].port);
+                }
+        }
+        char small[8];
+        assert_string_equal(hostport_format("localhost", 21022, small, sizeof small), "localho"); /* cut, terminated */
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_port),
                 cmocka_unit_test(test_good),
                 cmocka_unit_test(test_bad),
+                cmocka_unit_test(test_format),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

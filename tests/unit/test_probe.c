@@ -545,6 +545,15 @@ static void test_ssh_cancel_and_missing(void **state) {
         run_for(e, 100 * MSEC);
         assert_false(o.called);
 
+        /* A refused channel names the IPv6 listen address as ssh -W does, in brackets. */
+        write_fake("refused6", "echo 'channel 0: open failed: connect failed: Connection refused' >&2; exit 255");
+        (void) snprintf(bin, sizeof bin, "%s/refused6", fake_dir);
+        assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);
+        run_until(e, &o.called, 2 * SEC);
+        assert_int_equal(o.r.status, PROBE_REFUSED);
+        assert_string_equal(o.r.detail, "bastion has no listener on [::1]:2323 (connect failed)");
+        o = (outcome) { 0 };
+
         /* A binary that is not there: an error result, delivered later. */
         req.ssh_binary = "/nonexistent/ssh";
         assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);

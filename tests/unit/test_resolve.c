@@ -1,4 +1,4 @@
-/* Tests of ssh_config.c and resolve.c: the ssh -G parser on OpenSSH 9.2's exact output, and ssh -G run for real. */
+/* Tests of resolve_parse.c and resolve.c: the ssh -G parser on OpenSSH 9.2's exact output, and ssh -G run for real. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,7 +66,7 @@ static void assert_seed(const ssh_resolved *r) {
 static void test_parse_seed(void **state) {
         ssh_resolved r = {};
         char err[256] = "";
-        assert_int_equal(ssh_config_parse(seed_output, &r, err, sizeof(err)), 0);
+        assert_int_equal(ssh_resolved_parse(seed_output, &r, err, sizeof(err)), 0);
         assert_seed(&r);
         ssh_resolved_done(&r);
         assert_null(r.hostname);
@@ -102,7 +102,7 @@ static void test_parse_forward_table(void **state) {
                 ssh_resolved r = {};
                 snprintf(text, sizeof(text), "hostname b\nport 22\n%s\n", forward_cases[i].line);
                 print_message("case: %s\n", forward_cases[i].line);
-                assert_int_equal(ssh_config_parse(text, &r, err, sizeof(err)), 0);
+                assert_int_equal(ssh_resolved_parse(text, &r, err, sizeof(err)), 0);
                 if (!forward_cases[i].host) {
                         assert_int_equal(r.n_forwards, 0);
                         assert_null(ssh_resolved_find_forward(&r, NULL));
@@ -130,7 +130,7 @@ static void test_parse_many_forwards(void **state) {
                 "localforward [127.0.0.1]:4000 [localhost]:22\n";
         ssh_resolved r = {};
         char err[256] = "", buf[64];
-        assert_int_equal(ssh_config_parse(text, &r, err, sizeof(err)), 0);
+        assert_int_equal(ssh_resolved_parse(text, &r, err, sizeof(err)), 0);
         assert_int_equal(r.n_forwards, 4);
         assert_string_equal(ssh_forward_format(&r.forwards[0], buf, sizeof(buf)), "localhost:21022");
         assert_string_equal(ssh_forward_format(&r.forwards[1], buf, sizeof(buf)), "localhost:21023");
@@ -147,7 +147,7 @@ static void test_parse_ipv6_and_port(void **state) {
                 "controlpath /root/root@::1\nproxyjump jump@j:23\n"
                 "identityfile ~/.ssh/id_rsa\nidentityfile ~/.ssh/id_ecdsa\nidentityfile ~/.ssh/id_ed25519\n";
         ssh_resolved r = {};
-        assert_int_equal(ssh_config_parse(text, &r, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse(text, &r, NULL, 0), 0);
         assert_string_equal(r.bastion, "[::1]:2222");
         assert_int_equal(r.port, 2222);
         assert_string_equal(r.host_key_alias, "foo");
@@ -156,10 +156,10 @@ static void test_parse_ipv6_and_port(void **state) {
         assert_string_equal(r.identity_files[2], "~/.ssh/id_ed25519");
         ssh_resolved_done(&r);
 
-        assert_int_equal(ssh_config_parse("hostname b.example\nport 2200\n", &r, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse("hostname b.example\nport 2200\n", &r, NULL, 0), 0);
         assert_string_equal(r.bastion, "b.example:2200");
         ssh_resolved_done(&r);
-        assert_int_equal(ssh_config_parse("hostname ::1\nport 22\n", &r, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse("hostname ::1\nport 22\n", &r, NULL, 0), 0);
         assert_string_equal(r.bastion, "::1");
         ssh_resolved_done(&r);
 }
@@ -176,7 +176,7 @@ static void test_parse_case_and_none(void **state) {
                 "  \n\n";
         ssh_resolved r = {};
         char buf[64];
-        assert_int_equal(ssh_config_parse(text, &r, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse(text, &r, NULL, 0), 0);
         assert_string_equal(r.hostname, "Bastion.Example.COM");
         assert_int_equal(r.port, 2022);
         assert_null(r.control_path);
@@ -189,7 +189,7 @@ static void test_parse_case_and_none(void **state) {
         assert_string_equal(ssh_forward_format(&r.forwards[0], buf, sizeof(buf)), "LocalHost:21022");
         ssh_resolved_done(&r);
 
-        assert_int_equal(ssh_config_parse("hostname h\nproxycommand nc %h %p\n", &r, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse("hostname h\nproxycommand nc %h %p\n", &r, NULL, 0), 0);
         assert_string_equal(r.proxy_command, "nc %h %p");
         assert_int_equal(r.port, 22); /* absent port: ssh's default */
         ssh_resolved_done(&r);
@@ -223,12 +223,12 @@ static void test_parse_bad(void **state) {
                 ssh_resolved r = { .port = 4242 };
                 char err[256] = "";
                 print_message("bad case %zu\n", i);
-                assert_int_equal(ssh_config_parse(bad_cases[i].text, &r, err, sizeof(err)), -EINVAL);
+                assert_int_equal(ssh_resolved_parse(bad_cases[i].text, &r, err, sizeof(err)), -EINVAL);
                 assert_non_null(strstr(err, bad_cases[i].err_contains));
                 assert_int_equal(r.port, 4242);
                 assert_null(r.hostname);
         }
-        assert_int_equal(ssh_config_parse(NULL, &(ssh_resolved) {}, NULL, 0), -EINVAL);
+        assert_int_equal(ssh_resolved_parse(NULL, &(ssh_resolved) {}, NULL, 0), -EINVAL);
 }
 
 static void test_find_and_format(void **state) {
@@ -240,7 +240,7 @@ static void test_find_and_format(void **state) {
                 "remoteforward [127.0.0.1]:21080 [localhost]:81\n";
         ssh_resolved r = {};
         char buf[64];
-        assert_int_equal(ssh_config_parse(text, &r, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse(text, &r, NULL, 0), 0);
         assert_ptr_equal(ssh_resolved_find_forward(&r, NULL), &r.forwards[0]);
         assert_ptr_equal(ssh_resolved_find_forward(&r, "localhost:21022"), &r.forwards[0]);
         assert_ptr_equal(ssh_resolved_find_forward(&r, "21022"), &r.forwards[0]);
@@ -306,9 +306,9 @@ static void round_trip(const char *text) {
         ssh_resolved a = {}, b = {};
         char *formatted = NULL;
 
-        assert_int_equal(ssh_config_parse(text, &a, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse(text, &a, NULL, 0), 0);
         assert_int_equal(ssh_resolved_format(&a, &formatted), 0);
-        if (ssh_config_parse(formatted, &b, NULL, 0) != 0)
+        if (ssh_resolved_parse(formatted, &b, NULL, 0) != 0)
                 fail_msg("formatted text does not parse:\n%s", formatted);
         assert_resolved_equal(&a, &b);
         free(formatted);
@@ -330,7 +330,7 @@ static void test_format_round_trip(void **state) {
                 round_trip(text);
         }
         /* The seed, formatted: only the fields kept, the forward with its listen host. */
-        assert_int_equal(ssh_config_parse(seed_output, &r, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse(seed_output, &r, NULL, 0), 0);
         assert_int_equal(ssh_resolved_format(&r, &formatted), 0);
         assert_non_null(strstr(formatted, "hostname bastion.example.com\n"));
         assert_non_null(strstr(formatted, "remoteforward [localhost]:21022 [localhost]:22\n"));

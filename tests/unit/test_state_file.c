@@ -47,7 +47,7 @@ static const char ssh_g[] = "hostname b.example\nuser reverse-ssh\nport 2222\nco
 
 static void make_tunnel(tunnel *t) {
         *t = (tunnel) { .name = (char *) "reverse-ssh@b.example.service" };
-        assert_int_equal(ssh_config_parse(ssh_g, &t->ssh, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse(ssh_g, &t->ssh, NULL, 0), 0);
         t->resolved = true;
         t->resolved_for_argv = argv_seed;
         t->resolved_for_start = 1795474029255486;
@@ -67,7 +67,7 @@ static void test_resolution_round_trip(void **state) {
         assert_int_equal(strv_length(seed.argv), 5);
         for (size_t i = 0; argv_seed[i]; i++)
                 assert_string_equal(seed.argv[i], argv_seed[i]);
-        assert_int_equal(ssh_config_parse(seed.ssh_config, &back, NULL, 0), 0);
+        assert_int_equal(ssh_resolved_parse(seed.ssh_g, &back, NULL, 0), 0);
         assert_string_equal(back.bastion, "b.example:2222");
         assert_string_equal(back.control_path, "/run/reverse-ssh/b/ctl");
         assert_int_equal(back.n_forwards, 1);

@@ -2,34 +2,34 @@
  * bus-wait-for-jobs.c but on the event loop instead of blocking. */
 #include <systemd/sd-bus.h>
 
-#include "act.h"
+#include "heal.h"
 #include "base/bus_names.h"
 #include "base/log.h"
 
-typedef struct act_job {
-        act_tracker *tracker;
-        struct act_job *next;
+typedef struct heal_job {
+        heal_tracker *tracker;
+        struct heal_job *next;
         char *unit;
         heal_action action;
         bool resetting;          /* ResetFailedUnit sent, StartUnit next */
         char *job_path;          /* known once the call returned */
         sd_bus_slot *call;
         sd_event_source *timer;  /* whole-operation deadline */
-        act_done_t done;
+        heal_done_t done;
         void *userdata;
-} act_job;
+} heal_job;
 
-struct act_tracker {
+struct heal_tracker {
         sd_bus *bus;
         sd_event *event;
         sd_bus_slot *match;
-        act_job *jobs;
+        heal_job *jobs;
 };
 
-static void job_free(act_job *j) {
+static void job_free(heal_job *j) {
         if (!j)
                 return;
-        act_job **p = &j->tracker->jobs;
+        heal_job **p = &j->tracker->jobs;
         while (*p && *p != j)
                 p = &(*p)->next;
         if (*p)
@@ -41,8 +41,8 @@ static void job_free(act_job *j) {
         free(j);
 }
 
-static void job_complete(act_job *j, int result, const char *job_result) {
-        act_done_t done = j->done;
+static void job_complete(heal_job *j, int result, const char *job_result) {
+        heal_done_t done = j->done;
         void *ud = j->userdata;
         _cleanup_(freep) char *unit = strdup(j->unit);
         job_free(j);
@@ -51,13 +51,13 @@ static void job_complete(act_job *j, int result, const char *job_result) {
 }
 
 static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
-        act_tracker *t = userdata;
+        heal_tracker *t = userdata;
         const char *path, *unit, *result;
         uint32_t id;
 
         if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
                 return 0;
-        for (act_job *j = t->jobs; j; j = j->next)
+        for (heal_job *j = t->jobs; j; j = j->next)
                 if (j->job_path && streq(j->job_path, path)) {
                         job_complete(j, streq(result, "done") ? 0 : -EIO, result);
                         break;
@@ -67,7 +67,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 
 static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error);
 
-static int call_next(act_job *j, const char *method) {
+static int call_next(heal_job *j, const char *method) {
         if (streq(method, "ResetFailedUnit"))
                 return sd_bus_call_method_async(j->tracker->bus, &j->call, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
                                                 SYSTEMD_MANAGER_INTERFACE, method, on_reply, j, "s", j->unit);
@@ -76,7 +76,7 @@ static int call_next(act_job *j, const char *method) {
 }
 
 static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
-        act_job *j = userdata;
+        heal_job *j = userdata;
         const sd_bus_error *e = sd_bus_message_get_error(reply);
         int r;
 
@@ -107,14 +107,14 @@ static int on_reply(sd_bus_message *reply, void *userdata, sd_bus_error *ret_err
 }
 
 static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        act_job *j = userdata;
+        heal_job *j = userdata;
         log_error("Restart job of %s did not finish in time.", j->unit);
         job_complete(j, -ETIMEDOUT, "timeout");
         return 0;
 }
 
-int act_tracker_new(sd_bus *bus, sd_event *e, act_tracker **ret) {
-        act_tracker *t = calloc(1, sizeof *t);
+int heal_tracker_new(sd_bus *bus, sd_event *e, heal_tracker **ret) {
+        heal_tracker *t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
         t->bus = sd_bus_ref(bus);
@@ -122,14 +122,14 @@ int act_tracker_new(sd_bus *bus, sd_event *e, act_tracker **ret) {
         int r = sd_bus_match_signal_async(bus, &t->match, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
                                           SYSTEMD_MANAGER_INTERFACE, "JobRemoved", on_job_removed, NULL, t);
         if (r < 0) {
-                act_tracker_free(t);
+                heal_tracker_free(t);
                 return r;
         }
         *ret = t;
         return 0;
 }
 
-act_tracker *act_tracker_free(act_tracker *t) {
+heal_tracker *heal_tracker_free(heal_tracker *t) {
         if (!t)
                 return NULL;
         while (t->jobs)
@@ -141,11 +141,11 @@ act_tracker *act_tracker_free(act_tracker *t) {
         return NULL;
 }
 
-int act_start(act_tracker *t, const char *unit, heal_action action, usec_t timeout, act_done_t done,
+int heal_start(heal_tracker *t, const char *unit, heal_action action, usec_t timeout, heal_done_t done,
               void *userdata) {
         if (action != HEAL_RESTART && action != HEAL_RESET_AND_START)
                 return -EINVAL;
-        act_job *j = calloc(1, sizeof *j);
+        heal_job *j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
         j->tracker = t;

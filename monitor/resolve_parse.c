@@ -153,7 +153,7 @@ static int make_bastion(ssh_resolved *r) {
         return 0;
 }
 
-int ssh_config_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen) {
+int ssh_resolved_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen) {
         _cleanup_(ssh_resolved_done) ssh_resolved r = {};
         bool seen_port = false;
         int k;
@@ -238,7 +238,5 @@ char *ssh_forward_format(const ssh_forward *f, char *buf, size_t size) {
                 buf[0] = 0;
                 return buf;
         }
-        const char *h = strempty(f->listen_host);
-        snprintf(buf, size, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, (unsigned) f->listen_port);
-        return buf;
+        return hostport_format(f->listen_host, f->listen_port, buf, size);
 }
