@@ -134,3 +134,14 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 size_t escape_control_len(const char *s);
 char *escape_control_to(char *dst, size_t size, const char *s);
 char *escape_control(const char *s);
+
+/* The next line of [*p, end) without its '\n' (the last may lack one), moving *p past it; false at the end. */
+static inline bool line_next(const char **p, const char *end, const char **line, size_t *len) {
+        if (*p >= end)
+                return false;
+        const char *nl = memchr(*p, '\n', (size_t) (end - *p));
+        *line = *p;
+        *len = (size_t) ((nl ? nl : end) - *p);
+        *p = nl ? nl + 1 : end;
+        return true;
+}

@@ -243,11 +243,8 @@ int authkeys_parse(authkeys *keys, const char *file, const char *data, size_t si
         if (!buf)
                 return -ENOMEM;
         unsigned lineno = 0;
-        for (const char *p = data, *end = data + size; p < end;) {
-                const char *nl = memchr(p, '\n', (size_t) (end - p));
-                size_t len = (size_t) ((nl ?: end) - p);
-                const char *line = p;
-                p = nl ? nl + 1 : end;
+        const char *line, *p = data, *end = data + size;
+        for (size_t len; line_next(&p, end, &line, &len);) {
                 lineno++;
                 if (len > AUTHKEYS_LINE_MAX) {
                         int r = add_problem(keys, file, lineno, "line longer than %d bytes: not read", AUTHKEYS_LINE_MAX);

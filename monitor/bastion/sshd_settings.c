@@ -53,11 +53,8 @@ int sshd_settings_parse(const char *data, size_t size, sshd_settings *ret, char 
         if (memchr(data, 0, size))
                 return set_err(err, errlen, -EBADMSG, "a NUL byte");
         size_t allocated = 0;
-        for (const char *p = data, *end = data + size; p < end;) {
-                const char *nl = memchr(p, '\n', (size_t) (end - p));
-                size_t len = (size_t) ((nl ?: end) - p);
-                const char *line = p;
-                p = nl ? nl + 1 : end;
+        const char *line, *p = data, *end = data + size;
+        for (size_t len; line_next(&p, end, &line, &len);) {
                 lineno++;
                 if (len > SSHD_SETTINGS_LINE_MAX)
                         return set_err(err, errlen, -EBADMSG, "line %u: longer than %d bytes", lineno, SSHD_SETTINGS_LINE_MAX);
