@@ -2,6 +2,7 @@
 #include <jansson.h>
 #include <time.h>
 
+#include "../monitor/base/json_text.h"
 #include "alert.h"
 
 typedef struct event_style {
@@ -66,19 +67,9 @@ int alert_format_timestamp(usec_t realtime, char buf[static 32]) {
         return 0;
 }
 
-/* A JSON string for any C string: jansson refuses invalid UTF-8, so such bytes become '?'. */
+/* A JSON string for any C string ("" for NULL), invalid UTF-8 as '?'. */
 static json_t *string_new(const char *s) {
-        s = strempty(s);
-        json_t *j = json_string(s);
-        if (j)
-                return j;
-        _cleanup_(freep) char *copy = strdup(s);
-        if (!copy)
-                return NULL;
-        for (char *p = copy; *p; p++)
-                if ((unsigned char) *p >= 0x80)
-                        *p = '?';
-        return json_string(copy);
+        return json_string_lossy(strempty(s));
 }
 
 static int set_string(json_t *o, const char *key, const char *value) {

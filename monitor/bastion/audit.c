@@ -1,6 +1,7 @@
 /* The audit's findings: the check table, the list, its order, JSON and text. */
 #include <stdarg.h>
 
+#include "../base/json_text.h"
 #include "audit.h"
 
 static const char *const audit_severity_table[_AUDIT_SEVERITY_MAX] = {
@@ -137,21 +138,8 @@ void audit_findings_count(const audit_findings *f, unsigned counts[_AUDIT_CHECK_
                         counts[f->items[i].check][f->items[i].severity]++;
 }
 
-/* jansson refuses invalid UTF-8 (a host name is whatever bytes the admin wrote): such bytes become '?',
- * as in exporters/alert_payload.c. NULL s is JSON null. */
 static json_t *string_or_null(const char *s) {
-        if (!s)
-                return json_null();
-        json_t *j = json_string(s);
-        if (j)
-                return j;
-        _cleanup_(freep) char *copy = strdup(s);
-        if (!copy)
-                return NULL;
-        for (char *p = copy; *p; p++)
-                if ((unsigned char) *p >= 0x80)
-                        *p = '?';
-        return json_string(copy);
+        return json_string_lossy(s);
 }
 
 json_t *audit_findings_to_json(const audit_findings *f) {

@@ -2,6 +2,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../base/json_text.h"
 #include "../base/log.h"
 #include "bastion_status.h"
 
@@ -25,7 +26,7 @@ static const char *since(usec_t realtime, char buf[static 32]) {
 }
 
 static json_t *string_or_null(const char *s) {
-        return s ? json_string(s) : json_null();
+        return json_string_lossy(s); /* a key's comment is whatever bytes the admin wrote */
 }
 
 json_t *bastion_status_json(const bastion_port *ports, size_t n) {
@@ -36,15 +37,16 @@ json_t *bastion_status_json(const bastion_port *ports, size_t n) {
                 const bastion_port *p = &ports[i];
                 const authkey_line *k = p->entry->key;
                 char peer[64], ts[32];
-                json_t *o = json_pack("{s:s?, s:s, s:s, s:I, s:I, s:s, s:s, s:o, s:o, s:o, s:s, s:I}",
-                                      "host", k->comment, "fingerprint", k->fingerprint, "file", k->file,
+                json_t *o = json_pack("{s:o, s:s, s:o, s:I, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:I}",
+                                      "host", string_or_null(k->comment), "fingerprint", k->fingerprint,
+                                      "file", string_or_null(k->file),
                                       "line", (json_int_t) k->line, "port", (json_int_t) p->entry->port,
                                       "kind", port_kind_to_string(p->entry->kind) ?: "none",
                                       "state", port_state_to_string(p->health.state),
                                       "session_pid", p->view.session_pid ? json_integer(p->view.session_pid) : json_null(),
                                       "peer", string_or_null(bastion_port_peer(p, peer, sizeof peer)),
                                       "connected_since", string_or_null(p->view.session_pid ? since(p->view.session_start, ts) : NULL),
-                                      "reason", p->reason, "reaped", (json_int_t) p->reaped);
+                                      "reason", string_or_null(p->reason), "reaped", (json_int_t) p->reaped);
                 if (!o || json_array_append_new(list, o) < 0)
                         return NULL;
         }

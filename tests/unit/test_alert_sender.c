@@ -117,11 +117,12 @@ static void receiver_start(receiver *r, const char *script) {
         }
         live_receiver = r->pid;
         close(p[1]);
-        /* receiver.py prints "PORT N" once it listens: no guessing of free ports, no race. */
+        /* receiver.py prints "PORT N" once it listens: no guessing of free ports, no race. Python starts in
+         * well under a second; 30 s covers a machine loaded 6 times over (5 s did not, at load 12). */
         char buf[64] = "";
         size_t n = 0;
         struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-        while (!memchr(buf, '\n', n) && n < sizeof buf - 1 && poll(&pfd, 1, 5000) > 0) {
+        while (!memchr(buf, '\n', n) && n < sizeof buf - 1 && poll(&pfd, 1, 30000) > 0) {
                 ssize_t k = read(p[0], buf + n, sizeof buf - 1 - n);
                 if (k <= 0)
                         break;
