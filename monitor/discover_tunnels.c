@@ -107,21 +107,14 @@ int monitor_refresh(monitor *m, bool full) {
         return n < 0 ? n : apply_units(m, units, n);
 }
 
-typedef struct refresh_ctx {
-        monitor *m;
-        monitor_refresh_cb cb;
-        void *userdata;
-} refresh_ctx;
-
 static void on_discovered(discover_job *j, int r, unit_info *units, size_t n, void *userdata) {
-        refresh_ctx c = *(refresh_ctx *) userdata;
+        monitor *m = userdata;
 
-        free(userdata);
-        c.m->discovery = discover_job_free(j);
-        c.m->dbus_up = r >= 0;
+        m->discovery = discover_job_free(j);
+        m->dbus_up = r >= 0;
         if (r >= 0)
-                r = apply_units(c.m, units, (int) n);
-        c.cb(c.m, r, c.userdata);
+                r = apply_units(m, units, (int) n);
+        m->refresh_cb(m, r, m->refresh_userdata);
 }
 
 int monitor_refresh_async(monitor *m, bool full, monitor_refresh_cb cb, void *userdata) {
@@ -129,15 +122,10 @@ int monitor_refresh_async(monitor *m, bool full, monitor_refresh_cb cb, void *us
                 return -ENOTCONN;
         if (m->discovery)
                 return -EBUSY;
-        refresh_ctx *c = malloc(sizeof *c);
-        if (!c)
-                return log_oom();
-        *c = (refresh_ctx) { .m = m, .cb = cb, .userdata = userdata };
-        int r = discover_units_async(m->bus, m->cfg->units, m->cfg->monitor.timeout, full ? NULL : want_details, m,
-                                     on_discovered, c, &m->discovery);
-        if (r < 0)
-                free(c);
-        return r;
+        m->refresh_cb = cb;
+        m->refresh_userdata = userdata;
+        return discover_units_async(m->bus, m->cfg->units, m->cfg->monitor.timeout, full ? NULL : want_details, m,
+                                    on_discovered, m, &m->discovery);
 }
 
 bool monitor_refreshing(const monitor *m) {

@@ -115,6 +115,8 @@ typedef struct monitor {
         tcpinfo *tcp;                  /* where each tunnel's ssh connection was found (probes/tcpinfo.h) */
         const resolve_seed *seeds;     /* for the first discovery only (borrowed) */
         struct discover_job *discovery; /* monitor_refresh_async() in flight */
+        void (*refresh_cb)(struct monitor *m, int r, void *userdata); /* ... and who hears of it: kept here, */
+        void *refresh_userdata;         /* not in the job, so a job cancelled at exit leaks nothing */
         struct json_t *other_units_state; /* state file entries of units outside monitor.units (owned) */
         size_t n_seeds;
         char host[256];                /* this host's name, for alerts */
