@@ -226,7 +226,7 @@ def bench3():
         if xs:
             res.append(fig("200 tunnels: daemon round (rtun_round_duration_seconds, resolution cached)", med(xs),
                            "s", None, None, "rtun-monitor daemon --monitor.interval=2s",
-                           "D-Bus discovery, synchronous on the loop"))
+                           "D-Bus discovery on the loop (F8); the up count at the end is in raw/daemon200_up.txt"))
             items.append(("daemon round (discovery)", med(xs)))
     xs, _ = rounds("proberound200.txt")
     bx, bups = rounds("proberound200-base.txt")
@@ -244,6 +244,18 @@ def bench3():
         c = [float(x) for x in open(bp).read().split()]
         if a and c:
             peer(res, "200 tunnels: daemon round", med(a), med(c), "s")
+    def daemon_up(name):
+        try:
+            n = dict(l.split() for l in open(os.path.join(RAW, name)) if l.strip())
+            return int(n.get("1", 0))
+        except (OSError, ValueError):
+            return None
+    up, bup = daemon_up("daemon200_up.txt"), daemon_up("daemon200_up-base.txt")
+    if up is not None:
+        res.append(fig("200 tunnels: daemon at interval 2s: tunnels up at the end (one sample)", up, "tunnels", None,
+                       None, "rtun-monitor daemon --monitor.interval=2s; rtun_tunnel_up",
+                       "heal on (the default): a tunnel seen down is restarted"))
+        peer(res, "200 tunnels: daemon at interval 2s: tunnels up at the end", up, bup, "tunnels")
     emit("round200", res, {"status": st, "discover": disc})
     bars(os.path.join(OUT, "round200.png"), "200 tunnels: median wall (s)", "seconds", items)
 
