@@ -180,7 +180,10 @@ int discover_units(sd_bus *bus, char *const *patterns, usec_t timeout, discover_
         return (int) n;
 }
 
-/* The same on the loop: the listing, then every GetAll at once; done() when the last reply is in. */
+/* The same on the loop: the listing, then the GetAlls, at most DISCOVER_IN_FLIGHT at a time (the system
+ * bus refuses a connection's 129th pending call, dbus' max_replies_per_connection); done() when the last
+ * reply is in. */
+#define DISCOVER_IN_FLIGHT 32
 typedef struct detail_call {
         discover_job *job;
         size_t index;
@@ -196,7 +199,8 @@ struct discover_job {
         unit_info *units;
         size_t n;
         detail_call *calls;
-        size_t outstanding;
+        size_t next;        /* the first unit whose GetAll is not sent yet */
+        size_t outstanding; /* calls sent, reply not in */
 };
 
 discover_job *discover_job_free(discover_job *j) {
@@ -227,6 +231,30 @@ static void job_complete(discover_job *j, int r) {
         done(j, r, units, r < 0 ? 0 : n, userdata);
 }
 
+static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error);
+
+/* Sends GetAlls until DISCOVER_IN_FLIGHT are pending; completes the job when none is left to send or wait for. */
+static void send_details(discover_job *j, sd_bus *bus) {
+        while (j->next < j->n && j->outstanding < DISCOVER_IN_FLIGHT) {
+                size_t i = j->next++;
+                unit_info *u = &j->units[i];
+                const char *interface = details_interface(u);
+                if (u->details_skipped || !interface)
+                        continue;
+                j->calls[i] = (detail_call) { .job = j, .index = i };
+                int r = sd_bus_call_method_async(bus, &j->calls[i].slot, SYSTEMD_BUS_NAME, u->object_path,
+                                                 DBUS_PROPERTIES_INTERFACE, "GetAll", on_get_all, &j->calls[i],
+                                                 "s", interface);
+                if (r < 0) {
+                        job_complete(j, log_error_errno(r, "Failed to ask for the properties of %s: %m", u->name));
+                        return;
+                }
+                j->outstanding++;
+        }
+        if (j->next == j->n && j->outstanding == 0)
+                job_complete(j, 0);
+}
+
 static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         detail_call *c = userdata;
         discover_job *j = c->job;
@@ -245,8 +273,8 @@ static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
                 if (r < 0)
                         log_warning_errno(r, "Failed to parse properties of %s: %m", u->name);
         }
-        if (--j->outstanding == 0)
-                job_complete(j, 0);
+        j->outstanding--;
+        send_details(j, sd_bus_message_get_bus(reply));
         return 0;
 }
 
@@ -270,24 +298,7 @@ static int on_list(sd_bus_message *reply, void *userdata, sd_bus_error *ret_erro
                 job_complete(j, r);
                 return 0;
         }
-        j->outstanding = 1; /* held until every call is sent, so no reply completes the job early */
-        for (size_t i = 0; i < j->n; i++) {
-                unit_info *u = &j->units[i];
-                const char *interface = details_interface(u);
-                if (u->details_skipped || !interface)
-                        continue;
-                j->calls[i] = (detail_call) { .job = j, .index = i };
-                r = sd_bus_call_method_async(bus, &j->calls[i].slot, SYSTEMD_BUS_NAME, u->object_path,
-                                             DBUS_PROPERTIES_INTERFACE, "GetAll", on_get_all, &j->calls[i],
-                                             "s", interface);
-                if (r < 0) {
-                        job_complete(j, log_error_errno(r, "Failed to ask for the properties of %s: %m", u->name));
-                        return 0;
-                }
-                j->outstanding++;
-        }
-        if (--j->outstanding == 0)
-                job_complete(j, 0);
+        send_details(j, bus);
         return 0;
 }
 

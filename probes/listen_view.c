@@ -107,6 +107,14 @@ int listen_view_look(const uint16_t *ports, size_t n, tcpinfo *ti, listen_view *
         if (r < 0)
                 return r;
         find_sessions(ret, n);
+        /* One dump per family for every session not yet followed by address, not one per session. */
+        _cleanup_(freep) tcpinfo_query *q = calloc(MAX(n, (size_t) 1), sizeof *q);
+        size_t nq = 0;
+        for (size_t i = 0; q && i < n; i++)
+                if (ret[i].session_pid)
+                        q[nq++] = (tcpinfo_query) { .pid = ret[i].session_pid };
+        if (q && tcpinfo_prefetch(ti, q, nq) < 0)
+                log_debug("Could not prefetch the sessions' TCP views; looking them up one by one.");
         /* The session's first connection (lowest fd) is the host's: forwarded channels come later. */
         for (size_t i = 0; i < n; i++)
                 if (ret[i].session_pid && tcpinfo_for_pid(ti, ret[i].session_pid, &ret[i].tcp) < 0)
