@@ -274,7 +274,8 @@ if want 3; then
         daemon200() { # SUFFIX ("" or -base; DAEMON_BASE set for the baseline)
                 local mport
                 mport=$(lab_port_alloc)
-                daemon_start rtun-bench-200 "$mport" --monitor.units="$U200" --monitor.interval=2s
+                # heal off: this measures a round; a restart would change what is measured.
+                daemon_start rtun-bench-200 "$mport" --monitor.units="$U200" --monitor.interval=2s --heal.enabled=no
                 sleep 5
                 : >"$RAW/round200$1.txt"
                 for ((i = 0; i < RUNS; i++)); do
