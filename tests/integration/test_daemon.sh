@@ -175,7 +175,14 @@ echo "systemctl restart dbus took $(since "$s") s"
 wait "$poller"
 seq01=$(awk -v s="$s" 'BEGIN { last = "none" } $1 >= s { v = $2; if ((v "") != (last "")) { printf "%s%s@%.1f", sep, v, $1 - s; sep = " " } last = v }' "$poll")
 echo "rtun_dbus_up after 'systemctl restart dbus': $seq01 (value@seconds)"
-t_match "dbus: rtun_dbus_up went 0 and back to 1" "$seq01" "(^| )0@[0-9.]+ 1@"
+t_match "dbus: rtun_dbus_up is 1 again" "$seq01" " 1@[0-9.]+$|^1@[0-9.]+$"
+# The 0 lasts as long as the reconnection (about a second); a loaded machine's scrapes can step over it.
+gap=$(awk -v s="$s" '$1 >= s { if (p && $1 - p > g) g = $1 - p; p = $1 } END { printf "%.2f", g + 0 }' "$poll")
+if le "$gap" 0.5; then
+        t_match "dbus: rtun_dbus_up went 0 and back to 1 (scrapes at most ${gap}s apart)" "$seq01" "(^| )0@[0-9.]+ 1@"
+else
+        echo "dbus: 0 -> 1 not judged: scrapes up to ${gap}s apart on this loaded machine (the journal check below stands)"
+fi
 [[ $seq01 =~ (^| )0@[0-9.]+\ 1@ ]] || awk -v s="$s" '{ printf "    scrape at %+.2f s: %s\n", $1 - s, $2 }' "$poll"
 t_eq "dbus: same MainPID" "$(dshow MainPID)" "$m0"
 t_eq "dbus: NRestarts unchanged" "$(dshow NRestarts)" "$n0"
@@ -204,7 +211,9 @@ lab_exec kill -CONT "$dpid" || t_fail "stall: SIGCONT dbus-daemon"
 wait "$poller"
 slowest=$(awk '{ print $1 }' "$poll" | sort -g | tail -n 1)
 echo "stall: $(wc -l <"$poll") scrapes, slowest $slowest s; rtun_dbus_up seen: $(awk '{ print $2 }' "$poll" | uniq | tr '\n' ' ')"
-t_expect "stall: every scrape answered within 0.5 s (slowest $slowest s)" le "$slowest" 0.5
+# A loop that waited on the bus would hold a scrape for the stall (4 s) or the call timeout (2 s): 1.5 s
+# tells the two apart and leaves a loaded machine its scheduling delays (1.19 s seen at load 12).
+t_expect "stall: every scrape answered within 1.5 s (slowest $slowest s)" le "$slowest" 1.5
 t_expect "stall: no scrape failed" test "$(grep -c ' none$' "$poll")" = 0
 t_match "stall: the round's D-Bus calls timed out (rtun_dbus_up 0)" "$(awk '{ print $2 }' "$poll" | tr '\n' ' ')" "(^| )0( |$)"
 t_until 10 'test "$(mval "rtun_dbus_up ")" = 1'
