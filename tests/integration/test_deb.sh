@@ -55,8 +55,7 @@ lab_bastion_start bastion-b.test || t_die "bastion b"
 # The lab's preset disables every unit (no host package's service may start in the container); for
 # this package's units, Debian's default policy (enable) applies, as on a fresh host: the daemons stay
 # disabled only because the package says so (dh_installsystemd --no-enable).
-printf '# test_deb: Debian'"'"'s default (enable) for the package'"'"'s own units\nenable rtun-*\n' \
-        >"$LAB/run/preset/00-rtundeb.preset" || t_die "preset"
+mkdir -p "$LAB/run/preset" && echo 'enable rtun-*' >"$LAB/run/preset/00-rtundeb.preset" || t_die "preset"
 lab_container_start || t_die "container"
 PA=$(lab_port_alloc) && PB=$(lab_port_alloc) || t_die "ports"
 lab_tunnel_add bastion-a.test "$PA" || t_die "tunnel a"
