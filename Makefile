@@ -69,6 +69,7 @@ check: deps
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory deb
 	$(MAKE) --no-print-directory integration
 
 demo: deps
@@ -115,7 +116,7 @@ install: $(BUILD)/rtun-monitor
 # `make deb`: the Debian package of debian/, built by `dpkg-buildpackage -b -us -uc` in a copy of the tree
 # under $(BUILD)/deb/ (dpkg-buildpackage writes to the parent directory), so the .deb, .changes and
 # .buildinfo land in $(BUILD)/deb/ and the tree stays clean. Rebuilt when a source changed; lintian must
-# report no error (its report: $(BUILD)/deb/lintian.txt; the warnings that remain: debian/README.source).
+# report no error (its report: $(BUILD)/deb/lintian.txt; what it still says and why: docs/operations.md).
 DEB_DIR := $(BUILD)/deb
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
 DEB := $(DEB_DIR)/rtun-monitor_$(VERSION)_$(DEB_ARCH).deb
