@@ -16,7 +16,7 @@ INSTANCE=127.0.0.1:$MP
 python3 "$T_SRC/tests/integration/receiver.py" --port "$RP" --log "$LAB/recv.log" >"$LAB/recv.out" 2>&1 &
 echo $! >"$LAB/recv.pid"
 lab_on_cleanup 'kill "$(cat "$LAB/recv.pid")" 2>/dev/null'
-t_until 10 'grep -q "^PORT" "$LAB/recv.out"' || t_die "receiver did not start: $(cat "$LAB/recv.out")"
+t_until 60 'grep -q "^PORT" "$LAB/recv.out"' || t_die "receiver did not start: $(cat "$LAB/recv.out")"
 printf '[alert hook]\ntype = webhook\nurl = http://127.0.0.1:%s/hook\nevents = down recovered restarted\n' "$RP" >"$LAB/dash.conf"
 
 OPTS="--config /lab/dash.conf --monitor.interval=1s --monitor.failures=2 --monitor.timeout=2s --heal.backoff=1s"
