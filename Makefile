@@ -13,7 +13,8 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-nonliteral
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DVERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
+# CPPFLAGS and LDFLAGS as the environment gives them (dpkg-buildflags' hardening in `make deb`).
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DVERSION=\"$(VERSION)\" $(WARN) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS_ALL = $(PKG_LIBS)
 
 LIB_SRC := $(filter-out monitor/main.c,$(wildcard monitor/*.c monitor/base/*.c monitor/bastion/*.c probes/*.c exporters/*.c))
@@ -24,7 +25,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 ASAN_BUILD := $(BUILD)/asan
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all check unit unit-asan integration lint deps demo install bench fuzz fuzz-build fuzz-smoke clean
+.PHONY: all check unit unit-asan integration lint deps deb-deps deb demo install bench fuzz fuzz-build fuzz-smoke clean
 all: $(BUILD)/rtun-monitor
 
 $(BUILD)/obj/%.o: %.c
@@ -35,14 +36,18 @@ $(BUILD)/librtun.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/rtun-monitor: $(MAIN_OBJ) $(BUILD)/librtun.a
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/librtun.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/librtun.a $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/librtun.a $(LDLIBS_ALL) $(shell pkg-config --libs cmocka)
 
 deps:
 	@bash tests/lab/install-deps.sh
+
+# Only what `make deb` needs (a subset of deps): compiler, -dev packages, debhelper, lintian.
+deb-deps:
+	@bash tests/lab/install-deps.sh deb
 
 unit: $(addprefix $(BUILD)/tests/,$(UNIT_TESTS))
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $(BUILD)/tests/$$t; done
@@ -64,6 +69,7 @@ check: deps
 	$(MAKE) --no-print-directory unit-asan
 	$(MAKE) --no-print-directory fuzz-smoke
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory deb
 	$(MAKE) --no-print-directory integration
 
 demo: deps
@@ -107,7 +113,34 @@ install: $(BUILD)/rtun-monitor
 	install -Dm644 docs/rtun-monitor.1 $(DESTDIR)$(PREFIX)/share/man/man1/rtun-monitor.1
 	install -Dm644 docs/rtun-monitor.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/rtun-monitor.conf.5
 
+# `make deb`: the Debian package of debian/, built by `dpkg-buildpackage -b -us -uc` in a copy of the tree
+# under $(BUILD)/deb/ (dpkg-buildpackage writes to the parent directory), so the .deb, .changes and
+# .buildinfo land in $(BUILD)/deb/ and the tree stays clean. Rebuilt when a source changed; lintian must
+# report no error (its report: $(BUILD)/deb/lintian.txt; what it still says and why: docs/operations.md).
+DEB_DIR := $(BUILD)/deb
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB := $(DEB_DIR)/rtun-monitor_$(VERSION)_$(DEB_ARCH).deb
+# The cmocka tests are `make unit`'s job (and `make check`'s, beside timing tests that a loaded machine can
+# upset): the package build skips them unless DEB_BUILD_OPTIONS is set (e.g. `DEB_BUILD_OPTIONS= make deb`).
+DEB_BUILD_OPTIONS ?= nocheck
+export DEB_BUILD_OPTIONS
+DEB_INPUTS := Makefile VERSION README.md $(shell find debian docs exporters monitor probes systemd tests/unit -type f 2>/dev/null)
+
+deb: deb-deps
+	@$(MAKE) --no-print-directory $(DEB)
+
+$(DEB): $(DEB_INPUTS)
+	@v=$$(dpkg-parsechangelog -l debian/changelog -S Version) && [ "$$v" = "$(VERSION)" ] || \
+		{ echo "debian/changelog: version $$v, but VERSION says $(VERSION): add a changelog entry (dch -v $(VERSION))" >&2; exit 2; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/rtun-monitor-$(VERSION)
+	tar -cf - --exclude=./.git --exclude=./$(BUILD) . | tar -xf - -C $(DEB_DIR)/rtun-monitor-$(VERSION)
+	cd $(DEB_DIR)/rtun-monitor-$(VERSION) && dpkg-buildpackage -b -us -uc -Jauto
+	@lintian --fail-on error $(DEB_DIR)/rtun-monitor_$(VERSION)_$(DEB_ARCH).changes >$(DEB_DIR)/lintian.txt 2>&1; rc=$$?; \
+		cat $(DEB_DIR)/lintian.txt; if [ $$rc != 0 ]; then rm -f $@; echo "lintian: errors (above)" >&2; exit 1; fi
+	@echo "built $@ (lintian: $$(grep -c '^E:' $(DEB_DIR)/lintian.txt) errors, $$(grep -c '^W:' $(DEB_DIR)/lintian.txt) warnings)"
+
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# (not those of the package's own build in $(DEB_DIR))
+-include $(shell find $(BUILD) -path $(DEB_DIR) -prune -o -name '*.d' -print 2>/dev/null)

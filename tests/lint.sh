@@ -1,6 +1,6 @@
 #!/bin/bash
 # `make lint`: probes/ include no header above them; the metrics exposition and the shipped alert rules
-# pass promtool with no complaint.
+# pass promtool with no complaint, and the rules pass their unit tests (promtool test rules).
 set -u
 cd "$(dirname "$0")/.."
 
@@ -62,6 +62,19 @@ if ! out=$(promtool check rules docs/alerting-rules.yml 2>&1); then
 else
         echo "lint: promtool check rules: ok"
 fi
+
+# Each rule fires when it should and not on a flap shorter than its for: (tests/rules/*.test.yml), and every
+# rule of the file has a test there.
+if ! out=$(promtool test rules tests/rules/*.test.yml 2>&1); then
+        fail "promtool test rules tests/rules/*.test.yml:"
+        echo "$out" >&2
+else
+        echo "lint: promtool test rules: ok ($(ls tests/rules/*.test.yml | wc -l) files)"
+fi
+for rule in $(awk '$1 == "-" && $2 == "alert:" { print $3 }' docs/alerting-rules.yml); do
+        grep -qE "^[[:space:]]*alertname: $rule\$" tests/rules/*.test.yml ||
+                fail "docs/alerting-rules.yml: alert $rule has no test in tests/rules/*.test.yml"
+done
 
 # Every metric the rules and the dashboard use must be one the exporter renders. The bastion's
 # (exporters/bastion_metrics.c) have no sample renderer: their names as that file spells them.

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests and the lab need, only those missing.
+# `install-deps.sh deb`: only what `make deb` needs (debian/control's Build-Depends, dpkg-dev, lintian).
 set -euo pipefail
-pkgs=(build-essential pkg-config clang libclang-rt-14-dev libsystemd-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev
-      libinih-dev libjansson-dev zlib1g-dev nettle-dev systemd systemd-container dbus openssh-server openssh-client
+deb=(build-essential pkg-config dpkg-dev fakeroot debhelper lintian libsystemd-dev libcurl4-openssl-dev libmicrohttpd-dev
+     libcmocka-dev libinih-dev libjansson-dev zlib1g-dev nettle-dev)
+pkgs=("${deb[@]}" clang libclang-rt-14-dev systemd systemd-container dbus openssh-server openssh-client
       nftables prometheus wrk hyperfine python3 iproute2 curl jq valgrind procps gnuplot-nox)
+case ${1:-all} in
+all) ;;
+deb) pkgs=("${deb[@]}") ;;
+*) echo "usage: $0 [all|deb]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@
 #   lab_prom_wait EXPR TIMEOUT          # until the instant query returns a non-empty result
 #   lab_prom_samples EXPR               # raw samples of a range selector, one "unixtime value" per line
 #   lab_prom_stop                       # by pid; idempotent
+#   LAB_PROM_RULES=FILE lab_prom_start ...   # also evaluates the rules of FILE (every INTERVAL)
 # No remote read/write, no alerting, storage under $LAB/prom, a port from lab_port_alloc.
 LAB_PROM_BIN=${LAB_PROM_BIN:-/usr/bin/prometheus}
 LAB_PROM_START_TIMEOUT=${LAB_PROM_START_TIMEOUT:-30}
@@ -43,6 +44,7 @@ global:
   scrape_interval: $interval
   scrape_timeout: $interval
   evaluation_interval: $interval
+${LAB_PROM_RULES:+rule_files: ['$LAB_PROM_RULES']}
 scrape_configs:
   - job_name: rtun
 $sc
