@@ -355,7 +355,7 @@ static int render_route(void *userdata, char **ret, size_t *len) {
 }
 
 static const http_route metrics_routes[] = {
-        { "/metrics", METRICS_CONTENT_TYPE, render_route },
+        { "/metrics", METRICS_CONTENT_TYPE, render_route, true },
 };
 
 int metrics_serve(sd_event *e, const char *listen, const monitor *m, http_server **ret) {

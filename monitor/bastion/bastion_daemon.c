@@ -291,8 +291,8 @@ static int render_sd(void *userdata, char **ret, size_t *len) {
 }
 
 static const http_route routes[] = {
-        { "/metrics", METRICS_CONTENT_TYPE, render_metrics },
-        { "/sd", "application/json", render_sd },
+        { "/metrics", METRICS_CONTENT_TYPE, render_metrics, true },
+        { "/sd", "application/json", render_sd, false },
 };
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
