@@ -223,7 +223,8 @@ static enum MHD_Result serve_route(http_server *s, const http_route *route, stru
         int r;
 
         r = route->render(s->userdata, &text, &len);
-        if (r >= 0 && route->server_metrics)
+        /* Without a web config nothing is ever refused: the output stays metrics_render()'s alone. */
+        if (r >= 0 && route->server_metrics && s->web)
                 r = append_server_metrics(s, &text, &len);
         if (r < 0) {
                 free(text);

@@ -28,7 +28,7 @@ typedef struct http_route {
         const char *path;             /* "/metrics" */
         const char *content_type;
         http_render_t render;
-        bool server_metrics;          /* append the server's own counters (rtun_http_refused_total) */
+        bool server_metrics;          /* with a web config, append rtun_http_refused_total */
 } http_route;
 
 /* Listens on listen and serves routes (and "/", "/healthz"), each rendered with userdata at request time

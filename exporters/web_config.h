@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
+/* Verifying client certificates without a client_ca_file trusts the system's CAs, as Go does. */
+#define WEB_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+#define WEB_SYSTEM_CA_FILE_MAX (4 * 1024 * 1024)
 /* A web config is a few hundred bytes; the cap bounds what a mistaken path (a log, /dev/zero) costs. Also
  * each certificate, key and CA file. */
 #define WEB_CONFIG_FILE_MAX (256 * 1024)

@@ -80,10 +80,23 @@ static int check_tls_files(const web_config_loaded *l, char *err, size_t errlen)
                 r = gnutls_certificate_set_x509_trust_mem(cred, &ca, GNUTLS_X509_FMT_PEM);
                 if (r <= 0) {
                         r = set_err(err, errlen, -EINVAL, "%s:%u: client_ca_file %s: no certificate in it%s%s",
-                                    c->path, c->client_ca_line, c->client_ca_file, r < 0 ? ": " : "",
+                                    c->path, c->client_ca_file ? c->client_ca_line : c->tls_line,
+                                    c->client_ca_file ?: WEB_SYSTEM_CA_FILE, r < 0 ? ": " : "",
                                     r < 0 ? gnutls_strerror(r) : "");
                         goto done;
                 }
+        }
+        /* What versions, ciphers and curves became must be a priority string GnuTLS takes. */
+        char prio[512];
+        const char *errpos = NULL;
+        gnutls_priority_t pc;
+        r = web_config_priorities(c, prio, sizeof prio);
+        if (r >= 0 && (r = gnutls_priority_init(&pc, prio, &errpos)) >= 0)
+                gnutls_priority_deinit(pc);
+        if (r < 0) {
+                r = set_err(err, errlen, -EINVAL, "%s:%u: tls_server_config: GnuTLS refuses the versions, ciphers and "
+                            "curves as \"%s\"", c->path, c->tls_line, errpos ?: prio);
+                goto done;
         }
         r = 0;
 done:
@@ -123,6 +136,18 @@ int web_config_load(const char *path, web_config_loaded **ret, char *err, size_t
                                          errlen);
                         if (r < 0)
                                 return r;
+                }
+                bool verify = c->client_auth == WEB_VERIFY_CLIENT_CERT_IF_GIVEN ||
+                              c->client_auth == WEB_REQUIRE_AND_VERIFY_CLIENT_CERT;
+                if (verify && !c->client_ca_file) {
+                        r = read_file_bounded(WEB_SYSTEM_CA_FILE, WEB_SYSTEM_CA_FILE_MAX, 0, &l->ca_pem, &l->ca_len);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0)
+                                return set_err(err, errlen, -EINVAL,
+                                               "%s:%u: client_auth_type %s without client_ca_file: the system's CAs "
+                                               "(%s): %s", path, c->tls_line, web_client_auth_to_string(c->client_auth),
+                                               WEB_SYSTEM_CA_FILE, read_file_strerror(r));
                 }
                 r = check_tls_files(l, err, errlen);
                 if (r < 0)
