@@ -89,7 +89,9 @@ http_auth_verdict http_auth_check(http_auth *a, const web_config *c, const char 
                 return HTTP_AUTH_BUSY;
         a->tokens -= rounds;
         bool ok = hash_matches(a, hash, password) && u;
-        explicit_bzero(a->crypt_data, sizeof(struct crypt_data));
+        /* crypt_data held the password's key schedule. */
+        if (a->crypt_data)
+                explicit_bzero(a->crypt_data, sizeof(struct crypt_data));
         if (!ok)
                 return HTTP_AUTH_BAD;
         cache_add(a, key);
