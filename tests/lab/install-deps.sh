@@ -2,8 +2,8 @@
 # Installs the Debian packages the build, the tests and the lab need, only those missing.
 set -euo pipefail
 pkgs=(build-essential pkg-config clang libclang-rt-14-dev libsystemd-dev libcurl4-openssl-dev libmicrohttpd-dev libcmocka-dev
-      libinih-dev libjansson-dev zlib1g-dev nettle-dev systemd systemd-container dbus openssh-server openssh-client
-      nftables prometheus wrk hyperfine python3 iproute2 curl jq valgrind procps gnuplot-nox)
+      libinih-dev libjansson-dev zlib1g-dev nettle-dev libyaml-dev libgnutls28-dev libcrypt-dev systemd systemd-container dbus openssh-server openssh-client
+      nftables prometheus wrk hyperfine python3 iproute2 curl jq valgrind procps gnuplot-nox openssl apache2-utils)
 missing=()
 for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
