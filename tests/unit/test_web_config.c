@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "../../exporters/web_config.h"
+#include "../../monitor/config.h"
 #include "test_files.h"
 
 /* A self-signed EC P-256 certificate (CN rtun-unit-test, valid until 2126) and its key; another key. */
@@ -373,6 +374,46 @@ static void test_priorities(void **state) {
         web_config_done(&c);
 }
 
+/* metrics.web_config and bastion.web_config: the file is read with the configuration, its own FILE:LINE
+ * first, then the key's; "" means none. */
+static void test_config_keys(void **state) {
+        config c;
+        char out[4096], want[2048];
+        stderr_capture cap;
+        write_tls_files();
+        const char *good = test_write_text("good.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+        const char *bad = test_write_text("bad.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+                                                     "  ciphers: [x]\n");
+        char conf[1024];
+        snprintf(conf, sizeof conf, "[metrics]\nweb_config = %s\n[bastion]\nweb_config = %s\n", good, good);
+        assert_int_equal(config_load_data(&c, "/etc/r.conf", conf, strlen(conf), NULL), 0);
+        assert_string_equal(c.metrics_web_config, good);
+        assert_string_equal(c.bastion.web_config, good);
+        config_done(&c);
+
+        snprintf(conf, sizeof conf, "[metrics]\nlisten = 127.0.0.1:1\n\nweb_config = %s\n", bad);
+        stderr_capture_begin(&cap);
+        int r = config_load_data(&c, "/etc/r.conf", conf, strlen(conf), NULL);
+        stderr_capture_end(&cap, out, sizeof out);
+        assert_int_equal(r, -EINVAL);
+        snprintf(want, sizeof want, "%s:4: tls_server_config: unknown key \"ciphers\"\n"
+                 "/etc/r.conf:4: invalid web config \"%s\" for metrics.web_config\n", bad, bad);
+        assert_string_equal(out, want);
+
+        char *const rel[] = { (char *) "bastion.web_config=web.yml", NULL };
+        stderr_capture_begin(&cap);
+        r = config_load_data(&c, "/etc/r.conf", "", 0, rel);
+        stderr_capture_end(&cap, out, sizeof out);
+        assert_int_equal(r, -EINVAL);
+        assert_string_equal(out, "--bastion.web_config: invalid path \"web.yml\" (must be an absolute path)\n");
+
+        char *const none[] = { (char *) "metrics.web_config=", NULL };
+        snprintf(conf, sizeof conf, "[metrics]\nweb_config = %s\n", good);
+        assert_int_equal(config_load_data(&c, "/etc/r.conf", conf, strlen(conf), none), 0);
+        assert_null(c.metrics_web_config);
+        config_done(&c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_good),
@@ -382,6 +423,7 @@ int main(void) {
                 cmocka_unit_test(test_load_owner_mode),
                 cmocka_unit_test(test_stamps),
                 cmocka_unit_test(test_priorities),
+                cmocka_unit_test(test_config_keys),
         };
         return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }
