@@ -346,12 +346,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 conn->requested = true;
         /* The web config's checks come first, for every path, as exporter-toolkit's handler wraps them all. */
         if (s->web) {
-                if (conn && !conn->cert_ok) {
+                /* Once per connection (an untracked one, out of memory, every time). */
+                if (!conn || !conn->cert_ok) {
                         if (!client_cert_ok(s, c)) {
                                 refused(s, c, HTTP_REFUSED_CLIENT_CERT);
                                 return MHD_NO; /* closes the connection, as a failed handshake would */
                         }
-                        conn->cert_ok = true;
+                        if (conn)
+                                conn->cert_ok = true;
                 }
                 enum MHD_Result r;
                 if (!authorized(s, c, &r))
