@@ -4,11 +4,13 @@
  *
  * Connections are bounded by http_conns.c: an absolute request deadline, and eviction past a cap. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "../monitor/base/hostport.h"
@@ -566,6 +568,23 @@ fail:
         return r;
 }
 
+static bool same_file(int a, int b) {
+        struct stat x, y;
+        return fstat(a, &x) >= 0 && fstat(b, &y) >= 0 && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+/* start_mhd on a duplicate of fd: libmicrohttpd closes a provided listening socket on some failures (TLS
+ * setup) and not on others, so it only ever gets a copy, and ours survives any failure. */
+static int start_on(http_server *s, int fd, struct MHD_Daemon **ret) {
+        int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0)
+                return -errno;
+        int r = start_mhd(s, copy, ret);
+        if (r < 0 && same_file(copy, fd))
+                close(copy);
+        return r;
+}
+
 /* Moves the listening socket to a new daemon built with web (taken); the old daemon and its connections go.
  * On failure the old configuration is served again on the same socket. */
 static int rebuild(http_server *s, web_config_loaded *web) {
@@ -579,11 +598,11 @@ static int rebuild(http_server *s, web_config_loaded *web) {
                 return -EIO;
         }
         s->web = web;
-        r = start_mhd(s, fd, &d);
+        r = start_on(s, fd, &d);
         if (r < 0) {
                 s->web = old;
                 web_config_loaded_free(web);
-                if (start_mhd(s, fd, &d) < 0) {
+                if (start_on(s, fd, &d) < 0) {
                         /* Not even the old one: nothing serves; say it loudly, once. */
                         log_error("HTTP: cannot listen again after a failed reconfiguration; not serving.");
                         close(fd);
@@ -591,6 +610,7 @@ static int rebuild(http_server *s, web_config_loaded *web) {
                 }
                 old = NULL;
         }
+        close(fd); /* the new daemon listens on its copy */
         /* The old daemon's sources go first: its epoll fd closes with it. */
         s->io = sd_event_source_disable_unref(s->io);
         MHD_stop_daemon(s->daemon);
