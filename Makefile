@@ -5,7 +5,7 @@ UNITDIR ?= /etc/systemd/system
 BUILD ?= build
 
 CC ?= gcc
-PKGS := libsystemd libcurl libmicrohttpd inih jansson zlib nettle
+PKGS := libsystemd libcurl libmicrohttpd inih jansson zlib nettle yaml-0.1 gnutls libxcrypt
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl is dlopen()ed when alerts are configured (exporters/curl_dl.c): headers only at build time.
 PKG_LIBS = $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)

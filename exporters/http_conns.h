@@ -27,6 +27,8 @@ typedef struct http_conn {
         usec_t since;    /* accept, or the start/end of the last request: the deadline counts from it */
         bool serving;    /* a complete request is being answered */
         bool dropping;   /* shut down, its owner closes it next */
+        bool requested;  /* a whole request arrived on it (so a later close is no failed handshake) */
+        bool cert_ok;    /* its TLS client certificate passed the web config's client_auth_type */
 } http_conn;
 
 typedef struct http_server_stats {

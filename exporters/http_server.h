@@ -8,6 +8,8 @@
 #include <systemd/sd-event.h>
 
 #include "http_conns.h"
+#include "http_refusals.h"
+#include "web_config.h"
 
 #include "../monitor/base/macro.h"
 
@@ -26,6 +28,7 @@ typedef struct http_route {
         const char *path;             /* "/metrics" */
         const char *content_type;
         http_render_t render;
+        bool server_metrics;          /* with a web config, append rtun_http_refused_total */
 } http_route;
 
 /* Listens on listen and serves routes (and "/", "/healthz"), each rendered with userdata at request time
@@ -35,6 +38,20 @@ typedef struct http_route {
  * holds the most), and each must complete its request within 10 s of accept (or of its previous request). */
 int http_server_start(sd_event *e, const char *listen, const http_route *routes, size_t n_routes, void *userdata,
                       http_server **ret);
+/* The same, with a web config (taken, also on failure; NULL: none): TLS, basic auth, extra headers. The
+ * not-loopback warning is left out when it has TLS. */
+int http_server_start_web(sd_event *e, const char *listen, web_config_loaded *web, const http_route *routes,
+                          size_t n_routes, void *userdata, http_server **ret);
+/* Serves with a web config from now on (taken, NULL: none): TLS, basic auth, extra headers. Whenever the
+ * file or a file it names changes, it is read again before the next connection is accepted (a stat(2)
+ * per loop iteration, as exporter-toolkit reads it per request and handshake); a broken new version
+ * keeps the current one and is logged once. A change in what TLS is made of restarts libmicrohttpd on the
+ * same listening socket (open connections are closed). On failure (-errno from libmicrohttpd) the
+ * server keeps serving as before and web is freed. Does not log failures. */
+int http_server_set_web_config(http_server *s, web_config_loaded *web);
+/* Refusals so far (counters). */
+const http_refusals *http_server_refusals(const http_server *s);
+
 /* Stops serving and closes every connection. Accepts NULL; returns NULL. */
 http_server *http_server_free(http_server *s);
 /* The bound port (useful after listening on port 0), or a negative errno. */

@@ -355,9 +355,9 @@ static int render_route(void *userdata, char **ret, size_t *len) {
 }
 
 static const http_route metrics_routes[] = {
-        { "/metrics", METRICS_CONTENT_TYPE, render_route },
+        { "/metrics", METRICS_CONTENT_TYPE, render_route, true },
 };
 
-int metrics_serve(sd_event *e, const char *listen, const monitor *m, http_server **ret) {
-        return http_server_start(e, listen, metrics_routes, ELEMENTSOF(metrics_routes), (void *) m, ret);
+int metrics_serve(sd_event *e, const char *listen, web_config_loaded *web, const monitor *m, http_server **ret) {
+        return http_server_start_web(e, listen, web, metrics_routes, ELEMENTSOF(metrics_routes), (void *) m, ret);
 }

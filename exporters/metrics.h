@@ -10,5 +10,5 @@
  * receiver name), into one malloc'ed NUL-terminated buffer. Only reads m. -ENOMEM. */
 int metrics_render(const monitor *m, char **ret, size_t *len);
 
-/* http_server_start with /metrics rendering m (the host side's server). */
-int metrics_serve(sd_event *e, const char *listen, const monitor *m, http_server **ret);
+/* http_server_start_web with /metrics rendering m (the host side's server); web is taken (NULL: none). */
+int metrics_serve(sd_event *e, const char *listen, web_config_loaded *web, const monitor *m, http_server **ret);

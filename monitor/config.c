@@ -433,6 +433,7 @@ void config_done(config *c) {
         monitor_settings_done(&c->monitor);
         free(c->metrics_listen);
         free(c->metrics_textfile);
+        free(c->metrics_web_config);
         for (size_t i = 0; i < c->n_alerts; i++) {
                 free(c->alerts[i].name);
                 free(c->alerts[i].url);
@@ -450,6 +451,7 @@ void config_done(config *c) {
         strv_free(c->bastion.authorized_keys);
         free(c->bastion.sshd_config);
         free(c->bastion.listen);
+        free(c->bastion.web_config);
         *c = (config) {};
 }
 

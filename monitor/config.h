@@ -63,6 +63,7 @@ typedef struct config {
         heal_settings heal;
         char *metrics_listen;  /* "127.0.0.1:10122"; "" means no server */
         char *metrics_textfile;/* NULL: none */
+        char *metrics_web_config; /* exporter-toolkit web config file (TLS, basic auth); NULL: none */
         alert_receiver_config *alerts;
         size_t n_alerts;
         tunnel_config *tunnels;

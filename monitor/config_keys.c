@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <strings.h>
 
+#include "../exporters/web_config.h"
 #include "../probes/probe.h"
 #include "config_error.h"
 #include "config_keys.h"
@@ -290,6 +291,25 @@ static int parse_path(loader *l, const char *v, void *field, int ltype) {
         return free_and_strdup(field, v);
 }
 
+/* The file is read (and the certificates it names) now, so a bad one stops every command with its own
+ * FILE:LINE; the daemons read it again when they start serving. "" means none. */
+static int parse_web_config(loader *l, const char *v, void *field, int ltype) {
+        _cleanup_(web_config_loaded_freep) web_config_loaded *w = NULL;
+        char err[1024], out[4096];
+        if (!*v)
+                return free_and_strdup(field, NULL);
+        if (v[0] != '/')
+                return config_fail_value(l, "must be an absolute path", "invalid path \"%s\"", v);
+        int r = web_config_load(v, &w, err, sizeof err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                fprintf(stderr, "%s\n", escape_control_to(out, sizeof out, err));
+                return config_fail_value(l, NULL, "invalid web config \"%s\"", v);
+        }
+        return free_and_strdup(field, v);
+}
+
 static int parse_port_range(loader *l, const char *v, void *field, int ltype) {
         if (port_range_parse(v, field) < 0)
                 return config_fail_value(l, "e.g. 21000-21999 or 21022", "invalid port range \"%s\"", v);
@@ -331,6 +351,7 @@ static const config_key config_keys[] = {
           offsetof(loader, backoff_max_origin) },
         { SECTION_METRICS, "listen", parse_listen, offsetof(config, metrics_listen), 0 },
         { SECTION_METRICS, "textfile", parse_textfile, offsetof(config, metrics_textfile), 0 },
+        { SECTION_METRICS, "web_config", parse_web_config, offsetof(config, metrics_web_config), 0 },
         { SECTION_ALERT, "type", parse_alert_type, offsetof(alert_receiver_config, type), 0 },
         { SECTION_ALERT, "events", parse_events, offsetof(alert_receiver_config, events), 0 },
         { SECTION_ALERT, "url", parse_url, offsetof(alert_receiver_config, url), URL_KEY_URL },
@@ -346,6 +367,7 @@ static const config_key config_keys[] = {
         { SECTION_BASTION, "expiry_warning", parse_dur, offsetof(bastion_config, settings.expiry_warning), DURATION_ZERO_OK },
         { SECTION_BASTION, "sshd_config", parse_path, offsetof(bastion_config, sshd_config), 0 },
         { SECTION_BASTION, "listen", parse_bastion_listen, offsetof(bastion_config, listen), 0 },
+        { SECTION_BASTION, "web_config", parse_web_config, offsetof(bastion_config, web_config), 0 },
 };
 
 const config_key *config_key_find(section_type section, const char *key) {

@@ -206,7 +206,18 @@ static int serve(daemon_ctx *d) {
         int r;
 
         if (!isempty_str(cfg->metrics_listen)) {
-                r = metrics_serve(d->round->event, cfg->metrics_listen, d->m, &d->http);
+                web_config_loaded *web = NULL;
+                if (cfg->metrics_web_config) {
+                        char err[1024];
+                        r = web_config_load(cfg->metrics_web_config, &web, err, sizeof err);
+                        if (r == -ENOMEM)
+                                return log_oom();
+                        if (r < 0) {
+                                log_error("%s", err);
+                                return -EINVAL; /* changed since the configuration was read: still bad usage */
+                        }
+                }
+                r = metrics_serve(d->round->event, cfg->metrics_listen, web, d->m, &d->http);
                 if (r < 0)
                         return log_error_errno(r, "Failed to serve metrics on %s: %m", cfg->metrics_listen);
         }
@@ -230,7 +241,10 @@ static int run(daemon_ctx *d) {
         /* The saved resolutions stand in for `ssh -G` in the first discovery. */
         if (round_start(d->round, connect_bus, d) < 0)
                 return RTUN_EXIT_NO_BUS;
-        if (serve(d) < 0)
+        int k = serve(d);
+        if (k == -EINVAL)
+                return RTUN_EXIT_USAGE;
+        if (k < 0)
                 return RTUN_EXIT_FAILURE;
         int r = sd_event_loop(d->round->event);
         round_save(d->round, true);

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 VERSION=$(cat VERSION 2>/dev/null || echo 0.1.0)
-PKGS="libsystemd libcurl libmicrohttpd inih jansson zlib"
+PKGS="libsystemd libcurl libmicrohttpd inih jansson zlib nettle yaml-0.1 gnutls libxcrypt"
 failed=0
 
 fail() {

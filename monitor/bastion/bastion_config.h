@@ -21,6 +21,7 @@ typedef struct bastion_config {
         bastion_reap reap;       /* no */
         char *sshd_config;       /* "/etc/ssh/sshd_config" */
         char *listen;            /* "127.0.0.1:10123" */
+        char *web_config;        /* exporter-toolkit web config file for listen; NULL: none */
 } bastion_config;
 
 #define BASTION_USERS_DEFAULT "reverse-ssh"

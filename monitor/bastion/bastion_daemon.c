@@ -291,8 +291,8 @@ static int render_sd(void *userdata, char **ret, size_t *len) {
 }
 
 static const http_route routes[] = {
-        { "/metrics", METRICS_CONTENT_TYPE, render_metrics },
-        { "/sd", "application/json", render_sd },
+        { "/metrics", METRICS_CONTENT_TYPE, render_metrics, true },
+        { "/sd", "application/json", render_sd, false },
 };
 
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -345,7 +345,18 @@ static int setup(bastion_daemon *d) {
         r = sd_event_set_watchdog(d->event, true);
         if (r < 0)
                 log_warning_errno(r, "Cannot enable the watchdog: %m");
-        r = http_server_start(d->event, d->cfg->bastion.listen, routes, ELEMENTSOF(routes), d, &d->http);
+        web_config_loaded *web = NULL;
+        if (d->cfg->bastion.web_config) {
+                char err[1024];
+                r = web_config_load(d->cfg->bastion.web_config, &web, err, sizeof err);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0) {
+                        log_error("%s", err);
+                        return -EINVAL; /* changed since the configuration was read: still bad usage */
+                }
+        }
+        r = http_server_start_web(d->event, d->cfg->bastion.listen, web, routes, ELEMENTSOF(routes), d, &d->http);
         if (r < 0)
                 return log_error_errno(r, "Cannot serve on %s: %m", d->cfg->bastion.listen);
         r = sd_event_add_time_relative(d->event, &d->reload, CLOCK_MONOTONIC, RELOAD_DELAY, 0, on_reload, d);

@@ -1,6 +1,7 @@
 /* /metrics cost (benchmarks.md, issue 3), on a hand-built monitor (tests/unit/fake_monitor.h):
  *   metrics_cost render N_TUNNELS RUNS   one line per metrics_render(): "WALL_US CPU_US BYTES"
- *   metrics_cost serve N_TUNNELS         metrics_serve() on 127.0.0.1:0 (prints the port), until SIGTERM */
+ *   metrics_cost serve N_TUNNELS [WEB_CONFIG]  metrics_serve() on 127.0.0.1:0 (prints the port), until SIGTERM;
+ *                                        with WEB_CONFIG, through that exporter-toolkit web config (TLS, auth) */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 int main(int argc, char **argv) {
         if (argc < 3 || (strcmp(argv[1], "render") == 0 && argc != 4)) {
-                fprintf(stderr, "usage: %s render N_TUNNELS RUNS | serve N_TUNNELS\n", argv[0]);
+                fprintf(stderr, "usage: %s render N_TUNNELS RUNS | serve N_TUNNELS [WEB_CONFIG]\n", argv[0]);
                 return 2;
         }
         monitor m = { .dbus_up = true, .round_duration = 120000 };
@@ -85,7 +86,13 @@ int main(int argc, char **argv) {
         if (sd_event_default(&e) < 0 || sd_event_add_signal(e, NULL, SIGTERM, on_signal, NULL) < 0 ||
             sd_event_add_signal(e, NULL, SIGINT, on_signal, NULL) < 0)
                 return 1;
-        int r = metrics_serve(e, "127.0.0.1:0", &m, &h);
+        web_config_loaded *web = NULL;
+        char err[1024];
+        if (argc > 3 && web_config_load(argv[3], &web, err, sizeof err) < 0) {
+                fprintf(stderr, "%s\n", err);
+                return 2;
+        }
+        int r = metrics_serve(e, "127.0.0.1:0", web, &m, &h);
         if (r < 0) {
                 fprintf(stderr, "http_server_start: %s\n", strerror(-r));
                 return 1;

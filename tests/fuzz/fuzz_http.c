@@ -26,7 +26,7 @@ static void setup(void) {
         fake_monitor_add(&mon, &(fake_tunnel) { .name = "reverse-ssh@b1.service", .bastion = "b1.example.com",
                                                 .forward = "localhost:21022", .active = UNIT_ACTIVE,
                                                 .state = TUNNEL_UP, .probed = true });
-        if (sd_event_new(&event) < 0 || metrics_serve(event, "127.0.0.1:0", &mon, &server) < 0)
+        if (sd_event_new(&event) < 0 || metrics_serve(event, "127.0.0.1:0", NULL, &mon, &server) < 0)
                 abort();
 }
 

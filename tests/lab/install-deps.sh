@@ -3,9 +3,9 @@
 # `install-deps.sh deb`: only what `make deb` needs (debian/control's Build-Depends, dpkg-dev, lintian).
 set -euo pipefail
 deb=(build-essential pkg-config dpkg-dev fakeroot debhelper lintian libsystemd-dev libcurl4-openssl-dev libmicrohttpd-dev
-     libcmocka-dev libinih-dev libjansson-dev zlib1g-dev nettle-dev)
+     libcmocka-dev libinih-dev libjansson-dev zlib1g-dev nettle-dev libyaml-dev libgnutls28-dev libcrypt-dev)
 pkgs=("${deb[@]}" clang libclang-rt-14-dev systemd systemd-container dbus openssh-server openssh-client
-      nftables prometheus wrk hyperfine python3 iproute2 curl jq valgrind procps gnuplot-nox)
+      nftables prometheus wrk hyperfine python3 iproute2 curl jq valgrind procps gnuplot-nox openssl apache2-utils)
 case ${1:-all} in
 all) ;;
 deb) pkgs=("${deb[@]}") ;;

@@ -1,4 +1,5 @@
 /* Prints metrics_render() of a fake monitor with 3 tunnels, for `promtool check metrics` (tests/lint.sh). */
+#include "../../exporters/http_refusals.h"
 #include "../../exporters/metrics.h"
 #include "fake_monitor.h"
 
@@ -33,6 +34,12 @@ int main(void) {
                 fprintf(stderr, "metrics_render: %s\n", strerror(-r));
                 return 1;
         }
+        fwrite(text, 1, len, stdout);
+        free(text);
+        /* What the HTTP server appends to /metrics with a web config (exporters/http_refusals.c). */
+        http_refusals refusals = { .count = { [HTTP_REFUSED_NO_AUTH] = 3, [HTTP_REFUSED_TLS_HANDSHAKE] = 1 } };
+        if (http_refusals_render(&refusals, &text, &len) < 0)
+                return 1;
         fwrite(text, 1, len, stdout);
         free(text);
         fake_monitor_done(&m);

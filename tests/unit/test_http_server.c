@@ -161,7 +161,7 @@ static void test_serves_paths(void **state) {
         sd_event *e = NULL;
         http_server *s = NULL;
         assert_int_equal(sd_event_new(&e), 0);
-        assert_int_equal(metrics_serve(e, "127.0.0.1:0", &m, &s), 0);
+        assert_int_equal(metrics_serve(e, "127.0.0.1:0", NULL, &m, &s), 0);
         int port = http_server_port(s);
         assert_true(port > 0 && port < 65536);
 
@@ -373,7 +373,7 @@ static int scrape(sd_event *e, int port, usec_t bound, usec_t *waited) {
 static void start_server(monitor *m, sd_event **e, http_server **s, int *port) {
         build(m);
         assert_int_equal(sd_event_new(e), 0);
-        assert_int_equal(metrics_serve(*e, "127.0.0.1:0", m, s), 0);
+        assert_int_equal(metrics_serve(*e, "127.0.0.1:0", NULL, m, s), 0);
         *port = http_server_port(*s);
         assert_true(*port > 0);
         max_iteration = 0;
@@ -615,19 +615,19 @@ static void test_start_errors(void **state) {
         sd_event *e = NULL;
         http_server *a = NULL, *b = NULL;
         assert_int_equal(sd_event_new(&e), 0);
-        assert_int_equal(metrics_serve(e, "nonsense", &m, &a), -EINVAL);
+        assert_int_equal(metrics_serve(e, "nonsense", NULL, &m, &a), -EINVAL);
         assert_null(a);
 
         /* The port is ours alone: a second server on it fails (no SO_REUSEPORT). */
-        assert_int_equal(metrics_serve(e, "127.0.0.1:0", &m, &a), 0);
+        assert_int_equal(metrics_serve(e, "127.0.0.1:0", NULL, &m, &a), 0);
         char addr[64];
         snprintf(addr, sizeof(addr), "127.0.0.1:%d", http_server_port(a));
-        int r = metrics_serve(e, addr, &m, &b);
+        int r = metrics_serve(e, addr, NULL, &m, &b);
         assert_int_equal(r, -EADDRINUSE);
         assert_null(b);
 
         /* IPv6 loopback, when the host has it. */
-        r = metrics_serve(e, "[::1]:0", &m, &b);
+        r = metrics_serve(e, "[::1]:0", NULL, &m, &b);
         if (r == 0) {
                 assert_true(http_server_port(b) > 0);
                 b = http_server_free(b);
