@@ -41,7 +41,7 @@ typedef struct tunnel {
         verdict last_verdict;
         probe_result last_probe;       /* last probe (kind, status, duration, detail) */
         bool probed;                   /* at least one probe finished */
-        char reason_text[320];         /* the last non-ok reason, human form, for status/alerts */
+        char reason_text[512];         /* the last non-ok reason, human form, for status/alerts */
         bool would_restart;            /* dry run: a restart was decided but not done */
 
         /* counters (monotonic over the process lifetime; check mode loads nothing of these) */
