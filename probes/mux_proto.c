@@ -236,8 +236,10 @@ int mux_forward_failure_from_log(const char *message) {
         if (strncmp(p, marker, strlen(marker)) != 0)
                 return -1;
         p += strlen(marker);
-        if (strncmp(p, port_marker, strlen(port_marker)) != 0)
+        if (*p == 0 || *p == '\r' || *p == '\n' || strncmp(p, " for listen path ", 17) == 0)
                 return 0;
+        if (strncmp(p, port_marker, strlen(port_marker)) != 0)
+                return -1;
         p += strlen(port_marker);
         unsigned long port = 0;
         for (unsigned digits = 0; *p >= '0' && *p <= '9'; p++)
