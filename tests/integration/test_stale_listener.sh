@@ -9,6 +9,8 @@
 # - reap = dry-run: says which session it would end, ends none.
 # - a slow host (its ssh stopped 5 s, continued) is not reaped.
 # - reap = yes: the forward answers through the bastion again within 30 s of the fault (goal 20 s).
+# - the fast path: with the bastion's rounds 30 s apart, sshd's refused bind (its log) has the old session
+#   looked at and ended at once: healed within 30 s all the same.
 # What test_bastion.sh covers already (the evidence on a 13 s stop, the reaped alert's payload, the
 # reaper without the host side) is not repeated here.
 export LAB_RESTART_SEC=10 # the shipped unit's RestartSec (lab.sh's drop-in would make it 1)
@@ -24,7 +26,8 @@ lab_target_start || t_die "target sshd"
 # ---- the bastion: sshd_config without any ClientAlive line (sshd's defaults: interval 0)
 B=bastion.test
 H1=healthy-host H2=halfopen-host
-P1=$(lab_port_alloc) && P2=$(lab_port_alloc) || t_die "precondition: ports"
+P1=$(lab_port_block 2 1000) || t_die "precondition: ports"
+P2=$((P1 + 1))
 for h in $H1 $H2; do lab_host_key $h >/dev/null || t_die "precondition: key of $h"; done
 SC=$LAB/bastion.sshd_config
 lab_bastion_sshd_config $B | grep -v '^ClientAlive' >"$SC" || t_die "precondition: sshd_config of $B"
@@ -89,14 +92,16 @@ timeout = 2s
 authorized_keys = $AK
 sshd_config = $SC
 users = reverse-ssh
-ssh_ports = $P1 $P2
+ssh_ports = $P1-$P2
+service_ports = $((P1 + 1000))-$((P1 + 1001))
 EOF
 BD="" BD_N=0
-bd_start() { # bd_start REAP: the daemon with bastion.reap=REAP, its log in $BDLOG
+bd_start() { # bd_start REAP [ARG...]: the daemon with bastion.reap=REAP, its log in $BDLOG
         BD_N=$((BD_N + 1))
         BDLOG=$LAB/bastion-daemon.$BD_N.$1.log
         "${LAB_SPAWN[@]}" env RTUN_MONITOR_LOG_LEVEL=info STATE_DIRECTORY="$LAB" "$BIN" bastion daemon \
-                --config "$LAB/bastion.conf" --bastion.listen="127.0.0.1:$BL" --bastion.reap="$1" </dev/null >"$BDLOG" 2>&1 &
+                --config "$LAB/bastion.conf" --bastion.listen="127.0.0.1:$BL" --bastion.reap="$1" "${@:2}" \
+                </dev/null >"$BDLOG" 2>&1 &
         BD=$!
         t_until 20 'test "$(curl -s -o /dev/null --max-time 2 -w "%{http_code}" "$BURL/healthz")" = 200' ||
                 { tail -n 20 "$BDLOG"; t_die "precondition: bastion daemon (reap = $1) serving"; }
@@ -146,8 +151,9 @@ echo "control: rtun-monitor restarted $U2 $((restarts1 - restarts0)) time(s); sy
 t_eq "control: one restart of rtun-monitor's own (the dead connection), none on top of systemd's" \
         "$((restarts1 - restarts0))" 1
 t_expect "control: systemd kept retrying at its RestartSec ($((nr1 - nr0)) restarts)" test $((nr1 - nr0)) -ge 3
-t_match "control: rtun-monitord says why it leaves it to systemd" \
-        "$(lab_exec journalctl -u rtun-monitord --no-pager -o cat)" "systemd retries after RestartSec"
+t_match "control: rtun-monitord's journal line names listen_busy and the fix" \
+        "$(lab_exec journalctl -u rtun-monitord --no-pager -o cat)" \
+        "$U2: [a-z]+ -> down \(listen_busy: the bastion still holds port $P2 .*bastion.reap = yes"
 t_eq "control: $H1 up all along" "$(hup $U1)" 1
 t_eq "control: $H1's session untouched" "$(lab_listener_pid $P1)" "$LP1"
 
@@ -168,7 +174,7 @@ bd_start yes
 s=$(now)
 t_until 40 '[[ $(banner2) == SSH-* ]]'
 echo "reap = yes during the standing fault: healed ${WAITED} s after the daemon started"
-t_expect "standing fault: healed once the reaper runs (${WAITED}s)" [[ $(banner2) == SSH-* ]]
+t_match "standing fault: healed once the reaper runs (${WAITED}s)" "$(banner2)" '^SSH-'
 t_eq "standing fault: $H2's old session was reaped" "$(reaped $H2)" 1
 lab_fault_clear
 t_until 30 'test "$(hup $U2)" = 1'
@@ -204,10 +210,38 @@ t_eq "heal: $H2's dead session reaped once more" "$(reaped $H2)" $((r0 + 1))
 t_nomatch "heal: a new session holds $H2's port" "$(lab_listener_pid $P2)" "^$LP2\$"
 t_eq "heal: $H1 never reaped" "$(reaped $H1)" 0
 t_eq "heal: $H1's session pid unchanged since the start" "$(lab_listener_pid $P1)" "$LP1"
-t_match "heal: the reaper logged the evidence" "$(cat "$BDLOG")" "port $P2.*(no ACK|backoff)"
+t_match "heal: the reaper logged the evidence" "$(cat "$BDLOG")" \
+        "$H2: event reaped: session $LP2 from 127\.0\.0\.1:[0-9]+ ended: no ACK from the host"
 lab_fault_clear
 t_until 30 'test "$(hup $U2)" = 1'
 t_eq "heal: the host says up (${WAITED}s)" "$(hup $U2)" 1
+
+# ===== 6. the fast path: the bastion daemon's rounds 30 s apart (2 failed rounds to call a port stale: a
+# minute), following sshd's log. The host's retry is refused the port, sshd logs the bind it refused: the old
+# session is looked at at once and ended on the kernel's word, long before the rounds would have.
+bd_stop
+bd_start yes --monitor.interval=30s --bastion.sshd_log="$SSHD_LOG"
+t_until 20 'test "$(bscrape | grep -c "^rtun_bastion_port_up{.*} 1$")" = 2'
+t_eq "fast path: the daemon sees both ports up (${WAITED}s)" "$(bscrape | grep -c '^rtun_bastion_port_up{.*} 1$')" 2
+LP2=$(lab_listener_pid $P2) r0=$(reaped $H2)
+lab_fault_halfopen $U2 || t_die "precondition: fault half-open $U2"
+s=$(now) healed=""
+while le "$(since "$s")" $HEAL_BOUND; do
+        [[ $(banner2) == SSH-* ]] && { healed=$(since "$s"); break; }
+        sleep 0.25
+done
+echo "FIGURE: fast path (bastion rounds 30 s apart, sshd's log followed): the forward answers again after ${healed:-never} s (bound $HEAL_BOUND s; load $(cut -d' ' -f1-3 /proc/loadavg))"
+t_expect "fast path: healed within $HEAL_BOUND s with rounds 30 s apart (${healed:-never}s)" test -n "$healed"
+t_match "fast path: the refused bind was seen" "$(cat "$BDLOG")" \
+        "$H2 port $P2: sshd refused a new session this port \(its host asks for it back\)"
+t_match "fast path: the reap says so, with the kernel's evidence" "$(cat "$BDLOG")" \
+        "event reaped: session $LP2 from [^ ]+ ended: (no ACK|.*backoff).*its host asked for the port back"
+t_eq "fast path: reaped once" "$(reaped $H2)" $((r0 + 1))
+t_eq "fast path: $H1 never reaped, same session" "$(reaped $H1),$(lab_listener_pid $P1)" "0,$LP1"
+lab_fault_clear
+t_until 30 'test "$(hup $U2)" = 1'
+t_eq "fast path: the host says up (${WAITED}s)" "$(hup $U2)" 1
+
 [[ $T_FAIL == 0 ]] || { echo "---- bastion daemon log"; tail -n 30 "$BDLOG"; echo "---- rtun-monitord";
         lab_exec journalctl -u rtun-monitord --no-pager -o cat | tail -n 40; echo "---- $U2"; lab_journal $A2 | tail -n 20; }
 bd_stop
