@@ -113,6 +113,11 @@ static void reap(bastion_daemon *d) {
                                            p[i].claimed_at, now_usec(CLOCK_MONOTONIC));
                 if (p[i].health.state == PORT_UP || st != PORT_STALE)
                         p[i].claimed_at = 0; /* answered, or the claim is over */
+                if (p[i].health.state == PORT_UP)
+                        p[i].ended_pid = 0;
+                /* Ended already: a session on its way out (SIGKILL follows) is not ended, nor counted, twice. */
+                if (pid && pid == p[i].ended_pid)
+                        continue;
                 if (!pid || !reap_evidence(st, &p[i].view.tcp, why, sizeof why)) {
                         if (st == PORT_STALE)
                                 log_debug("%s port %d stale, session %d: no evidence (view %s, unacked %u, last ACK "
@@ -156,6 +161,7 @@ static void reap(bastion_daemon *d) {
                 }
                 reap_budget_spend(&p[i].budget, now);
                 p[i].reaped++;
+                p[i].ended_pid = pid;
                 char peer[64] = "?";
                 (void) bastion_port_peer(&p[i], peer, sizeof peer);
                 snprintf(forward, sizeof forward, "localhost:%d", p[i].entry->port);
