@@ -375,7 +375,8 @@ static int config_defaults(config *c) {
         };
         bastion_settings_init(&c->bastion.settings);
         if (!c->monitor.expect || !c->metrics_listen || strv_push(&c->units, "reverse-ssh@*.service") < 0 ||
-            !c->bastion.sshd_config || !c->bastion.listen || !c->bastion.sshd_log || strv_push(&c->bastion.users, BASTION_USERS_DEFAULT) < 0)
+            !c->bastion.sshd_config || !c->bastion.listen || !c->bastion.sshd_log ||
+            strv_push(&c->bastion.users, BASTION_USERS_DEFAULT) < 0)
                 return -ENOMEM;
         return 0;
 }

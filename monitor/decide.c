@@ -320,8 +320,9 @@ unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
 }
 
 /* Only a tunnel whose path failed hints at the network: an administrator-stopped unit (unit_down) says
- * nothing about it, a prohibited channel or a refused forward (listen_busy) proves the bastion answered, and FAILED (systemd gave up or
- * our budget ran out), STARTING, UP and UNKNOWN are not "down" at all. Any of those breaks "all down". */
+ * nothing about it, a prohibited channel or a refused forward (listen_busy) proves the bastion answered,
+ * and FAILED (systemd gave up or our budget ran out), STARTING, UP and UNKNOWN are not "down" at all. Any of
+ * those breaks "all down". */
 static bool verdict_suggests_network_down(const verdict *v) {
         return v->state == TUNNEL_DOWN &&
                 v->reason != PROBE_UNIT_DOWN &&

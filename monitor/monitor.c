@@ -175,7 +175,8 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
                 const char *fix = r->status == PROBE_LISTEN_BUSY ? "; fix on the bastion: sshd ClientAliveInterval "
                         "(e.g. 15, CountMax 3), or rtun-monitor bastion daemon with bastion.reap = yes" : "";
                 if (snprintf(t->reason_text, sizeof t->reason_text, "%s%s%s%s%s%s", probe_status_to_string(r->status),
-                             *r->detail ? ": " : "", r->detail, fix, *why ? "; " : "", why) >= (int) sizeof t->reason_text)
+                             *r->detail ? ": " : "", r->detail, fix, *why ? "; " : "", why) >=
+                    (int) sizeof t->reason_text)
                         log_debug("%s: reason cut to %zu bytes", t->name, sizeof t->reason_text - 1);
         }
 

@@ -131,8 +131,8 @@ static int file_open(sshd_log *l, bool from_start) {
         l->dev = st.st_dev;
         l->ino = st.st_ino;
         l->offset = from_start ? 0 : st.st_size;
-        int r = sd_event_add_inotify(l->event, &l->watch, l->path, IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF,
-                                     on_file_change, l);
+        int r = sd_event_add_inotify(l->event, &l->watch, l->path,
+                                     IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF, on_file_change, l);
         if (r < 0)
                 log_debug_errno(r, "%s: not watched (read at each round instead): %m", l->path);
         return 0;
@@ -192,7 +192,8 @@ static int journal_open(sshd_log *l) {
         int fd = sd_journal_get_fd(l->journal);
         if (fd < 0)
                 return fd;
-        r = sd_event_add_io(l->event, &l->journal_io, fd, (uint32_t) sd_journal_get_events(l->journal), on_journal_io, l);
+        r = sd_event_add_io(l->event, &l->journal_io, fd, (uint32_t) sd_journal_get_events(l->journal),
+                            on_journal_io, l);
         if (r >= 0)
                 (void) sd_event_source_set_description(l->journal_io, "sshd-log-journal");
         return r;
