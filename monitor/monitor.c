@@ -10,6 +10,8 @@
 #include "monitor.h"
 
 #define HEAL_TIMEOUT (90 * USEC_PER_SEC)
+/* ssh asks for its -R forwards right after it logs in: a run older than this has logged any refusal. */
+#define BUSY_SETTLE (5 * USEC_PER_SEC)
 
 /* Lives as long as the probe: the probe keeps a pointer to the request. */
 typedef struct probe_ctx {
@@ -23,6 +25,7 @@ typedef struct probe_ctx {
         regex_t expect;
         bool has_expect;
         probe_result known;      /* the local verdict, when only the journal look runs */
+        bool busy_settled;       /* a journal look that finds nothing rules the run out for good */
 } probe_ctx;
 
 static probe_ctx *probe_ctx_new(monitor *m, tunnel *t) {
@@ -222,6 +225,9 @@ static void on_probe_result(probe *p, const probe_result *r, void *userdata) {
         probe_ctx *c = userdata;
         monitor *m = c->m;
         tunnel *t = c->t;
+        /* A run whose journal had no refused forward will not get one: no fork per failed probe for it. */
+        if (c->req.unit_started_at != 0 && probe_listen_busy_explains(r->status) && c->busy_settled)
+                t->busy_ruled_out = c->req.unit_started_at;
         t->probe_ctx = NULL;
         probe_ctx_free(c);
         probe_finished(m, t, r);
@@ -272,7 +278,7 @@ static int probe_now(monitor *m, tunnel *t);
  * (an administrator's stop, or a start we do not know, says nothing of the kind). */
 static bool looks_for_busy_port(const tunnel *t, const probe_result *r) {
         return r->status == PROBE_UNIT_DOWN && t->resolved && t->unit.started_at != 0 &&
-                t->unit.active_state != UNIT_INACTIVE;
+                t->unit.active_state != UNIT_INACTIVE && t->unit.started_at != t->busy_ruled_out;
 }
 
 int monitor_probe(monitor *m, tunnel *t) {
@@ -357,10 +363,12 @@ static int probe_now(monitor *m, tunnel *t) {
                 c->has_expect = true;
         }
         probe_ctx_target(c, t);
+        /* journald may still be taking in a refusal logged just now: only a settled run is ruled out for good. */
+        c->busy_settled = t->probe_began >= t->unit.started_at + BUSY_SETTLE;
         c->req = (probe_request) {
                 .unit = t->name,
                 .kind = k,
-                .unit_started_at = t->unit.started_at,
+                .unit_started_at = t->unit.started_at != t->busy_ruled_out ? t->unit.started_at : 0,
                 .known = c->req.known,
                 .ssh = &c->ssh,
                 .forward = t->forward ? &c->forward : NULL,
