@@ -370,11 +370,13 @@ static int config_defaults(config *c) {
                 .heal = { .enabled = true, .backoff = 10 * USEC_PER_SEC, .backoff_max = 600 * USEC_PER_SEC,
                           .max_restarts = 5, .window = 3600 * USEC_PER_SEC, .all_down_guard = true },
                 .metrics_listen = strdup("127.0.0.1:10122"),
-                .bastion = { .sshd_config = strdup(BASTION_SSHD_CONFIG_DEFAULT), .listen = strdup(BASTION_LISTEN_DEFAULT) },
+                .bastion = { .sshd_config = strdup(BASTION_SSHD_CONFIG_DEFAULT), .listen = strdup(BASTION_LISTEN_DEFAULT),
+                             .sshd_log = strdup(BASTION_SSHD_LOG_DEFAULT) },
         };
         bastion_settings_init(&c->bastion.settings);
         if (!c->monitor.expect || !c->metrics_listen || strv_push(&c->units, "reverse-ssh@*.service") < 0 ||
-            !c->bastion.sshd_config || !c->bastion.listen || strv_push(&c->bastion.users, BASTION_USERS_DEFAULT) < 0)
+            !c->bastion.sshd_config || !c->bastion.listen || !c->bastion.sshd_log ||
+            strv_push(&c->bastion.users, BASTION_USERS_DEFAULT) < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -450,6 +452,7 @@ void config_done(config *c) {
         strv_free(c->bastion.users);
         strv_free(c->bastion.authorized_keys);
         free(c->bastion.sshd_config);
+        free(c->bastion.sshd_log);
         free(c->bastion.listen);
         free(c->bastion.web_config);
         *c = (config) {};

@@ -310,6 +310,12 @@ static int parse_web_config(loader *l, const char *v, void *field, int ltype) {
         return free_and_strdup(field, v);
 }
 
+static int parse_sshd_log(loader *l, const char *v, void *field, int ltype) {
+        if (v[0] != '/' && !streq(v, "journal") && !streq(v, "none"))
+                return config_fail_value(l, "journal, none or an absolute path", "invalid sshd log \"%s\"", v);
+        return free_and_strdup(field, v);
+}
+
 static int parse_port_range(loader *l, const char *v, void *field, int ltype) {
         if (port_range_parse(v, field) < 0)
                 return config_fail_value(l, "e.g. 21000-21999 or 21022", "invalid port range \"%s\"", v);
@@ -366,6 +372,7 @@ static const config_key config_keys[] = {
         { SECTION_BASTION, "reap", parse_reap, offsetof(bastion_config, reap), 0 },
         { SECTION_BASTION, "expiry_warning", parse_dur, offsetof(bastion_config, settings.expiry_warning), DURATION_ZERO_OK },
         { SECTION_BASTION, "sshd_config", parse_path, offsetof(bastion_config, sshd_config), 0 },
+        { SECTION_BASTION, "sshd_log", parse_sshd_log, offsetof(bastion_config, sshd_log), 0 },
         { SECTION_BASTION, "listen", parse_bastion_listen, offsetof(bastion_config, listen), 0 },
         { SECTION_BASTION, "web_config", parse_web_config, offsetof(bastion_config, web_config), 0 },
 };

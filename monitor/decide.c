@@ -125,10 +125,18 @@ static verdict decide_active_failure(tunnel_health *h, const observation *o, con
                 .reason = o->status,
         };
 
-        if (o->unit_started_at != 0 &&
-            now < usec_add(o->unit_started_at, p->grace) &&
-            h->last_success < o->unit_started_at &&
-            now < usec_add(h->failing_since, p->grace)) {
+        bool new_run = o->unit_started_at != 0 && now < usec_add(o->unit_started_at, p->grace) &&
+                h->last_success < o->unit_started_at;
+
+        /* systemd's retry of a port the bastion held: this run says listen_busy again or binds; a restart of
+         * ours on top would only add a connection. Its grace is not bounded by how long the port was held. */
+        if (new_run && h->last_failure == PROBE_LISTEN_BUSY) {
+                v.state = h->state == TUNNEL_UP ? TUNNEL_STARTING : h->state;
+                v.reason = PROBE_LISTEN_BUSY;
+                v.why = "systemd retries the port the bastion held: waiting for this run";
+                return v;
+        }
+        if (new_run && now < usec_add(h->failing_since, p->grace)) {
                 v.state = TUNNEL_STARTING;
                 v.why = "grace";
                 return v;
@@ -159,6 +167,51 @@ static verdict decide_active_failure(tunnel_health *h, const observation *o, con
         return v;
 }
 
+/* ssh logged "remote port forwarding failed" in this run: the bastion still holds the port from a dead
+ * session. ssh's own word, so no grace and no hysteresis. Only a new connection binds the port once it
+ * frees; who makes it depends on how ssh took the refusal. */
+static verdict decide_listen_busy(tunnel_health *h, const observation *o, const heal_policy *p, usec_t now) {
+        verdict v = {
+                .state = TUNNEL_DOWN,
+                .action = HEAL_NONE,
+                .reason = PROBE_LISTEN_BUSY,
+        };
+
+        if (h->consecutive_failures < UINT_MAX)
+                h->consecutive_failures++;
+        h->last_failure = PROBE_LISTEN_BUSY;
+
+        switch (o->active_state) {
+        case UNIT_ACTIVE:
+        case UNIT_RELOADING:
+                /* With ExitOnForwardFailure=yes this run is exiting as we look (systemd's business); only one
+                 * that ran on without its forward past the grace (ExitOnForwardFailure=no) is ours to reconnect. */
+                if (o->unit_started_at != 0 && now < usec_add(o->unit_started_at, p->grace)) {
+                        v.why = "the bastion holds the port: this run's end or its grace first";
+                        break;
+                }
+                v.action = HEAL_RESTART;
+                v.restart_reason = "probe";
+                v.why = "the bastion holds the port: reconnecting";
+                break;
+        case UNIT_FAILED:
+                v.state = TUNNEL_FAILED;
+                v.action = HEAL_RESET_AND_START;
+                v.restart_reason = "failed";
+                v.why = "the bastion holds the port and systemd gave up: reset and start";
+                break;
+        case UNIT_INACTIVE:
+                v.why = "stopped by administrator, left alone";
+                break;
+        default:
+                /* ssh exited on it (ExitOnForwardFailure=yes, the shipped unit) and systemd starts it again after
+                 * RestartSec: that retry binds once the port frees. One of ours would cut RestartSec short. */
+                v.why = "the bastion holds the port: systemd retries after RestartSec";
+                break;
+        }
+        return v;
+}
+
 verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, usec_t now) {
         verdict v = {
                 .action = HEAL_NONE,
@@ -186,6 +239,12 @@ verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, use
                 return decide_success(h, now);
         if (h->failing_since == 0 || h->failing_since > now)
                 h->failing_since = now;
+
+        if (o->status == PROBE_LISTEN_BUSY) {
+                v = decide_listen_busy(h, o, p, now);
+                gate(&v, h, p, now);
+                return finish(v, h);
+        }
 
         switch (o->active_state) {
 
@@ -246,8 +305,12 @@ unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
         h->restarts[h->n_restarts++] = now;
 
         wait = MIN(h->backoff != 0 ? h->backoff : p->backoff, cap);
+        /* A held port frees at a moment nobody can predict (the bastion's reaper, its ClientAlive): doubling
+         * would only bind later. heal.backoff apart, like systemd's RestartSec; the budget bounds the count. */
+        if (h->last_failure == PROBE_LISTEN_BUSY)
+                wait = MIN(p->backoff, cap);
         h->next_restart_at = usec_add(now, wait);
-        h->backoff = MIN(usec_double(wait), cap);
+        h->backoff = h->last_failure == PROBE_LISTEN_BUSY ? 0 : MIN(usec_double(wait), cap);
 
         /* The new process gets a fresh count; grace (its new start time) protects its first probes. */
         h->consecutive_failures = 0;
@@ -257,16 +320,18 @@ unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
 }
 
 /* Only a tunnel whose path failed hints at the network: an administrator-stopped unit (unit_down) says
- * nothing about it, a prohibited channel proves the bastion answered, and FAILED (systemd gave up or
- * our budget ran out), STARTING, UP and UNKNOWN are not "down" at all. Any of those breaks "all down". */
+ * nothing about it, a prohibited channel or a refused forward (listen_busy) proves the bastion answered,
+ * and FAILED (systemd gave up or our budget ran out), STARTING, UP and UNKNOWN are not "down" at all. Any of
+ * those breaks "all down". */
 static bool verdict_suggests_network_down(const verdict *v) {
         return v->state == TUNNEL_DOWN &&
                 v->reason != PROBE_UNIT_DOWN &&
-                v->reason != PROBE_PROHIBITED;
+                v->reason != PROBE_PROHIBITED &&
+                v->reason != PROBE_LISTEN_BUSY;
 }
 
 verdict decide_guard_view(verdict last, bool looked, probe_status last_status) {
-        if (looked && last_status != PROBE_OK && last_status != PROBE_PROHIBITED)
+        if (looked && last_status != PROBE_OK && last_status != PROBE_PROHIBITED && last_status != PROBE_LISTEN_BUSY)
                 last.state = TUNNEL_DOWN;
         return last;
 }

@@ -10,6 +10,8 @@
 #include "monitor.h"
 
 #define HEAL_TIMEOUT (90 * USEC_PER_SEC)
+/* ssh asks for its -R forwards right after it logs in: a run older than this has logged any refusal. */
+#define BUSY_SETTLE (5 * USEC_PER_SEC)
 
 /* Lives as long as the probe: the probe keeps a pointer to the request. */
 typedef struct probe_ctx {
@@ -22,7 +24,16 @@ typedef struct probe_ctx {
          * every new text it sees, so one kept for the daemon's life would grow with what peers send. */
         regex_t expect;
         bool has_expect;
+        probe_result known;      /* the local verdict, when only the journal look runs */
+        bool busy_settled;       /* a journal look that finds nothing rules the run out for good */
 } probe_ctx;
+
+static probe_ctx *probe_ctx_new(monitor *m, tunnel *t) {
+        probe_ctx *c = malloc(sizeof *c);
+        if (c)
+                *c = (probe_ctx) { .m = m, .t = t };
+        return c;
+}
 
 static void probe_ctx_free(probe_ctx *c) {
         if (c && c->has_expect)
@@ -163,8 +174,12 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         else {
                 t->probe_failures[r->status]++;
                 /* A long detail may cut the TCP view off: the probe's own words matter more. */
-                if (snprintf(t->reason_text, sizeof t->reason_text, "%s%s%s%s%s", probe_status_to_string(r->status),
-                             *r->detail ? ": " : "", r->detail, *why ? "; " : "", why) >= (int) sizeof t->reason_text)
+                /* listen_busy is fixed on the bastion, not here: the alert says how. */
+                const char *fix = r->status == PROBE_LISTEN_BUSY ? "; fix on the bastion: sshd ClientAliveInterval "
+                        "(e.g. 15, CountMax 3), or rtun-monitor bastion daemon with bastion.reap = yes" : "";
+                if (snprintf(t->reason_text, sizeof t->reason_text, "%s%s%s%s%s%s", probe_status_to_string(r->status),
+                             *r->detail ? ": " : "", r->detail, fix, *why ? "; " : "", why) >=
+                    (int) sizeof t->reason_text)
                         log_debug("%s: reason cut to %zu bytes", t->name, sizeof t->reason_text - 1);
         }
 
@@ -210,6 +225,9 @@ static void on_probe_result(probe *p, const probe_result *r, void *userdata) {
         probe_ctx *c = userdata;
         monitor *m = c->m;
         tunnel *t = c->t;
+        /* A run whose journal had no refused forward will not get one: no fork per failed probe for it. */
+        if (c->req.unit_started_at != 0 && probe_listen_busy_explains(r->status) && c->busy_settled)
+                t->busy_ruled_out = c->req.unit_started_at;
         t->probe_ctx = NULL;
         probe_ctx_free(c);
         probe_finished(m, t, r);
@@ -256,6 +274,13 @@ void monitor_prefetch_tcp(monitor *m) {
 
 static int probe_now(monitor *m, tunnel *t);
 
+/* A unit that systemd is restarting (or gave up on) may have exited on a refused forward: its journal says
+ * (an administrator's stop, or a start we do not know, says nothing of the kind). */
+static bool looks_for_busy_port(const tunnel *t, const probe_result *r) {
+        return r->status == PROBE_UNIT_DOWN && t->resolved && t->unit.started_at != 0 &&
+                t->unit.active_state != UNIT_INACTIVE && t->unit.started_at != t->busy_ruled_out;
+}
+
 int monitor_probe(monitor *m, tunnel *t) {
         if (t->running || t->probe_deferred)
                 return -EBUSY;
@@ -298,10 +323,17 @@ static void probe_ctx_target(probe_ctx *c, const tunnel *t) {
 static int probe_now(monitor *m, tunnel *t) {
         probe_result r;
         probe_kind k = PROBE_KIND_NONE;
+        probe_ctx *c = NULL;
 
         t->probe_began = now_usec(CLOCK_REALTIME);
-        if (local_verdict(t, &r) ||
-            (k = probe_kind_pick(t->settings->probe, t->ssh.control_path)) == PROBE_KIND_NONE) {
+        bool known = local_verdict(t, &r);
+        if (known && (!looks_for_busy_port(t, &r) || !(c = probe_ctx_new(m, t)))) {
+                if (t->resolved && t->unit.main_pid > 0)
+                        r.tcp = tcpinfo_view(m->tcp, t->unit.main_pid, t->ssh.port);
+                probe_finished(m, t, &r);
+                return 0;
+        }
+        if (!known && (k = probe_kind_pick(t->settings->probe, t->ssh.control_path)) == PROBE_KIND_NONE) {
                 /* The passive view all the same, as a probe brings it: a stopped ssh's connection explains. */
                 if (t->resolved && t->unit.main_pid > 0)
                         r.tcp = tcpinfo_view(m->tcp, t->unit.main_pid, t->ssh.port);
@@ -310,13 +342,17 @@ static int probe_now(monitor *m, tunnel *t) {
                 return 0;
         }
 
-        probe_ctx *c = malloc(sizeof *c);
+        if (!c)
+                c = probe_ctx_new(m, t);
         if (!c) {
                 m->probes_running--;
                 return log_oom();
         }
-        *c = (probe_ctx) { .m = m, .t = t };
-        if (!isempty_str(t->settings->expect)) {
+        if (known) {
+                /* Only the journal look: is the forward's port still held? (The unit is not active.) */
+                c->known = r;
+                c->req.known = &c->known;
+        } else if (!isempty_str(t->settings->expect)) {
                 /* Validated when the config was read: this cannot fail but for memory. */
                 int e = expect_compile(t->settings->expect, &c->expect, NULL, 0);
                 if (e < 0) {
@@ -327,9 +363,13 @@ static int probe_now(monitor *m, tunnel *t) {
                 c->has_expect = true;
         }
         probe_ctx_target(c, t);
+        /* journald may still be taking in a refusal logged just now: only a settled run is ruled out for good. */
+        c->busy_settled = t->probe_began >= t->unit.started_at + BUSY_SETTLE;
         c->req = (probe_request) {
                 .unit = t->name,
                 .kind = k,
+                .unit_started_at = t->unit.started_at != t->busy_ruled_out ? t->unit.started_at : 0,
+                .known = c->req.known,
                 .ssh = &c->ssh,
                 .forward = t->forward ? &c->forward : NULL,
                 .expect = c->has_expect ? &c->expect : NULL,

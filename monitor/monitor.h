@@ -41,7 +41,7 @@ typedef struct tunnel {
         verdict last_verdict;
         probe_result last_probe;       /* last probe (kind, status, duration, detail) */
         bool probed;                   /* at least one probe finished */
-        char reason_text[320];         /* the last non-ok reason, human form, for status/alerts */
+        char reason_text[512];         /* the last non-ok reason, human form, for status/alerts */
         bool would_restart;            /* dry run: a restart was decided but not done */
 
         /* counters (monotonic over the process lifetime; check mode loads nothing of these) */
@@ -63,6 +63,8 @@ typedef struct tunnel {
         unsigned pending_events;       /* raised by decide(), sent once the all-down guard has spoken */
         usec_t probed_at;              /* realtime of the last verdict */
         usec_t probe_began;            /* realtime the running (or last) probe began */
+        usec_t busy_ruled_out;         /* the unit start (started_at) whose journal was read and had no refused
+                                        * forward, once that run had ended or was past BUSY_SETTLE: not read again */
         usec_t verdict_began;          /* realtime the probe behind the last verdict began */
         bool guard_pending;            /* owes the running sweep a probe (the guard waits for it) */
         unsigned probe_after_refresh;  /* daemon: probe soon after the refresh of this number (0: none) */

@@ -33,10 +33,11 @@ struct mux_journal {
 static const char *const answer_word[] = {
         [MUX_OPEN_FAILURE_PROHIBITED] = "prohibited",
         [MUX_OPEN_FAILURE_REFUSED] = "refused",
+        [MUX_OPEN_FAILURE_LISTEN_BUSY] = "listen_busy",
 };
 
 size_t mux_journal_answer_format(mux_open_failure f, const char *reason, char *buf, size_t size) {
-        if (f != MUX_OPEN_FAILURE_PROHIBITED && f != MUX_OPEN_FAILURE_REFUSED)
+        if (f != MUX_OPEN_FAILURE_PROHIBITED && f != MUX_OPEN_FAILURE_REFUSED && f != MUX_OPEN_FAILURE_LISTEN_BUSY)
                 return 0;
         int n = snprintf(buf, size, "%s %.*s\n", answer_word[f], MUX_JOURNAL_REASON_MAX - 1, strempty(reason));
         return n > 0 && (size_t) n < size ? (size_t) n : 0;
@@ -48,7 +49,7 @@ mux_open_failure mux_journal_answer_parse(const char *buf, size_t n, char *reaso
         /* One whole line: a child killed while writing leaves no answer, not half of one. */
         if (!buf || n == 0 || buf[n - 1] != '\n' || memchr(buf, '\n', n) != buf + n - 1 || memchr(buf, 0, n))
                 return MUX_OPEN_FAILURE_UNKNOWN;
-        for (mux_open_failure f = MUX_OPEN_FAILURE_PROHIBITED; f <= MUX_OPEN_FAILURE_REFUSED; f++) {
+        for (mux_open_failure f = MUX_OPEN_FAILURE_PROHIBITED; f <= MUX_OPEN_FAILURE_LISTEN_BUSY; f++) {
                 size_t w = strlen(answer_word[f]);
                 if (n > w + 1 && memcmp(buf, answer_word[f], w) == 0 && buf[w] == ' ') {
                         if (size > 0)
@@ -59,7 +60,12 @@ mux_open_failure mux_journal_answer_parse(const char *buf, size_t n, char *reaso
         return MUX_OPEN_FAILURE_UNKNOWN;
 }
 
-mux_open_failure mux_journal_search(const char *unit, usec_t since, char *reason, size_t size) {
+/* A line of the unit's journal, classified: UNKNOWN to look on. */
+typedef mux_open_failure (*line_classify_t)(const char *line, char *reason, size_t size);
+
+/* The unit's entries, newest first, back to since, at most max: the first line classify knows. */
+static mux_open_failure journal_scan(const char *unit, usec_t since, unsigned max, line_classify_t classify,
+                                     char *reason, size_t size) {
         _cleanup_(sd_journal_closep) sd_journal *j = NULL;
         char match[512];
 
@@ -70,8 +76,7 @@ mux_open_failure mux_journal_search(const char *unit, usec_t since, char *reason
             sd_journal_add_match(j, match, 0) < 0 || sd_journal_seek_tail(j) < 0)
                 return MUX_OPEN_FAILURE_UNKNOWN;
 
-        /* Newest first; only lines logged since this probe began can be about its channel. */
-        for (unsigned i = 0; i < JOURNAL_ENTRIES && sd_journal_previous(j) > 0; i++) {
+        for (unsigned i = 0; i < max && sd_journal_previous(j) > 0; i++) {
                 const void *data;
                 size_t len;
                 uint64_t t;
@@ -82,15 +87,42 @@ mux_open_failure mux_journal_search(const char *unit, usec_t since, char *reason
                         continue;
 
                 char line[256];
-                const char *why;
                 snprintf(line, sizeof line, "%.*s", (int) MIN(len - 8, sizeof line - 1), (const char *) data + 8);
-                mux_open_failure f = mux_open_failure_from_log(line, &why);
-                if (f != MUX_OPEN_FAILURE_UNKNOWN) {
-                        snprintf(reason, size, "%s", why);
+                mux_open_failure f = classify(line, reason, size);
+                if (f != MUX_OPEN_FAILURE_UNKNOWN)
                         return f;
-                }
         }
         return MUX_OPEN_FAILURE_UNKNOWN;
+}
+
+static mux_open_failure classify_open(const char *line, char *reason, size_t size) {
+        const char *why;
+        mux_open_failure f = mux_open_failure_from_log(line, &why);
+        if (f != MUX_OPEN_FAILURE_UNKNOWN)
+                snprintf(reason, size, "%s", why);
+        return f;
+}
+
+static mux_open_failure classify_forward(const char *line, char *reason, size_t size) {
+        int port = mux_forward_failure_from_log(line);
+        if (port < 0)
+                return MUX_OPEN_FAILURE_UNKNOWN;
+        if (port > 0)
+                snprintf(reason, size, "port %d", port);
+        else
+                snprintf(reason, size, "its port");
+        return MUX_OPEN_FAILURE_LISTEN_BUSY;
+}
+
+mux_open_failure mux_journal_search(const char *unit, usec_t since, char *reason, size_t size) {
+        /* Only lines logged since this probe began can be about its channel. */
+        return journal_scan(unit, since, JOURNAL_ENTRIES, classify_open, reason, size);
+}
+
+mux_open_failure mux_journal_search_forward(const char *unit, usec_t since, char *reason, size_t size) {
+        if (since == 0)
+                return MUX_OPEN_FAILURE_UNKNOWN; /* a start we do not know: any old run's line could be it */
+        return journal_scan(unit, since, MUX_JOURNAL_FORWARD_ENTRIES, classify_forward, reason, size);
 }
 
 /* a + b, and a - b, that stay within [0, USEC_INFINITY]. */
@@ -120,7 +152,7 @@ __attribute__((noreturn)) static void child_run(int fd, const mux_journal_query 
                         _exit(write(3, answer, n) == (ssize_t) n ? 0 : 1);
                 /* Stop while a retry can still end before the deadline, with one interval to spare. */
                 usec_t now = now_usec(CLOCK_MONOTONIC);
-                if (tries >= JOURNAL_TRIES || usec_add(now, 2 * JOURNAL_RETRY_INTERVAL) >= q->deadline)
+                if (tries >= (q->tries ?: JOURNAL_TRIES) || usec_add(now, 2 * JOURNAL_RETRY_INTERVAL) >= q->deadline)
                         _exit(0);
                 (void) nanosleep(&(struct timespec) { .tv_nsec = JOURNAL_RETRY_INTERVAL * NSEC_PER_USEC }, NULL);
         }

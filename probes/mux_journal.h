@@ -16,12 +16,18 @@
 typedef mux_open_failure (*mux_journal_search_t)(const char *unit, usec_t since, char *reason, size_t size);
 /* The real one: the unit's entries in the local system journal, newest first, back to since. */
 mux_open_failure mux_journal_search(const char *unit, usec_t since, char *reason, size_t size);
+/* The tunnel's own forward refused since the unit's process started at since: LISTEN_BUSY with reason
+ * "port N" (ssh's "remote port forwarding failed for listen port N"), else UNKNOWN. Newest first, back to
+ * since, at most MUX_JOURNAL_FORWARD_ENTRIES entries (the line comes at the start of a run). */
+#define MUX_JOURNAL_FORWARD_ENTRIES 500
+mux_open_failure mux_journal_search_forward(const char *unit, usec_t since, char *reason, size_t size);
 
 typedef struct mux_journal_query {
         const char *unit;
         usec_t since;    /* CLOCK_REALTIME: only lines logged since the probe began are about its channel */
         usec_t deadline; /* CLOCK_MONOTONIC: the probe's; the answer comes before it (USEC_INFINITY: none) */
         mux_journal_search_t search; /* NULL: mux_journal_search */
+        unsigned tries;  /* looks while journald may still be catching up; 0: 5 */
 } mux_journal_query;
 
 typedef struct mux_journal mux_journal;
@@ -37,7 +43,8 @@ int mux_journal_start(sd_event *e, const mux_journal_query *q, mux_journal_done_
 /* Kills (by pid) and reaps the child if it still runs; no callback. Accepts NULL; returns NULL. */
 mux_journal *mux_journal_free(mux_journal *j);
 
-/* The child's answer on the pipe, one line: "prohibited REASON\n" or "refused REASON\n"; nothing for
+/* The child's answer on the pipe, one line: "prohibited REASON\n", "refused REASON\n" or "listen_busy
+ * REASON\n"; nothing for
  * unknown. Pure. format returns the length, or 0 for UNKNOWN (nothing to write); parse gives UNKNOWN for
  * anything but one whole line of that form. */
 size_t mux_journal_answer_format(mux_open_failure f, const char *reason, char *buf, size_t size);

@@ -219,3 +219,31 @@ mux_open_failure mux_open_failure_from_log(const char *message, const char **rea
                 return MUX_OPEN_FAILURE_PROHIBITED;
         return MUX_OPEN_FAILURE_REFUSED;
 }
+
+int mux_forward_failure_from_log(const char *message) {
+        static const char marker[] = "remote port forwarding failed", port_marker[] = " for listen port ";
+        const char *p;
+
+        /* fatal() and logit() print the bare message on stderr: "Error: " or "Warning: " first. */
+        if (!message)
+                return -1;
+        if (strncmp(message, "Error: ", 7) == 0)
+                p = message + 7;
+        else if (strncmp(message, "Warning: ", 9) == 0)
+                p = message + 9;
+        else
+                return -1;
+        if (strncmp(p, marker, strlen(marker)) != 0)
+                return -1;
+        p += strlen(marker);
+        if (*p == 0 || *p == '\r' || *p == '\n' || strncmp(p, " for listen path ", 17) == 0)
+                return 0;
+        if (strncmp(p, port_marker, strlen(port_marker)) != 0)
+                return -1;
+        p += strlen(port_marker);
+        unsigned long port = 0;
+        for (unsigned digits = 0; *p >= '0' && *p <= '9'; p++)
+                if (++digits > 5 || (port = port * 10 + (unsigned long) (*p - '0')) > 65535)
+                        return 0;
+        return *p == 0 || *p == '\r' || *p == '\n' ? (int) port : 0;
+}

@@ -52,12 +52,20 @@ ssize_t mux_parse(const void *buf, size_t len, mux_phase phase, uint32_t request
 
 const char *mux_type_to_string(uint32_t type); /* "SESSION_OPENED", or NULL if unknown */
 
-/* Why the bastion refused a channel, from the master's own log line ("channel 3: open failed: ..."). */
+/* Why the bastion refused a channel, from the master's own log line ("channel 3: open failed: ..."), or
+ * refused the tunnel's own -R forward ("remote port forwarding failed for listen port N"). */
 typedef enum mux_open_failure {
-        MUX_OPEN_FAILURE_UNKNOWN,    /* not such a line */
-        MUX_OPEN_FAILURE_PROHIBITED, /* "administratively prohibited": the key lacks permitopen */
-        MUX_OPEN_FAILURE_REFUSED,    /* "connect failed" and the rest: nothing listens on the bastion */
+        MUX_OPEN_FAILURE_UNKNOWN,     /* not such a line */
+        MUX_OPEN_FAILURE_PROHIBITED,  /* "administratively prohibited": the key lacks permitopen */
+        MUX_OPEN_FAILURE_REFUSED,     /* "connect failed" and the rest: nothing listens on the bastion */
+        MUX_OPEN_FAILURE_LISTEN_BUSY, /* the bastion refused the forward's listen: it still holds the port */
 } mux_open_failure;
 
 /* Classifies one log message; *reason (may be NULL) points at the text after "open failed: ". */
 mux_open_failure mux_open_failure_from_log(const char *message, const char **reason);
+
+/* ssh's own words when the bastion refused a -R forward (ssh.c, ssh_confirm_remote_forward): "Error: remote
+ * port forwarding failed for listen port N" (ExitOnForwardFailure=yes: ssh exits) or "Warning: ..." (ssh
+ * runs on without the forward). Returns N (1..65535), 0 for a line without a usable port ("listen path",
+ * cut), -1 for any other line. */
+int mux_forward_failure_from_log(const char *message);

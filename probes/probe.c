@@ -6,6 +6,7 @@
 
 #include "../monitor/base/duration.h"
 #include "../monitor/base/log.h"
+#include "mux_journal.h"
 #include "probe.h"
 
 #define PROBE_DEFAULT_TIMEOUT (5 * USEC_PER_SEC)
@@ -30,10 +31,22 @@ struct probe {
         bool finished;
         bool delivering; /* inside the done callback: a probe_cancel() there is a no-op */
         probe_result result;
+        mux_journal *busy_lookup; /* after a failure: is the forward's port still held on the bastion? */
 };
 
-static const probe_ops *probe_ops_for(probe_kind kind) {
-        switch (kind) {
+/* The result is known already (req->known): nothing to run, only the journal look of delivery. */
+static int known_start(probe *p, void *state) {
+        const probe_result *k = p->request->known;
+        probe_finish(p, k->status, "%s", k->detail);
+        return 0;
+}
+
+static const probe_ops probe_known_ops = { .size = 1, .start = known_start };
+
+static const probe_ops *probe_ops_for(const probe_request *req) {
+        if (req->known)
+                return &probe_known_ops;
+        switch (req->kind) {
         case PROBE_KIND_MUX:
                 return &probe_mux_ops;
         case PROBE_KIND_SSH:
@@ -77,6 +90,7 @@ static probe *probe_free(probe *p) {
         if (!p)
                 return NULL;
         probe_release_kind(p);
+        mux_journal_free(p->busy_lookup); /* kills its child by pid if it still looks */
         sd_event_source_disable_unref(p->deadline);
         sd_event_source_disable_unref(p->deliver);
         sd_event_unref(p->event);
@@ -97,7 +111,7 @@ static void probe_vfinish(probe *p, probe_status status, const char *fmt, va_lis
         p->finished = true;
 
         p->result.status = status;
-        p->result.kind = p->request->kind;
+        p->result.kind = p->request->known ? PROBE_KIND_NONE : p->request->kind;
         p->result.duration = now_usec(CLOCK_MONOTONIC) - p->started;
         p->result.detail[0] = 0;
         if (fmt)
@@ -131,16 +145,59 @@ void probe_finish_ours(probe *p, const char *detail_fmt, ...) {
         p->result.ours = true;
 }
 
-static int on_deliver(sd_event_source *s, void *userdata) {
-        probe *p = userdata;
+bool probe_listen_busy_explains(probe_status s) {
+        return s == PROBE_TIMEOUT || s == PROBE_REFUSED || s == PROBE_NO_MASTER || s == PROBE_UNIT_DOWN;
+}
 
-        /* Looked at now, as the result is handed over: the connection as the probe left it. */
-        if (p->request->tcp && p->request->tcp_pid > 0)
-                p->result.tcp = tcpinfo_view(p->request->tcp, p->request->tcp_pid, p->request->tcp_port);
+static void deliver(probe *p) {
         /* The callback may still read the request through p; the loop stays alive through our ref. */
         p->delivering = true;
         p->done(p, &p->result, p->userdata);
         probe_free(p);
+}
+
+static void on_busy_lookup(mux_journal *j, mux_open_failure f, const char *reason, void *userdata) {
+        probe *p = userdata;
+
+        p->busy_lookup = mux_journal_free(j);
+        if (f == MUX_OPEN_FAILURE_LISTEN_BUSY) {
+                char was[sizeof p->result.detail];
+                snprintf(was, sizeof was, "%s", p->result.detail);
+                p->result.status = PROBE_LISTEN_BUSY;
+                /* The bastion's side of it, then what the probe itself saw. */
+                int n = snprintf(p->result.detail, sizeof p->result.detail,
+                                 "the bastion still holds %s from a dead session (ssh: remote port forwarding failed)",
+                                 reason);
+                if (*was && n > 0 && (size_t) n < sizeof p->result.detail)
+                        (void) snprintf(p->result.detail + n, sizeof p->result.detail - (size_t) n, "; %.*s",
+                                        (int) (sizeof p->result.detail - (size_t) n), was);
+        }
+        deliver(p);
+}
+
+static int on_deliver(sd_event_source *s, void *userdata) {
+        probe *p = userdata;
+        const probe_request *req = p->request;
+
+        /* Looked at now, as the result is handed over: the connection as the probe left it. */
+        if (req->tcp && req->tcp_pid > 0)
+                p->result.tcp = tcpinfo_view(req->tcp, req->tcp_pid, req->tcp_port);
+
+        /* ssh's own line says whether a held port explains the failure: read off the loop, bounded. */
+        if (req->unit && req->unit_started_at != 0 && probe_listen_busy_explains(p->result.status)) {
+                const mux_journal_query q = {
+                        .unit = req->unit,
+                        .since = req->unit_started_at,
+                        .deadline = now_usec(CLOCK_MONOTONIC) + PROBE_LISTEN_BUSY_LOOKUP_MAX,
+                        .search = mux_journal_search_forward,
+                        .tries = 2, /* the line of an ssh that just exited may still be on its way */
+                };
+                int r = mux_journal_start(p->event, &q, on_busy_lookup, p, &p->busy_lookup);
+                if (r >= 0)
+                        return 0;
+                log_debug_errno(r, "%s: cannot look for a refused forward in the journal: %m", strna(req->unit));
+        }
+        deliver(p);
         return 0;
 }
 
@@ -158,7 +215,7 @@ int probe_start(sd_event *e, const probe_request *req, probe_done_t done, void *
 
         if (!e || !req || !done || !ret)
                 return -EINVAL;
-        ops = probe_ops_for(req->kind);
+        ops = probe_ops_for(req);
         if (!ops)
                 return -EINVAL;
 

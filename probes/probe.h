@@ -26,7 +26,20 @@ typedef struct probe_request {
         tcpinfo *tcp;
         pid_t tcp_pid;
         uint16_t tcp_port;
+        /* Realtime start of the unit's ssh (0: unknown). A failure that a refused forward explains is then
+         * looked up in the unit's journal since that start: ssh's "remote port forwarding failed for listen
+         * port N" makes it PROBE_LISTEN_BUSY (probe_listen_busy_explains). Needs unit. */
+        usec_t unit_started_at;
+        /* A result known without the network (the unit is not active): kind NONE, delivered as this probe's
+         * own after that journal look. NULL: run the kind. */
+        const probe_result *known;
 } probe_request;
+
+/* The failures a bastion that still holds the forward's port explains: the new ssh exited on it
+ * (unit_down, no_master), or runs on without its forward (timeout through the old listener, refused). */
+bool probe_listen_busy_explains(probe_status s);
+/* How long the journal look after a failure may take, beyond the probe's own deadline. */
+#define PROBE_LISTEN_BUSY_LOOKUP_MAX (2 * USEC_PER_SEC)
 
 /* The kind to run for a configured one: AUTO is mux when control_path is a socket (or one we may not look
  * at: the mux probe then says so), else ssh; any other kind as it is. */

@@ -206,6 +206,7 @@ static void mux_on_journal(mux_journal *j, mux_open_failure f, const char *reaso
                 mux_finish(m, PROBE_REFUSED, "channel open refused by bastion: %s", reason);
                 return;
         case MUX_OPEN_FAILURE_UNKNOWN:
+        case MUX_OPEN_FAILURE_LISTEN_BUSY: /* not what this lookup asks (the probe's own look, probe.c) */
                 break;
         }
         mux_finish(m, PROBE_REFUSED, "channel open refused by bastion (reason not in journal)");

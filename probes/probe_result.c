@@ -19,6 +19,7 @@ static const char *const probe_status_table[_PROBE_STATUS_MAX] = {
         [PROBE_PROCESS_STOPPED] = "process_stopped",
         [PROBE_UNIT_DOWN] = "unit_down",
         [PROBE_ERROR] = "error",
+        [PROBE_LISTEN_BUSY] = "listen_busy",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(probe_kind, probe_kind);

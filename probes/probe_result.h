@@ -26,6 +26,8 @@ typedef enum probe_status {
         PROBE_PROCESS_STOPPED, /* MainPID stopped (T) or a zombie (Z) */
         PROBE_UNIT_DOWN,       /* the unit is not active */
         PROBE_ERROR,           /* the probe itself could not run (not ssh, no forward, spawn failed, ...) */
+        PROBE_LISTEN_BUSY,     /* the unit's ssh logged "remote port forwarding failed" since its start: the
+                                * bastion still holds the forward's port from a dead session */
         _PROBE_STATUS_MAX,
         _PROBE_STATUS_INVALID = -1,
 } probe_status;

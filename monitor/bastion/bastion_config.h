@@ -20,10 +20,12 @@ typedef struct bastion_config {
         bastion_settings settings;
         bastion_reap reap;       /* no */
         char *sshd_config;       /* "/etc/ssh/sshd_config" */
+        char *sshd_log;          /* "journal": where sshd's refused binds are read (a path, or "none") */
         char *listen;            /* "127.0.0.1:10123" */
         char *web_config;        /* exporter-toolkit web config file for listen; NULL: none */
 } bastion_config;
 
 #define BASTION_USERS_DEFAULT "reverse-ssh"
 #define BASTION_SSHD_CONFIG_DEFAULT "/etc/ssh/sshd_config"
+#define BASTION_SSHD_LOG_DEFAULT "journal"
 #define BASTION_LISTEN_DEFAULT "127.0.0.1:10123"

@@ -15,9 +15,11 @@
 #include "bastion_main.h"
 #include "bastion_status.h"
 #include "reaper.h"
+#include "sshd_log.h"
 
 #define RELOAD_DELAY (200 * USEC_PER_MSEC) /* an editor's save is several events: read once they settle */
 #define WATCH_MAX 256
+#define CLAIM_RECHECK (1 * USEC_PER_SEC) /* rounds this far apart while a port is claimed (sshd_log.h) */
 
 typedef struct bastion_daemon {
         const config *cfg;
@@ -42,6 +44,8 @@ typedef struct bastion_daemon {
         reaper *reaper;
         uid_t *tunnel_uids;    /* bastion.users: only their sessions are ever ended */
         size_t n_tunnel_uids;
+        sshd_log *sshd_log;    /* bastion.sshd_log: refused binds, the hosts asking for their ports back */
+        sd_event_source *claim_timer;
 } bastion_daemon;
 
 static bool strv_has(char **l, const char *s) {
@@ -104,8 +108,18 @@ static void reap(bastion_daemon *d) {
         for (size_t i = 0; i < n; i++) {
                 char why[160], forward[64], reason[384];
                 pid_t pid = p[i].view.session_pid;
-                if (!pid || !reap_evidence(p[i].health.state, &p[i].view.tcp, why, sizeof why)) {
-                        if (p[i].health.state == PORT_STALE)
+                bool claimed = p[i].claimed_at != 0;
+                port_state st = reap_state(p[i].health.state, p[i].view.listener, p[i].probe == PROBE_OK,
+                                           p[i].claimed_at, now_usec(CLOCK_MONOTONIC));
+                if (p[i].health.state == PORT_UP || st != PORT_STALE)
+                        p[i].claimed_at = 0; /* answered, or the claim is over */
+                if (p[i].health.state == PORT_UP)
+                        p[i].ended_pid = 0;
+                /* Ended already: a session on its way out (SIGKILL follows) is not ended, nor counted, twice. */
+                if (pid && pid == p[i].ended_pid)
+                        continue;
+                if (!pid || !reap_evidence(st, &p[i].view.tcp, why, sizeof why)) {
+                        if (st == PORT_STALE)
                                 log_debug("%s port %d stale, session %d: no evidence (view %s, unacked %u, last ACK "
                                           "%.1f s ago, backoff %u).", strna(p[i].entry->key->comment),
                                           p[i].entry->port, (int) pid, p[i].view.tcp.valid ? "valid" : "none",
@@ -147,18 +161,33 @@ static void reap(bastion_daemon *d) {
                 }
                 reap_budget_spend(&p[i].budget, now);
                 p[i].reaped++;
+                p[i].ended_pid = pid;
                 char peer[64] = "?";
                 (void) bastion_port_peer(&p[i], peer, sizeof peer);
                 snprintf(forward, sizeof forward, "localhost:%d", p[i].entry->port);
-                snprintf(reason, sizeof reason, "session %d from %s ended: %s", (int) pid, peer, why);
+                snprintf(reason, sizeof reason, "session %d from %s ended: %s%s", (int) pid, peer, why,
+                         claimed ? "; its host asked for the port back" : "");
+                p[i].claimed_at = 0;
                 send_alert(d, EVENT_REAPED, p[i].entry->key->comment, forward, reason);
         }
+}
+
+static bool claims_open(bastion_daemon *d) {
+        size_t n;
+        const bastion_port *p = bastion_round_ports(d->round, &n);
+        for (size_t i = 0; i < n; i++)
+                if (p[i].claimed_at != 0)
+                        return true;
+        return false;
 }
 
 static void on_round_done(bastion_round *r, void *userdata) {
         bastion_daemon *d = userdata;
         if (d->cfg->bastion.reap != BASTION_REAP_NO || d->dry_run)
                 reap(d);
+        /* A claimed port is looked at again shortly: its old session's connection shows dead within seconds. */
+        if (claims_open(d) && sd_event_source_set_time_relative(d->claim_timer, CLAIM_RECHECK) >= 0)
+                (void) sd_event_source_set_enabled(d->claim_timer, SD_EVENT_ONESHOT);
         notify_status(d);
         /* A slow round (probes waiting for their timeout) delays the next by no more than it lasted. */
         if (d->round_due) {
@@ -167,8 +196,45 @@ static void on_round_done(bastion_round *r, void *userdata) {
         }
 }
 
+static void round_now(bastion_daemon *d) {
+        if (!bastion_round_running(d->round))
+                (void) bastion_round_start(d->round, on_port_events, on_round_done, d);
+        else
+                d->round_due = true;
+}
+
+static int on_claim_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        round_now(userdata);
+        return 0;
+}
+
+/* sshd refused a new session the port: the host asks for it back. A look now, not at the next round; the
+ * line only says when (anyone can put words in sshd's log), the kernel still says whether. */
+static void on_refused_bind(int port, void *userdata) {
+        bastion_daemon *d = userdata;
+        size_t n;
+        bastion_port *p = bastion_round_ports_mut(d->round, &n);
+        usec_t now = now_usec(CLOCK_MONOTONIC);
+        bool ours = false;
+
+        if (d->cfg->bastion.reap == BASTION_REAP_NO && !d->dry_run)
+                return; /* nothing to hurry for */
+        for (size_t i = 0; i < n; i++) {
+                if (p[i].entry->port != port)
+                        continue;
+                if (p[i].claimed_at == 0)
+                        log_info("%s port %d: sshd refused a new session this port (its host asks for it back): "
+                                 "looking at the session that holds it now.", strna(p[i].entry->key->comment), port);
+                p[i].claimed_at = now;
+                ours = true;
+        }
+        if (ours)
+                round_now(d);
+}
+
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         bastion_daemon *d = userdata;
+        sshd_log_poll(d->sshd_log);
         if (!bastion_round_running(d->round))
                 (void) bastion_round_start(d->round, on_port_events, on_round_done, d);
         else
@@ -366,6 +432,19 @@ static int setup(bastion_daemon *d) {
                 r = sd_event_add_time_relative(d->event, &d->timer, CLOCK_MONOTONIC, 0, 0, on_timer, d);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the timers: %m");
+        if (r >= 0)
+                r = sd_event_add_time_relative(d->event, &d->claim_timer, CLOCK_MONOTONIC, CLAIM_RECHECK, 0,
+                                               on_claim_timer, d);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(d->claim_timer, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the timers: %m");
+        if (!streq(d->cfg->bastion.sshd_log, SSHD_LOG_NONE)) {
+                r = sshd_log_open(d->event, d->cfg->bastion.sshd_log, on_refused_bind, d, &d->sshd_log);
+                if (r < 0) /* the fast path only: the rounds still reap */
+                        log_warning_errno(r, "Cannot follow sshd's log (%s): refused binds not seen: %m",
+                                          d->cfg->bastion.sshd_log);
+        }
         (void) watch_files(d);
         check_expiry(d);
         return 0;
@@ -375,6 +454,8 @@ static void teardown(bastion_daemon *d) {
         unwatch(d);
         sd_event_source_disable_unref(d->timer);
         sd_event_source_disable_unref(d->reload);
+        sd_event_source_disable_unref(d->claim_timer);
+        sshd_log_free(d->sshd_log);
         http_server_free(d->http);
         for (size_t i = 0; i < d->n_senders; i++)
                 alert_sender_free(d->senders[i]);

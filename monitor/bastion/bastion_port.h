@@ -20,6 +20,9 @@ typedef struct bastion_port {
         unsigned reaped;              /* sessions ended for this port by the reaper */
         reap_budget budget;
         pid_t dry_run_said;           /* dry run: the session it last said it would end (said once) */
+        pid_t ended_pid;              /* the session last ended for this port (0 once the port is up again) */
+        usec_t claimed_at;            /* CLOCK_MONOTONIC: sshd refused a new session this port (its host asks
+                                       * for it back; reap_state); 0: not claimed */
 } bastion_port;
 
 /* What the listener, probe and key say, in words: "" when up. Pure. */

@@ -16,6 +16,11 @@ bool reap_evidence(port_state state, const tcp_view *v, char *why, size_t size) 
         return true;
 }
 
+port_state reap_state(port_state state, bool listener, bool probe_ok, usec_t claimed_at, usec_t now) {
+        bool claimed = claimed_at != 0 && claimed_at <= now && now - claimed_at <= REAP_CLAIM_WINDOW;
+        return claimed && listener && !probe_ok ? PORT_STALE : state;
+}
+
 bool reap_budget_allows(const reap_budget *b, usec_t now) {
         for (size_t i = 0; i < REAP_BUDGET; i++)
                 if (b->at[i] == 0 || b->at[i] + REAP_WINDOW <= now)

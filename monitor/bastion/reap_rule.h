@@ -18,6 +18,12 @@
 #define REAP_BUDGET 3
 #define REAP_WINDOW (3600 * USEC_PER_SEC)
 
+/* sshd refused a new session the port (sshd_log.h): its host asks for it back. For this long after, one
+ * failed probe through the listener stands for the monitor.failures rounds of `stale`; the kernel's evidence
+ * is asked for all the same. Long enough for a few rounds at any monitor.timeout, short enough that an old
+ * refusal does not lower the bar for good. */
+#define REAP_CLAIM_WINDOW (30 * USEC_PER_SEC)
+
 typedef struct reap_budget {
         usec_t at[REAP_BUDGET]; /* realtime of the last reaps, oldest first; 0: free */
 } reap_budget;
@@ -26,6 +32,9 @@ typedef struct reap_budget {
  * segments unacked, backoff 4") in why. Only a port that is stale (listener present, probes failing) and
  * whose session's connection the kernel shows. */
 bool reap_evidence(port_state state, const tcp_view *v, char *why, size_t size);
+/* The state the evidence rule sees: `stale` as port_decide said, or a listener whose probe failed this round
+ * while the port is claimed (claimed_at within REAP_CLAIM_WINDOW before now; monotonic; 0: not claimed). */
+port_state reap_state(port_state state, bool listener, bool probe_ok, usec_t claimed_at, usec_t now);
 /* The budget allows a reap now (reaps older than the window are forgotten). */
 bool reap_budget_allows(const reap_budget *b, usec_t now);
 void reap_budget_spend(reap_budget *b, usec_t now);

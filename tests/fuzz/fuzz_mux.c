@@ -1,5 +1,5 @@
 /* libFuzzer target for mux_parse, the decoder of what a ControlMaster (or anything listening on its
- * path) sends us, and for the classifier of the master's log lines.
+ * path) sends us, and for the classifiers of the master's log lines (refused channels, refused forwards).
  * Build: clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
  *          tests/fuzz/fuzz_mux.c probes/mux_proto.c -o build/fuzz_mux
  * Run:   build/fuzz_mux -max_total_time=60 */
@@ -35,6 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *reason;
         if (mux_open_failure_from_log(line, &reason) != MUX_OPEN_FAILURE_UNKNOWN &&
             (!reason || reason < line || reason > line + size))
+                abort();
+        int port = mux_forward_failure_from_log(line);
+        if (port < -1 || port > 65535)
                 abort();
         free(line);
         return 0;

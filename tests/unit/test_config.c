@@ -208,6 +208,7 @@ static void test_overrides(void **state) {
                 "tunnel.reverse-ssh@x.y.service.timeout=2s",
                 "tunnel.reverse-ssh@new.service.failures=4",
                 "monitor.expect=^OK",
+                "bastion.sshd_log=/var/log/sshd.log",
                 NULL,
         };
         assert_int_equal(load_capture(&c, p, ov, err, sizeof err), 0);
@@ -227,6 +228,16 @@ static void test_overrides(void **state) {
         assert_ptr_not_equal(n, &c.monitor);
         assert_int_equal(n->failures, 4);
         assert_int_equal(n->interval, 1 * SEC); /* inherits the overridden global */
+        assert_string_equal(c.bastion.sshd_log, "/var/log/sshd.log");
+        config_done(&c);
+
+        /* bastion.sshd_log: the journal by default; none turns the fast path off. */
+        char *const none[] = { "bastion.sshd_log=none", NULL };
+        assert_int_equal(load_capture(&c, p, NULL, err, sizeof err), 0);
+        assert_string_equal(c.bastion.sshd_log, "journal");
+        config_done(&c);
+        assert_int_equal(load_capture(&c, p, none, err, sizeof err), 0);
+        assert_string_equal(c.bastion.sshd_log, "none");
         config_done(&c);
 }
 
@@ -296,6 +307,7 @@ static void test_bad_files(void **state) {
                 { "[nope]\n", "1: unknown section [nope]" },
                 { "[bastion]\nssh_ports = 22000-21000\n", "2: invalid port range \"22000-21000\" for bastion.ssh_ports (e.g. 21000-21999 or 21022)" },
                 { "[bastion]\nreap = maybe\n", "2: invalid reap \"maybe\" for bastion.reap (yes, no or dry-run)" },
+                { "[bastion]\nsshd_log = auth.log\n", "2: invalid sshd log \"auth.log\" for bastion.sshd_log (journal, none or an absolute path)" },
                 { "[bastion]\nusers =\n", "2: empty list \"\" for bastion.users (at least one is needed)" },
                 { "[bastion]\nauthorized_keys = keys\n", "2: invalid path \"keys\" for bastion.authorized_keys (must be absolute paths)" },
                 { "[bastion]\nmetrics_port_offset = 0\n", "2: invalid port offset \"0\" for bastion.metrics_port_offset (1 to 65534)" },

@@ -470,6 +470,162 @@ static void test_backoff_doubling(void **state) {
         assert_int_equal(h.n_restarts, ELEMENTSOF(waits));
 }
 
+/* The shipped unit (ExitOnForwardFailure=yes): ssh exits on the refused forward and systemd starts it again
+ * after RestartSec. listen_busy is DOWN at once (ssh's own word: no hysteresis), and systemd's retry loop is
+ * left alone: no restart of ours, none counted, its new runs not cut short; the port frees, the retry binds. */
+static void test_listen_busy_systemd_retries(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation busy = obs(UNIT_ACTIVATING, PROBE_LISTEN_BUSY);
+        verdict v;
+
+        busy.unit_started_at = T0 + SEC;
+        v = decide(&h, &busy, &p, T0 + 2 * SEC);
+        assert_int_equal(v.state, TUNNEL_DOWN);
+        assert_int_equal(v.reason, PROBE_LISTEN_BUSY);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_int_equal(v.events, EVENT_DOWN);
+        assert_string_equal(v.why, "the bastion holds the port: systemd retries after RestartSec");
+
+        /* RestartSec=10 apart, for minutes: never a restart of ours, never the budget. */
+        usec_t now = T0 + 2 * SEC;
+        for (int i = 0; i < 30; i++) {
+                usec_t start = now + 10 * SEC; /* systemd's retry */
+                observation run = active(PROBE_NO_MASTER);
+                run.unit_started_at = start;
+                v = decide(&h, &run, &p, start + SEC); /* probed while ssh still connects */
+                assert_int_equal(v.state, TUNNEL_DOWN);
+                assert_int_equal(v.action, HEAL_NONE);
+                assert_int_equal(v.reason, PROBE_LISTEN_BUSY);
+                assert_int_equal(v.events, 0);
+
+                /* The run ssh is leaving as the lookup answers (discovery still says active): not ours either. */
+                observation leaving = active(PROBE_LISTEN_BUSY);
+                leaving.unit_started_at = start;
+                v = decide(&h, &leaving, &p, start + 2 * SEC);
+                assert_int_equal(v.action, HEAL_NONE);
+
+                busy.unit_started_at = start;
+                v = decide(&h, &busy, &p, start + 3 * SEC);
+                assert_int_equal(v.state, TUNNEL_DOWN);
+                assert_int_equal(v.action, HEAL_NONE);
+                assert_int_equal(v.events, 0);
+                now = start;
+        }
+        assert_int_equal(h.n_restarts, 0);
+        assert_false(h.gave_up);
+
+        /* The port freed: the next retry binds. */
+        observation ok = active(PROBE_OK);
+        ok.unit_started_at = now + 10 * SEC;
+        v = decide(&h, &ok, &p, now + 12 * SEC);
+        assert_int_equal(v.state, TUNNEL_UP);
+        assert_int_equal(v.events, EVENT_RECOVERED);
+}
+
+/* ssh without ExitOnForwardFailure runs on without its forward: only we reconnect it. Not before its run's
+ * grace (it may be an ExitOnForwardFailure run on its way out), then heal.backoff apart without doubling (the
+ * port frees whenever the bastion lets go), every restart counted in the budget: 5 per hour, then gave_up. */
+static void test_listen_busy_active_paced(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation busy = active(PROBE_LISTEN_BUSY);
+        verdict v;
+
+        p.grace = 5 * SEC; /* below heal.backoff: the pace is the backoff */
+        busy.unit_started_at = T0;
+        v = decide(&h, &busy, &p, T0 + 2 * SEC);
+        assert_int_equal(v.state, TUNNEL_DOWN);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_int_equal(v.events, EVENT_DOWN);
+        assert_string_equal(v.why, "the bastion holds the port: this run's end or its grace first");
+
+        usec_t now = T0 + 6 * SEC;
+        v = decide(&h, &busy, &p, now); /* one observation is enough: no monitor.failures */
+        assert_int_equal(v.action, HEAL_RESTART);
+        assert_string_equal(v.restart_reason, "probe");
+        for (unsigned i = 1; i <= 5; i++) {
+                assert_int_equal(decide_restarted(&h, &p, now), EVENT_RESTARTED);
+                assert_int_equal(h.n_restarts, i);
+                assert_int_equal(h.next_restart_at, now + 10 * SEC); /* never doubled */
+                busy.unit_started_at = now;
+                v = decide(&h, &busy, &p, now + 9 * SEC);
+                assert_int_equal(v.action, HEAL_NONE);
+                if (i < 5) {
+                        assert_int_equal(v.state, TUNNEL_DOWN);
+                        assert_string_equal(v.why, "backoff");
+                }
+                now += 10 * SEC;
+                v = decide(&h, &busy, &p, now);
+                if (i < 5) {
+                        assert_int_equal(v.action, HEAL_RESTART);
+                        assert_int_equal(v.events, 0);
+                }
+        }
+        /* The budget is spent by these restarts like any other (gave_up once, when it ran out). */
+        assert_int_equal(v.state, TUNNEL_FAILED);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_true(h.gave_up);
+        assert_string_equal(v.why, "restart budget exhausted");
+
+        /* With the default grace (20 s) above heal.backoff, the pace is the grace of each run. */
+        p = policy();
+        h = health_up(T0);
+        busy.unit_started_at = T0;
+        now = T0 + 21 * SEC;
+        v = decide(&h, &busy, &p, now);
+        assert_int_equal(v.action, HEAL_RESTART);
+        decide_restarted(&h, &p, now);
+        busy.unit_started_at = now;
+        v = decide(&h, &busy, &p, now + 15 * SEC);
+        assert_int_equal(v.action, HEAL_NONE);
+        v = decide(&h, &busy, &p, now + 21 * SEC);
+        assert_int_equal(v.action, HEAL_RESTART);
+
+        /* A restart for another reason still doubles. */
+        h = health_up(T0);
+        decide_restarted(&h, &p, T0);
+        assert_int_equal(h.backoff, 20 * SEC);
+}
+
+/* systemd gave up on the unit (start limit) while the port was held: reset and start, gated as ever. */
+static void test_listen_busy_failed_unit(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = obs(UNIT_FAILED, PROBE_LISTEN_BUSY);
+
+        verdict v = decide(&h, &o, &p, T0);
+        assert_int_equal(v.state, TUNNEL_FAILED);
+        assert_int_equal(v.reason, PROBE_LISTEN_BUSY);
+        assert_int_equal(v.action, HEAL_RESET_AND_START);
+        assert_string_equal(v.restart_reason, "failed");
+        decide_restarted(&h, &p, T0);
+        v = decide(&h, &o, &p, T0 + 5 * SEC);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_string_equal(v.why, "backoff");
+
+        /* An administrator's stop stays alone whatever the journal said. */
+        h = health_up(T0);
+        o = obs(UNIT_INACTIVE, PROBE_LISTEN_BUSY);
+        v = decide(&h, &o, &p, T0);
+        assert_int_equal(v.action, HEAL_NONE);
+}
+
+/* A refused forward proves the bastion answered: it never counts toward "the local network is down". */
+static void test_listen_busy_not_network(void **state) {
+        guard_state g = {};
+        verdict v[2] = {
+                { .state = TUNNEL_DOWN, .reason = PROBE_TIMEOUT, .action = HEAL_RESTART },
+                { .state = TUNNEL_DOWN, .reason = PROBE_LISTEN_BUSY },
+        };
+
+        assert_int_equal(decide_all_down(&g, v, 2, true), 0);
+        assert_int_equal(v[0].action, HEAL_RESTART);
+        verdict up = { .state = TUNNEL_UP };
+        assert_int_equal(decide_guard_view(up, true, PROBE_LISTEN_BUSY).state, TUNNEL_UP);
+        assert_int_equal(decide_guard_view(up, true, PROBE_TIMEOUT).state, TUNNEL_DOWN);
+}
+
 static void test_backoff_reset_on_success(void **state) {
         heal_policy p = policy();
         tunnel_health h = health_up(T0);
@@ -987,6 +1143,10 @@ int main(void) {
                 cmocka_unit_test(test_prohibited_never_restarts),
                 cmocka_unit_test(test_backoff_doubling),
                 cmocka_unit_test(test_backoff_reset_on_success),
+                cmocka_unit_test(test_listen_busy_systemd_retries),
+                cmocka_unit_test(test_listen_busy_active_paced),
+                cmocka_unit_test(test_listen_busy_failed_unit),
+                cmocka_unit_test(test_listen_busy_not_network),
                 cmocka_unit_test(test_backoff_odd_policies),
                 cmocka_unit_test(test_budget),
                 cmocka_unit_test(test_budget_zero_and_large),

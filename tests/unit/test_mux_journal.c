@@ -189,6 +189,11 @@ static void test_answer(void **state) {
         assert_int_equal(mux_journal_answer_parse(buf, n, reason, sizeof reason), MUX_OPEN_FAILURE_REFUSED);
         assert_string_equal(reason, "connect failed: Connection refused");
 
+        n = mux_journal_answer_format(MUX_OPEN_FAILURE_LISTEN_BUSY, "port 21022", buf, sizeof buf);
+        assert_memory_equal(buf, "listen_busy port 21022\n", n);
+        assert_int_equal(mux_journal_answer_parse(buf, n, reason, sizeof reason), MUX_OPEN_FAILURE_LISTEN_BUSY);
+        assert_string_equal(reason, "port 21022");
+
         /* An empty reason is still an answer. */
         n = mux_journal_answer_format(MUX_OPEN_FAILURE_REFUSED, NULL, buf, sizeof buf);
         assert_int_equal(mux_journal_answer_parse(buf, n, reason, sizeof reason), MUX_OPEN_FAILURE_REFUSED);

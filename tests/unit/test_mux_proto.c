@@ -268,6 +268,35 @@ static void test_open_failure_from_log(void **state) {
                          MUX_OPEN_FAILURE_PROHIBITED);
 }
 
+/* ssh's words for a -R forward the bastion refused (ssh.c ssh_confirm_remote_forward, OpenSSH 9.2). */
+static void test_forward_failure_from_log(void **state) {
+        static const struct {
+                const char *line;
+                int want;
+        } t[] = {
+                { "Error: remote port forwarding failed for listen port 21022", 21022 },
+                { "Warning: remote port forwarding failed for listen port 21022", 21022 },
+                { "Error: remote port forwarding failed for listen port 1\r", 1 },
+                { "Error: remote port forwarding failed for listen port 65535", 65535 },
+                { "Error: remote port forwarding failed for listen port 65536", 0 },
+                { "Error: remote port forwarding failed for listen port 0000021022", 0 },
+                { "Error: remote port forwarding failed for listen port 21022x", 0 },
+                { "Error: remote port forwarding failed for listen port ", 0 },
+                { "Error: remote port forwarding failed for listen path /run/x.sock", 0 },
+                { "Error: remote port forwarding failed", 0 },
+                { "remote port forwarding failed for listen port 21022", -1 },
+                { "error: remote port forwarding failed for listen port 21022", -1 },
+                { "Warning: remote port forwarding failedX", -1 },
+                { "channel 3: open failed: connect failed: Connection refused", -1 },
+                { "Allocated port 21022 for remote forward to localhost:22", -1 },
+                { "", -1 },
+                { NULL, -1 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(t); i++)
+                assert_int_equal(mux_forward_failure_from_log(t[i].line), t[i].want);
+}
+
 static void test_type_names(void **state) {
         assert_string_equal(mux_type_to_string(MUX_S_SESSION_OPENED), "SESSION_OPENED");
         assert_string_equal(mux_type_to_string(MUX_MSG_HELLO), "HELLO");
@@ -283,6 +312,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_bad),
                 cmocka_unit_test(test_parse_random),
                 cmocka_unit_test(test_open_failure_from_log),
+                cmocka_unit_test(test_forward_failure_from_log),
                 cmocka_unit_test(test_type_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

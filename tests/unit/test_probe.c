@@ -793,6 +793,82 @@ static int teardown(void **state) {
         return 0;
 }
 
+/* Processes (zombies included) whose parent is this one. */
+static int count_children(void) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int n = 0;
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                char path[300], buf[512];
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                ssize_t k = read(fd, buf, sizeof buf - 1);
+                close(fd);
+                if (k <= 0)
+                        continue;
+                buf[k] = 0;
+                const char *rp = strrchr(buf, ')');
+                int ppid = 0;
+                if (rp && sscanf(rp + 2, "%*c %d", &ppid) == 1 && ppid == getpid())
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+/* A result known without the network (the unit is not active) goes through the same delivery: after the
+ * journal look for a refused forward, which here (no such unit in any journal) finds nothing and changes
+ * nothing, within its bound. Which failures are worth that look. */
+static void test_known_result_and_busy_lookup(void **state) {
+        sd_event *e = NULL;
+        assert_int_equal(sd_event_new(&e), 0);
+        probe_result known = { .status = PROBE_UNIT_DOWN };
+        snprintf(known.detail, sizeof known.detail, "unit is activating (auto-restart)");
+        probe_request req = {
+                .unit = "reverse-ssh@no-such-unit-in-any-journal.service",
+                .kind = PROBE_KIND_NONE,
+                .known = &known,
+                .unit_started_at = now_usec(CLOCK_REALTIME) - 60 * SEC,
+        };
+        outcome o = {};
+        probe *p = NULL;
+        usec_t t0 = now_usec(CLOCK_MONOTONIC);
+        assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);
+        run_until(e, &o.called, PROBE_LISTEN_BUSY_LOOKUP_MAX + 3 * SEC);
+        assert_true(o.called);
+        assert_int_equal(o.calls, 1);
+        assert_int_equal(o.r.status, PROBE_UNIT_DOWN);
+        assert_int_equal(o.r.kind, PROBE_KIND_NONE);
+        assert_string_equal(o.r.detail, "unit is activating (auto-restart)");
+        assert_true(now_usec(CLOCK_MONOTONIC) - t0 < PROBE_LISTEN_BUSY_LOOKUP_MAX + 2 * SEC);
+
+        /* Cancelled while the look runs: no callback, the child killed and reaped (no zombie left). */
+        int before = count_children();
+        o = (outcome) {};
+        assert_int_equal(probe_start(e, &req, on_done, &o, &p), 0);
+        assert_true(sd_event_run(e, 0) >= 0); /* delivery starts the look */
+        p = probe_cancel(p);
+        run_for(e, 200 * MSEC);
+        assert_false(o.called);
+        assert_int_equal(count_children(), before); /* not even a zombie */
+
+        assert_true(probe_listen_busy_explains(PROBE_TIMEOUT));
+        assert_true(probe_listen_busy_explains(PROBE_REFUSED));
+        assert_true(probe_listen_busy_explains(PROBE_NO_MASTER));
+        assert_true(probe_listen_busy_explains(PROBE_UNIT_DOWN));
+        assert_false(probe_listen_busy_explains(PROBE_OK));
+        assert_false(probe_listen_busy_explains(PROBE_PROHIBITED));
+        assert_false(probe_listen_busy_explains(PROBE_PROCESS_STOPPED));
+        assert_false(probe_listen_busy_explains(PROBE_BAD_RESPONSE));
+        assert_false(probe_listen_busy_explains(PROBE_ERROR));
+        sd_event_unref(e);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_start_errors),
@@ -806,6 +882,7 @@ int main(void) {
                 cmocka_unit_test(test_ssh_not_reachable),
                 cmocka_unit_test(test_parse_stat),
                 cmocka_unit_test(test_process_check),
+                cmocka_unit_test(test_known_result_and_busy_lookup),
         };
         sigset_t chld;
 

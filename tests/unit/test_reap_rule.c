@@ -39,6 +39,25 @@ static void test_evidence(void **state) {
         assert_string_equal(why, "no ACK from the host for 12 s, 3 segments unacked, retransmission backoff 4");
 }
 
+/* A claimed port (sshd refused the host's new session its listen): one failed probe is stale enough, for
+ * REAP_CLAIM_WINDOW; never without a listener, never when the probe answered, never for an old claim. */
+static void test_claimed_state(void **state) {
+        usec_t now = 500 * USEC_PER_SEC, c = now - 3 * USEC_PER_SEC;
+        assert_int_equal(reap_state(PORT_UP, true, false, c, now), PORT_STALE);
+        assert_int_equal(reap_state(PORT_UNKNOWN, true, false, c, now), PORT_STALE);
+        assert_int_equal(reap_state(PORT_UP, true, true, c, now), PORT_UP);         /* it answered: alive */
+        assert_int_equal(reap_state(PORT_ABSENT, false, false, c, now), PORT_ABSENT); /* nothing holds it */
+        assert_int_equal(reap_state(PORT_UP, true, false, 0, now), PORT_UP);        /* no claim */
+        assert_int_equal(reap_state(PORT_UP, true, false, now - REAP_CLAIM_WINDOW, now), PORT_STALE);
+        assert_int_equal(reap_state(PORT_UP, true, false, now - REAP_CLAIM_WINDOW - 1, now), PORT_UP);
+        assert_int_equal(reap_state(PORT_UP, true, false, now + 1, now), PORT_UP); /* a clock that went back */
+        assert_int_equal(reap_state(PORT_STALE, true, false, 0, now), PORT_STALE); /* stale stays stale */
+        /* And the kernel still decides: a claimed live host (ACKs arriving) is no evidence. */
+        char why[160];
+        tcp_view live = { .valid = true, .unacked = 0, .last_ack_age_seconds = 0.2 };
+        assert_false(reap_evidence(reap_state(PORT_UP, true, false, c, now), &live, why, sizeof why));
+}
+
 static void test_budget(void **state) {
         reap_budget b = {};
         usec_t t0 = 1000 * USEC_PER_SEC;
@@ -58,6 +77,7 @@ static void test_budget(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_evidence),
+                cmocka_unit_test(test_claimed_state),
                 cmocka_unit_test(test_budget),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
