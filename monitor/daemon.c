@@ -66,7 +66,7 @@ static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 next = now + t->settings->interval;
         (void) sd_event_source_set_time(s, next);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-        if (!t->running) /* a probe slower than the interval: skip this slot */
+        if (!tunnel_probing(t)) /* a probe slower than the interval: skip this slot */
                 (void) monitor_probe(t->monitor, t);
         return 0;
 }
@@ -89,7 +89,7 @@ static void schedule_new(daemon_ctx *d) {
         size_t n = m->n_tunnels, k = 0;
         for (size_t i = 0; i < n; i++) {
                 tunnel *t = m->tunnels[i];
-                if (t->next_probe || t->running)
+                if (t->next_probe || tunnel_probing(t))
                         continue;
                 usec_t spread = t->settings->interval * (k++) / (n ?: 1);
                 schedule_probe(d, t, spread);
@@ -101,7 +101,7 @@ static void schedule_new(daemon_ctx *d) {
 static void catch_up_missed_slot(daemon_ctx *d, tunnel *t) {
         uint64_t next;
 
-        if (t->last_probe.status == PROBE_OK || t->running || t->healing || !t->next_probe ||
+        if (t->last_probe.status == PROBE_OK || tunnel_probing(t) || t->healing || !t->next_probe ||
             sd_event_source_get_time(t->next_probe, &next) < 0)
                 return;
         usec_t now = now_usec(CLOCK_MONOTONIC), began = now - MIN(t->last_probe.duration, now);

@@ -35,6 +35,8 @@ tunnel *tunnel_free(tunnel *t) {
                 return NULL;
         probe_cancel(t->running);
         probe_ctx_free(t->probe_ctx);
+        forwards_cancel(t);
+        free(t->forwards);
         sd_event_source_disable_unref(t->next_probe);
         unit_info_done(&t->unit);
         ssh_resolved_done(&t->ssh);
@@ -197,13 +199,32 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         t->verdict_began = t->probe_began;
 }
 
-static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
-        t->running = NULL;
+/* The tunnel's probe and its forwards' are all in: one verdict, then each forward's. */
+static void probe_complete(monitor *m, tunnel *t, const probe_result *r) {
         if (m->probes_running > 0)
                 m->probes_running--;
         tunnel_record(m, t, r);
+        forwards_record(m, t, r);
         if (m->on_probed)
                 m->on_probed(m, t, m->userdata);
+}
+
+static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
+        t->running = NULL;
+        if (t->forward_probes_running > 0) {
+                t->main_result = *r; /* the forwards' probes share its deadline: they land soon */
+                t->main_pending = true;
+                return;
+        }
+        probe_complete(m, t, r);
+}
+
+void monitor_forward_part_done(monitor *m, tunnel *t) {
+        if (t->forward_probes_running > 0 || !t->main_pending)
+                return;
+        t->main_pending = false;
+        probe_result r = t->main_result;
+        probe_complete(m, t, &r);
 }
 
 static void on_probe_result(probe *p, const probe_result *r, void *userdata) {
@@ -257,7 +278,7 @@ void monitor_prefetch_tcp(monitor *m) {
 static int probe_now(monitor *m, tunnel *t);
 
 int monitor_probe(monitor *m, tunnel *t) {
-        if (t->running || t->probe_deferred)
+        if (tunnel_probing(t) || t->probe_deferred)
                 return -EBUSY;
         m->probes_running++;
         /* `ssh -G` is running for it: probing what was resolved before would probe the wrong thing. */
@@ -349,6 +370,7 @@ static int probe_now(monitor *m, tunnel *t) {
                 m->probes_running--;
                 return log_error_errno(ret, "%s: failed to start probe: %m", t->name);
         }
+        forwards_probe(m, t, k);
         return 0;
 }
 
@@ -437,6 +459,27 @@ void monitor_flush_events(monitor *m) {
                                                  m->guard.network_down, t->verdict_began > m->all_down_seen_at);
                 t->pending_events = 0;
                 monitor_emit(m, t, ev);
+        }
+}
+
+void monitor_emit_forward(monitor *m, tunnel *t, const char *forward, unsigned events) {
+        for (unsigned bit = EVENT_FORWARD_DOWN; bit <= EVENT_FORWARD_UP; bit <<= 1) {
+                if (!(events & bit))
+                        continue;
+                const forward_watch *w = NULL;
+                for (size_t i = 0; i < t->n_forwards && !w; i++)
+                        if (streq(t->forwards[i].label, forward))
+                                w = &t->forwards[i];
+                monitor_event ev = {
+                        .event = (tunnel_event) bit,
+                        .tunnel = t,
+                        .reason = w && bit == EVENT_FORWARD_DOWN ? w->reason : "",
+                        .timestamp = now_usec(CLOCK_REALTIME),
+                        .forward = forward,
+                };
+                log_info("%s: event %s (forward %s)", t->name, tunnel_event_to_string(bit), forward);
+                if (m->sink)
+                        m->sink(m, &ev, m->sink_userdata);
         }
 }
 
