@@ -41,6 +41,8 @@ typedef struct ssh_resolved {
         bool seen_forward_options;      /* the text said exitonforwardfailure (ssh -G always does): a
                                          * resolution kept by an older version lacks -L/-D and is not reused */
         char *bastion;         /* display form: hostname, or "hostname:port" when port != 22 */
+        char **identity_warnings; /* identity files ssh -G said it cannot use ("not accessible: ..."), as
+                                   * "PATH: REASON"; not kept in ssh_resolved_format() */
 } ssh_resolved;
 
 void ssh_resolved_done(ssh_resolved *r);
@@ -48,6 +50,9 @@ void ssh_resolved_done(ssh_resolved *r);
 /* Pure parser of `ssh -G` output (resolve_parse.c). -EINVAL on malformed input, with a message in err
  * (may be NULL). */
 int ssh_resolved_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen);
+/* ssh's own words on stderr about identity files it cannot read, as it dropped them from its resolution:
+ * "Warning: Identity file PATH not accessible: REASON." -> "PATH: REASON" pushed onto *list. -ENOMEM. */
+int ssh_resolved_identity_warnings(const char *stderr_text, char ***list);
 /* The fields kept, written back as `ssh -G` lines: ssh_resolved_parse() of the text gives r again. */
 int ssh_resolved_format(const ssh_resolved *r, char **ret);
 

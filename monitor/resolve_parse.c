@@ -31,6 +31,7 @@ void ssh_resolved_done(ssh_resolved *r) {
         forwards_free(r->local_forwards, r->n_local_forwards);
         forwards_free(r->dynamic_forwards, r->n_dynamic_forwards);
         free(r->bastion);
+        strv_free(r->identity_warnings);
         *r = (ssh_resolved) {};
 }
 
@@ -306,4 +307,28 @@ char *ssh_forward_format(const ssh_forward *f, char *buf, size_t size) {
                 return buf;
         }
         return hostport_format(f->listen_host, f->listen_port, buf, size);
+}
+
+int ssh_resolved_identity_warnings(const char *text, char ***list) {
+        static const char prefix[] = "Warning: Identity file ", middle[] = " not accessible: ";
+        for (const char *line = text; line && *line;) {
+                const char *end = line + strcspn(line, "\n");
+                const char *mid = NULL;
+                if (strncmp(line, prefix, sizeof prefix - 1) == 0)
+                        mid = memmem(line, (size_t) (end - line), middle, sizeof middle - 1);
+                if (mid) {
+                        const char *path = line + sizeof prefix - 1, *why = mid + sizeof middle - 1;
+                        size_t wl = (size_t) (end - why);
+                        while (wl > 0 && strchr(".\r ", why[wl - 1]))
+                                wl--;
+                        _cleanup_(freep) char *w = NULL;
+                        if (asprintf(&w, "%.*s: %.*s", (int) MIN((size_t) (mid - path), (size_t) 1024), path,
+                                     (int) MIN(wl, (size_t) 256), why) < 0)
+                                return -ENOMEM;
+                        if (strv_length(*list) < SSH_FORWARDS_MAX && strv_push(list, w) < 0)
+                                return -ENOMEM;
+                }
+                line = *end ? end + 1 : end;
+        }
+        return 0;
 }
