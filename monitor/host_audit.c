@@ -115,50 +115,53 @@ static int check_local_ports(const host_audit_unit *u, size_t n, host_audit_find
                 for (size_t k = 0; k < s->n_dynamic_forwards; k++)
                         b[nb++] = (local_bind) { i, &s->dynamic_forwards[k], "-D" };
         }
-        /* Each later bind names the first it clashes with: one finding per clashing bind but the first. */
+        /* A clash is both units' problem: each gets a finding naming the other (one, for a unit with itself). */
         for (size_t j = 0; j < nb; j++)
                 for (size_t i = 0; i < j; i++) {
                         if (!binds_overlap(b[i].f, b[j].f))
                                 continue;
-                        char where[300];
-                        ssh_forward_format(b[j].f, where, sizeof where);
-                        int r = add(out, u[b[j].unit].unit, HOST_AUDIT_LOCAL_PORT_SHARED,
-                                    "%s %s binds local port %u, as %s of %s does: whichever starts second fails with "
-                                    "\"bind: Address already in use\"; give each forward its own local port",
-                                    b[j].opt, where, (unsigned) b[j].f->listen_port, b[i].opt,
-                                    b[i].unit == b[j].unit ? "this unit" : u[b[i].unit].unit);
-                        if (r < 0)
-                                return r;
-                        break;
+                        for (int side = 0; side < (b[i].unit == b[j].unit ? 1 : 2); side++) {
+                                const local_bind *x = side ? &b[i] : &b[j], *y = side ? &b[j] : &b[i];
+                                char where[300];
+                                ssh_forward_format(x->f, where, sizeof where);
+                                int r = add(out, u[x->unit].unit, HOST_AUDIT_LOCAL_PORT_SHARED,
+                                            "%s %s binds local port %u, as %s of %s does: whichever starts second "
+                                            "fails with \"bind: Address already in use\"; give each forward its own "
+                                            "local port",
+                                            x->opt, where, (unsigned) x->f->listen_port, y->opt,
+                                            x->unit == y->unit ? "this unit" : u[y->unit].unit);
+                                if (r < 0)
+                                        return r;
+                        }
                 }
         return 0;
 }
 
+static int remote_clash(host_audit_findings *out, const host_audit_unit *x, const host_audit_unit *y, uint16_t port) {
+        return add(out, x->unit, HOST_AUDIT_REMOTE_PORT_SHARED,
+                   "asks bastion %s for remote port %u, as %s does: whichever connects second gets \"remote port "
+                   "forwarding failed\"; give each tunnel its own port (and its key a permitlisten for that port)",
+                   x->ssh->bastion, (unsigned) port, y->unit);
+}
+
 static int check_remote_ports(const host_audit_unit *u, size_t n, host_audit_findings *out) {
-        for (size_t j = 0; j < n; j++) {
-                const ssh_resolved *sj = u[j].ssh;
-                for (size_t fj = 0; sj && fj < sj->n_forwards; fj++) {
-                        const ssh_forward *x = &sj->forwards[fj];
-                        const char *other = NULL;
-                        for (size_t i = 0; i < j && !other; i++) {
-                                const ssh_resolved *si = u[i].ssh;
-                                if (!si || strcasecmp(si->hostname, sj->hostname) != 0 || si->port != sj->port)
-                                        continue;
-                                for (size_t fi = 0; fi < si->n_forwards && !other; fi++)
-                                        if (si->forwards[fi].listen_port == x->listen_port)
-                                                other = u[i].unit;
-                        }
-                        if (!other)
+        for (size_t j = 0; j < n; j++)
+                for (size_t i = 0; i < j; i++) {
+                        const ssh_resolved *si = u[i].ssh, *sj = u[j].ssh;
+                        if (!si || !sj || strcasecmp(si->hostname, sj->hostname) != 0 || si->port != sj->port)
                                 continue;
-                        int r = add(out, u[j].unit, HOST_AUDIT_REMOTE_PORT_SHARED,
-                                    "asks bastion %s for remote port %u, as %s does: whichever connects second gets "
-                                    "\"remote port forwarding failed\"; give each tunnel its own port (and its key "
-                                    "a permitlisten for that port)",
-                                    sj->bastion, (unsigned) x->listen_port, other);
-                        if (r < 0)
-                                return r;
+                        for (size_t fj = 0; fj < sj->n_forwards; fj++)
+                                for (size_t fi = 0; fi < si->n_forwards; fi++) {
+                                        uint16_t p = sj->forwards[fj].listen_port;
+                                        if (si->forwards[fi].listen_port != p)
+                                                continue;
+                                        int r = remote_clash(out, &u[j], &u[i], p);
+                                        if (r >= 0)
+                                                r = remote_clash(out, &u[i], &u[j], p);
+                                        if (r < 0)
+                                                return r;
+                                }
                 }
-        }
         return 0;
 }
 

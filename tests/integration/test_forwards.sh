@@ -137,14 +137,18 @@ t_monitor audit --config /lab/fw.conf
 t_eq "audit: shipped unit clean, exit 0" "$RC" 0
 t_match "audit: says so" "$OUT" "No findings"
 
-# A second unit, not started: a hand-written ExecStart binding the same -L port, without ExitOnForwardFailure.
+# A second unit, a hand-written ExecStart binding the same -L port and asking for the same remote port, without
+# ExitOnForwardFailure: started, it runs on without either forward ("Address already in use", "remote port
+# forwarding failed"), as the article warns. (audit looks at the units systemd has loaded.)
 printf '[Unit]\nDescription=seeded pitfalls\n[Service]\nExecStart=/usr/bin/ssh -N -o ServerAliveInterval=30 -o ControlMaster=yes -o ControlPath=/run/bad.ctl -i /lab/keys/client -L %s:localhost:22 -R localhost:%s:localhost:22 reverse-ssh@bastion-a.test\nRestart=always\n' \
-        "$LPORT" "$PA" | lab_put /etc/systemd/system/reverse-ssh@bad.test.service && lab_exec systemctl daemon-reload ||
-        t_die "seeded unit"
+        "$LPORT" "$PA" | lab_put /etc/systemd/system/reverse-ssh@bad.test.service && lab_exec systemctl daemon-reload &&
+        lab_exec systemctl start reverse-ssh@bad.test.service || t_die "seeded unit"
+t_until 20 '[[ $(lab_unit_state reverse-ssh@bad.test.service) == active ]]' || t_die "precondition: seeded unit runs"
 t_monitor audit --config /lab/fw.conf
 t_eq "audit: findings, exit 1" "$RC" 1
 t_match "audit: duplicate local port found" "$OUT" "reverse-ssh@bad.test.service: error: local_port_shared: -L localhost:$LPORT binds local port $LPORT"
-t_match "audit: same remote port on the same bastion" "$OUT" "reverse-ssh@fw.test.service: error: remote_port_shared|reverse-ssh@bad.test.service: error: remote_port_shared"
+t_match "audit: ... and named on the other unit too" "$OUT" "reverse-ssh@fw.test.service: error: local_port_shared: -L localhost:$LPORT binds local port $LPORT, as -L of reverse-ssh@bad.test.service"
+t_match "audit: same remote port on the same bastion" "$OUT" "reverse-ssh@bad.test.service: error: remote_port_shared: asks bastion 127.0.0.1:[0-9]+ for remote port $PA, as reverse-ssh@fw.test.service does"
 t_match "audit: an unpinned host key found" "$OUT" "reverse-ssh@bad.test.service: error: host_key_unpinned: StrictHostKeyChecking=no with UserKnownHostsFile=/dev/null"
 t_match "audit: missing ExitOnForwardFailure found" "$OUT" "reverse-ssh@bad.test.service: warning: no_exit_on_forward_failure"
 t_nomatch "audit: the shipped unit has no finding of its own" "$OUT" "fw.test.service: (error|warning): no_"
