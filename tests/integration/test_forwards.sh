@@ -48,7 +48,7 @@ lab_tunnel_add fw.test "$PA" || t_die "tunnel fw.test"
 python3 "$T_SRC/tests/integration/receiver.py" --port "$RPORT" --log "$LAB/recv.log" >"$LAB/recv.out" 2>&1 &
 echo $! >"$LAB/recv.pid"
 lab_on_cleanup 'kill $(cat "$LAB/recv.pid") 2>/dev/null'
-t_until 10 "grep -q '^PORT' '$LAB/recv.out'" || t_die "receiver did not start"
+t_until 30 "grep -q '^PORT' '$LAB/recv.out'" || t_die "receiver did not start: $(cat "$LAB/recv.out")"
 got() { jq -r '.body | fromjson | "\(.event) \(.forward)"' "$LAB/recv.log" 2>/dev/null; }
 
 cat >"$LAB/fw.conf" <<CONF
