@@ -2,6 +2,7 @@
  * -R through the master to its listener on the bastion, -L to its destination from the bastion's side and to
  * its listener here, -D with a SOCKS5 greeting (and a CONNECT to tunnel.socks_probe). Their verdicts are
  * reported and alerted, never acted on. */
+#include <jansson.h>
 #include <time.h>
 
 #include "../probes/probe.h"
@@ -41,6 +42,23 @@ void forwards_cancel(tunnel *t) {
         t->forward_probes_running = 0;
 }
 
+/* The saved "DIRECTION LABEL" entries onto the watches: announced down, so a later run does not announce
+ * them again and says forward_up when they answer. */
+static void apply_saved(tunnel *t) {
+        if (!t->forwards_down_saved || t->n_forwards == 0)
+                return;
+        for (char **e = t->forwards_down_saved; *e; e++)
+                for (size_t i = 0; i < t->n_forwards; i++) {
+                        forward_watch *w = &t->forwards[i];
+                        const char *d = forward_direction_to_string(w->direction);
+                        size_t dl = strlen(d);
+                        if (strncmp(*e, d, dl) == 0 && (*e)[dl] == ' ' && streq(*e + dl + 1, w->label) && !w->primary)
+                                w->health = (forward_health) { .state = FORWARD_DOWN, .announced_down = true };
+                }
+        strv_free(t->forwards_down_saved);
+        t->forwards_down_saved = NULL;
+}
+
 int tunnel_forwards_rebuild(tunnel *t) {
         forward_watch *w = NULL;
         size_t n = 0;
@@ -51,7 +69,36 @@ int tunnel_forwards_rebuild(tunnel *t) {
         free(t->forwards);
         t->forwards = w;
         t->n_forwards = n;
+        apply_saved(t);
         return 0;
+}
+
+json_t *tunnel_forwards_down_to_json(const tunnel *t) {
+        json_t *list = NULL;
+        for (size_t i = 0; i < t->n_forwards; i++) {
+                const forward_watch *w = &t->forwards[i];
+                if (!w->health.announced_down)
+                        continue;
+                _cleanup_(freep) char *e = NULL;
+                if ((!list && !(list = json_array())) ||
+                    asprintf(&e, "%s %s", forward_direction_to_string(w->direction), w->label) < 0 ||
+                    json_array_append_new(list, json_string(e)) < 0)
+                        return json_decref(list), NULL;
+        }
+        return list;
+}
+
+void tunnel_forwards_down_restore(tunnel *t, json_t *list) {
+        size_t i;
+        json_t *v;
+        if (!json_is_array(list))
+                return;
+        strv_free(t->forwards_down_saved);
+        t->forwards_down_saved = NULL;
+        json_array_foreach(list, i, v)
+                if (json_is_string(v) && i < SSH_FORWARDS_MAX * 3 && strv_push(&t->forwards_down_saved, json_string_value(v)) < 0)
+                        break;
+        apply_saved(t);
 }
 
 static void on_part_result(probe *p, const probe_result *r, void *userdata) {

@@ -37,6 +37,7 @@ tunnel *tunnel_free(tunnel *t) {
         probe_ctx_free(t->probe_ctx);
         forwards_cancel(t);
         free(t->forwards);
+        strv_free(t->forwards_down_saved);
         sd_event_source_disable_unref(t->next_probe);
         unit_info_done(&t->unit);
         ssh_resolved_done(&t->ssh);

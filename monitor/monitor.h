@@ -40,6 +40,8 @@ typedef struct tunnel {
         size_t forward_probes_running; /* parts of the forwards' probes in flight */
         probe_result main_result;      /* the tunnel's probe, landed while forward probes still ran */
         bool main_pending;
+        char **forwards_down_saved;    /* check: "DIRECTION LABEL" of forwards an earlier run announced down,
+                                        * applied when the watches are (re)built */
         const monitor_settings *settings; /* effective monitor.* for this unit (points into config) */
         const tunnel_config *tcfg;     /* [tunnel "UNIT"] section or NULL */
 
@@ -191,6 +193,10 @@ void forwards_record(monitor *m, tunnel *t, const probe_result *r);
 void monitor_forward_part_done(monitor *m, tunnel *t);
 /* (Re)builds t->forwards from t->ssh (resolve_apply), keeping what carries over. -ENOMEM. */
 int tunnel_forwards_rebuild(tunnel *t);
+/* The forwards announced down, as "DIRECTION LABEL" (the state file's "forwards_down"); NULL: none. And back:
+ * the saved list applied to the watches there are (kept for a rebuild when there are none yet). */
+struct json_t *tunnel_forwards_down_to_json(const tunnel *t);
+void tunnel_forwards_down_restore(tunnel *t, struct json_t *list);
 /* Frees a tunnel, cancelling its probe and timer (monitor.c; discover_tunnels.c drops tunnels whose unit went). */
 tunnel *tunnel_free(tunnel *t);
 /* Resolves each unit's ExecStart into t->ssh and t->forward, several `ssh -G` at once; on failure

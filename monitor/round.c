@@ -118,6 +118,8 @@ static void restore(round *r, saved_state *saved) {
                 if (h) {
                         t->health = *h;
                         t->last_verdict.state = h->state;
+                        tunnel_forwards_down_restore(t, json_object_get(json_object_get(saved->tunnels_json, t->name),
+                                                                        "forwards_down"));
                 }
         }
         if (r->mode->heal && saved->alerts)

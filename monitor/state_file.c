@@ -360,6 +360,11 @@ int saved_state_write(const char *path, const monitor *m, json_t *alerts) {
                         json_decref(h);
                         h = NULL;
                 }
+                json_t *fd = h ? tunnel_forwards_down_to_json(m->tunnels[i]) : NULL;
+                if (fd && json_object_set_new(h, "forwards_down", fd) < 0) {
+                        json_decref(h);
+                        h = NULL;
+                }
                 if (!h || json_object_set_new(tunnels, m->tunnels[i]->name, h) < 0) {
                         json_decref(root);
                         return log_oom();

@@ -132,7 +132,23 @@ t_eq "tunnel still up after the -L went" "$(metric "rtun_tunnel_up{name=\"$U\"")
 t_eq "still the same ssh process" "$(lab_unit_mainpid fw.test)" "$PID0"
 lab_exec systemctl stop rtun-monitord.service
 
-# ---- 6. audit: the shipped unit is clean.
+# ---- 6. check (its own state file): a forward down is announced once across runs, forward_up when back.
+http_stop rtarget
+cnt() { got | grep -cx "$1"; }
+D0=$(cnt "forward_down localhost:$PH") L0=$(cnt "forward_down localhost:$LPORT") U0=$(cnt "forward_up localhost:$PH")
+t_monitor check --config /lab/fw.conf
+t_eq "check: exit 0 (the tunnel is up: a forward down is not the tunnel down)" "$RC" 0
+t_eq "check: forward_down for the -R http" "$(cnt "forward_down localhost:$PH")" $((D0 + 1))
+t_eq "check: forward_down for the -L" "$(cnt "forward_down localhost:$LPORT")" $((L0 + 1))
+t_monitor check --config /lab/fw.conf
+t_eq "check again: not announced again" "$(cnt "forward_down localhost:$PH")" $((D0 + 1))
+http_start rtarget "$HPORT" || t_fail "HTTP target restart"
+t_monitor check --config /lab/fw.conf
+t_eq "check: forward_up once it answers" "$(cnt "forward_up localhost:$PH")" $((U0 + 1))
+t_eq "check: the -L still down, not announced again" "$(cnt "forward_down localhost:$LPORT")" $((L0 + 1))
+t_eq "check: no tunnel restarted" "$(lab_unit_mainpid fw.test)" "$PID0"
+
+# ---- 7. audit: the shipped unit is clean.
 t_monitor audit --config /lab/fw.conf
 t_eq "audit: shipped unit clean, exit 0" "$RC" 0
 t_match "audit: says so" "$OUT" "No findings"

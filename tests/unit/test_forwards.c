@@ -457,6 +457,42 @@ static void test_reprobe_for_forwards(void **state) {
         assert_false(round_wants_another_probe(&t, false));
 }
 
+/* check keeps which forwards it announced down (the state file's "forwards_down"), so the next run neither
+ * announces them again nor misses their forward_up; a list restored before the watches exist waits for them. */
+static void test_forwards_down_saved(void **state) {
+        ssh_resolved r = {};
+        char err[256];
+        tunnel t = { .resolved = true };
+        assert_int_equal(ssh_resolved_parse(article, &t.ssh, err, sizeof err), 0);
+        t.forward = ssh_resolved_find_forward(&t.ssh, NULL);
+        json_t *list = json_pack("[s, s, s]", "remote localhost:21080", "local 127.0.0.1:4506", "dynamic localhost:9");
+        tunnel_forwards_down_restore(&t, list); /* no watches yet: kept */
+        assert_non_null(t.forwards_down_saved);
+        assert_int_equal(tunnel_forwards_rebuild(&t), 0);
+        assert_null(t.forwards_down_saved);
+        unsigned down = 0;
+        for (size_t i = 0; i < t.n_forwards; i++)
+                if (t.forwards[i].health.announced_down) {
+                        down++;
+                        assert_int_equal(t.forwards[i].health.state, FORWARD_DOWN);
+                }
+        assert_int_equal(down, 2);
+        json_t *back = tunnel_forwards_down_to_json(&t);
+        assert_non_null(back);
+        assert_int_equal(json_array_size(back), 2);
+        assert_string_equal(json_string_value(json_array_get(back, 0)), "remote localhost:21080");
+        assert_string_equal(json_string_value(json_array_get(back, 1)), "local 127.0.0.1:4506");
+        /* The restored forward answers: forward_up, as after a down this process announced. */
+        forward_watch *w = &t.forwards[1];
+        assert_int_equal(forward_decide(&w->health, PROBE_OK, true, 2, true), EVENT_FORWARD_UP);
+        json_decref(back);
+        json_decref(list);
+        tunnel_forwards_down_restore(&t, NULL); /* not a list: nothing */
+        free(t.forwards);
+        ssh_resolved_done(&t.ssh);
+        ssh_resolved_done(&r);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_parse_all_forwards),
@@ -471,6 +507,7 @@ int main(void) {
                 cmocka_unit_test(test_audit_table),
                 cmocka_unit_test(test_audit_identity_warning_and_output),
                 cmocka_unit_test(test_reprobe_for_forwards),
+                cmocka_unit_test(test_forwards_down_saved),
         };
         return cmocka_run_group_tests(tests, test_dir_setup, test_dir_teardown);
 }
