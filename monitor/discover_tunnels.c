@@ -80,7 +80,7 @@ static int apply_units(monitor *m, unit_info *units, int n) {
                         m->tunnels[k++] = m->tunnels[i];
                         continue;
                 }
-                if ((m->tunnels[i]->running || m->tunnels[i]->probe_deferred) && m->probes_running > 0)
+                if ((tunnel_probing(m->tunnels[i]) || m->tunnels[i]->probe_deferred) && m->probes_running > 0)
                         m->probes_running--;
                 tunnel_resolve_cancel(m, m->tunnels[i]);
                 if (m->tunnels[i]->guard_pending && m->guard_outstanding > 0)

@@ -1,4 +1,5 @@
-/* Every forward but the tunnel's own probed beside the tunnel's probe, on the same loop and deadline:
+/* Every forward but the tunnel's own probed once the tunnel's probe answered, on the same loop, each with
+ * the tunnel's monitor.timeout (side by side with each other):
  * -R through the master to its listener on the bastion, -L to its destination from the bastion's side and to
  * its listener here, -D with a SOCKS5 greeting (and a CONNECT to tunnel.socks_probe). Their verdicts are
  * reported and alerted, never acted on. */
@@ -253,10 +254,16 @@ void forwards_record(monitor *m, tunnel *t, const probe_result *r) {
 
         for (size_t i = 0; i < t->n_forwards; i++) {
                 forward_watch *w = &t->forwards[i];
-                /* The tunnel's own forward is what its probe saw; the others theirs, or (not probed: the unit
-                 * or its process is down) what kept them from being probed. */
-                if (w->primary || !w->pending)
+                /* The tunnel's own forward is what its probe saw; the others theirs, or (not probed: the unit,
+                 * its process or the tunnel's own forward failed) what kept them from being probed. */
+                if (w->primary || !w->pending) {
                         w->last = *r;
+                        if (!w->primary && r->status != PROBE_OK) {
+                                char d[sizeof r->detail];
+                                snprintf(d, sizeof d, "not probed, the tunnel is down: %.200s", r->detail);
+                                memcpy(w->last.detail, d, sizeof d);
+                        }
+                }
                 w->pending = false;
                 w->probed = true;
                 w->probes_total++;

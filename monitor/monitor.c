@@ -210,12 +210,27 @@ static void probe_complete(monitor *m, tunnel *t, const probe_result *r) {
                 m->on_probed(m, t, m->userdata);
 }
 
+static bool has_other_forwards(const tunnel *t) {
+        for (size_t i = 0; i < t->n_forwards; i++)
+                if (!t->forwards[i].primary)
+                        return true;
+        return false;
+}
+
+/* The tunnel's own probe is in. When it answered, its other forwards are probed now, after it: a refused
+ * channel's reason is the newest "open failed" line in the unit's journal since the probe began, and a
+ * forward's line (a -L that is prohibited) must never be read as the tunnel's. When it did not, they are
+ * not probed: the tunnel is what is down. */
 static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
         t->running = NULL;
-        if (t->forward_probes_running > 0) {
-                t->main_result = *r; /* the forwards' probes share its deadline: they land soon */
+        if (r->status == PROBE_OK && (r->kind == PROBE_KIND_MUX || r->kind == PROBE_KIND_SSH || r->kind == PROBE_KIND_TCP) &&
+            has_other_forwards(t)) {
+                t->main_result = *r;
                 t->main_pending = true;
-                return;
+                forwards_probe(m, t, r->kind);
+                if (t->forward_probes_running > 0)
+                        return; /* monitor_forward_part_done() completes it */
+                t->main_pending = false;
         }
         probe_complete(m, t, r);
 }
@@ -371,7 +386,6 @@ static int probe_now(monitor *m, tunnel *t) {
                 m->probes_running--;
                 return log_error_errno(ret, "%s: failed to start probe: %m", t->name);
         }
-        forwards_probe(m, t, k);
         return 0;
 }
 

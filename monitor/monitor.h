@@ -182,8 +182,9 @@ tunnel *monitor_find(monitor *m, const char *name);
 static inline bool tunnel_probing(const tunnel *t) {
         return t->running || t->forward_probes_running > 0 || t->main_pending;
 }
-/* The forwards' probes (forward_probe.c). Starts one per forward but the tunnel's own, beside the tunnel's
- * probe of kind k (each counted in t->forward_probes_running; forward_part_done() lands each). */
+/* The forwards' probes (forward_probe.c). Starts one per forward but the tunnel's own, once the tunnel's
+ * probe of kind k answered (each part counted in t->forward_probes_running; monitor_forward_part_done()
+ * lands each). */
 void forwards_probe(monitor *m, tunnel *t, probe_kind k);
 /* Stops them; no callback. */
 void forwards_cancel(tunnel *t);
