@@ -9,6 +9,7 @@
 #include "../exporters/http_server.h"
 #include "../exporters/metrics.h"
 #include "base/log.h"
+#include "host_audit.h"
 #include "daemon.h"
 #include "daemon_bus.h"
 #include "oneshot.h"
@@ -152,6 +153,7 @@ static void on_refreshed(int r, unsigned number, usec_t duration, void *userdata
         }
         m->round_duration = duration;
         m->last_round_end = now_usec(CLOCK_REALTIME);
+        monitor_audit_log(m); /* only when a resolution changed */
         round_write_textfile(d->round);
         notify_status(d);
 }

@@ -86,6 +86,7 @@ static int apply_units(monitor *m, unit_info *units, int n) {
                 if (m->tunnels[i]->guard_pending && m->guard_outstanding > 0)
                         m->guard_outstanding--;
                 log_info("%s: unit gone, no longer monitored", m->tunnels[i]->name);
+                m->resolutions++;
                 tunnel_free(m->tunnels[i]);
         }
         m->n_tunnels = k;

@@ -82,3 +82,8 @@ void host_audit_findings_done(host_audit_findings *f);
  * (0 clean, 1 a warning or error, 3 no D-Bus). */
 struct config;
 int host_audit_command(const struct config *cfg, bool json);
+/* check and daemon: the audit's errors over the resolved tunnels into the journal, each once per change
+ * (m->audit_logged: what was logged; an error that went and came back is logged again). Runs only when a
+ * resolution changed since the last time. */
+struct monitor;
+void monitor_audit_log(struct monitor *m);

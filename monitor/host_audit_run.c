@@ -55,6 +55,72 @@ static int print_findings(const host_audit_findings *a, bool json) {
         return 0;
 }
 
+/* "UNIT: ..." is about unit. */
+static bool entry_of(const char *e, const char *unit) {
+        size_t n = strlen(unit);
+        return strncmp(e, unit, n) == 0 && e[n] == ':';
+}
+
+void monitor_audit_log(monitor *m) {
+        if (m->audited == m->resolutions + 1)
+                return;
+        _cleanup_(freep) host_audit_unit *u = calloc(m->n_tunnels + 1, sizeof *u);
+        _cleanup_(strv_freep) char **now = NULL;
+        _cleanup_(host_audit_findings_done) host_audit_findings a = {};
+        mode_t **modes = calloc(m->n_tunnels + 1, sizeof *modes);
+        size_t n = 0;
+        bool ok = u && modes;
+
+        for (size_t i = 0; ok && i < m->n_tunnels; i++) {
+                const tunnel *t = m->tunnels[i];
+                if (!t->resolved)
+                        continue;
+                size_t k = strv_length(t->ssh.identity_files);
+                if (!(modes[n] = calloc(k + 1, sizeof(mode_t)))) {
+                        ok = false;
+                        break;
+                }
+                for (size_t j = 0; j < k; j++)
+                        modes[n][j] = identity_mode(t, t->ssh.identity_files[j]);
+                u[n] = (host_audit_unit) { .unit = t->name, .restart = t->unit.restart, .ssh = &t->ssh,
+                                           .identity_modes = modes[n] };
+                n++;
+        }
+        ok = ok && host_audit(u, n, &a) >= 0;
+        for (size_t i = 0; ok && i < a.n; i++) {
+                if (a.items[i].severity < AUDIT_ERROR)
+                        continue;
+                _cleanup_(freep) char *line = host_audit_format(&a.items[i]);
+                if (!line || strv_push(&now, line) < 0) {
+                        ok = false;
+                        break;
+                }
+                if (!strv_contains(m->audit_logged, line))
+                        log_warning("audit: %s", line);
+        }
+        /* Kept: what was logged for units not resolved now (resolving): not news when they are back. */
+        for (char **e = m->audit_logged; ok && e && *e; e++) {
+                bool resolved_now = false;
+                for (size_t i = 0; i < n && !resolved_now; i++)
+                        resolved_now = entry_of(*e, u[i].unit);
+                bool present = false;
+                for (size_t i = 0; i < m->n_tunnels && !present; i++)
+                        present = entry_of(*e, m->tunnels[i]->name);
+                if (present && !resolved_now && !strv_contains(now, *e) && strv_push(&now, *e) < 0)
+                        ok = false;
+        }
+        for (size_t i = 0; modes && i < n; i++)
+                free(modes[i]);
+        free(modes);
+        if (!ok) {
+                log_oom();
+                return;
+        }
+        strv_free(m->audit_logged);
+        m->audit_logged = TAKE_PTR(now);
+        m->audited = m->resolutions + 1;
+}
+
 int host_audit_command(const config *cfg, bool json) {
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         monitor *m = NULL;

@@ -71,6 +71,7 @@ monitor *monitor_free(monitor *m) {
                 return NULL;
         m->discovery = discover_job_free(m->discovery);
         json_decref(m->other_units_state);
+        strv_free(m->audit_logged);
         for (size_t i = 0; i < m->n_tunnels; i++)
                 tunnel_free(m->tunnels[i]);
         free(m->tunnels);

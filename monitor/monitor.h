@@ -127,6 +127,10 @@ typedef struct monitor {
         void (*refresh_cb)(struct monitor *m, int r, void *userdata); /* ... and who hears of it: kept here, */
         void *refresh_userdata;         /* not in the job, so a job cancelled at exit leaks nothing */
         struct json_t *other_units_state; /* state file entries of units outside monitor.units (owned) */
+        char **audit_logged;           /* the audit's errors already in the journal ("UNIT: error: ..."); kept in
+                                        * the state file, so check logs each once per change, not every run */
+        unsigned resolutions;          /* bumped by every resolution and every unit gone: audit again */
+        unsigned audited;              /* m->resolutions when the audit was last logged (+1: never) */
         size_t n_seeds;
         char host[256];                /* this host's name, for alerts */
 

@@ -68,6 +68,7 @@ static void resolve_apply(tunnel *t) {
         ssh_forward_format(t->forward, t->forward_label, sizeof t->forward_label);
         t->resolve_error = mfree(t->resolve_error);
         t->resolved = true;
+        t->monitor->resolutions++;
         if (tunnel_forwards_rebuild(t) < 0)
                 log_oom(); /* the tunnel's own forward is still probed; the others wait for the next resolution */
         log_debug("%s: bastion %s, forward %s, control path %s", t->name, t->ssh.bastion, t->forward_label,

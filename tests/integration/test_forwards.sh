@@ -4,7 +4,7 @@
 # The HTTP server stopped: that forward down and alerted, the tunnel up, no restart; back: forward_up. The
 # bastion-side service stopped: the -L forward down. The -D answers through SOCKS (socks_probe). Then
 # `rtun-monitor audit`: clean on the shipped unit (exit 0), a seeded duplicate -L port and a unit without
-# ExitOnForwardFailure found (exit 1).
+# ExitOnForwardFailure found (exit 1); check logs the audit's errors once, not at every run.
 . "$(dirname "$0")/lib.sh"
 
 lab_init || t_die "lab_init"
@@ -173,6 +173,12 @@ t_eq "audit --json: exit 1" "$RC" 1
 t_eq "audit --json: checks of the seeded unit" \
         "$(jq -r '[.findings[] | select(.unit == "reverse-ssh@bad.test.service") | .check] | sort | join(",")' <<<"$OUT" 2>&1)" \
         "host_key_unpinned,local_port_shared,no_exit_on_forward_failure,remote_port_shared"
+# check logs the audit's errors, each once per change (its state file), not every run.
+t_monitor check --config /lab/fw.conf
+t_match "check: logs the audit's errors" "$OUT" "audit: reverse-ssh@bad.test.service: error: local_port_shared"
+t_nomatch "check: not its warnings" "$OUT" "audit: .*no_exit_on_forward_failure"
+t_monitor check --config /lab/fw.conf
+t_nomatch "check again: not logged again" "$OUT" "audit: reverse-ssh@bad.test.service: error: local_port_shared"
 t_monitor audit --config /lab/fw.conf --dry-run
 t_eq "audit --dry-run: usage, exit 2" "$RC" 2
 
