@@ -85,7 +85,8 @@ static void print_forwards(const tunnel *t, FILE *f) {
                 if (!label || !target || !reason)
                         return;
                 fprintf(f, "  %c %-7s  %s -> %s  %s  %s  %.3fs  %s\n", w->primary ? '*' : '-',
-                        forward_direction_to_string(w->direction), label, *target ? target : "SOCKS",
+                        forward_direction_to_string(w->direction), label,
+                        *target ? target : w->direction == FORWARD_DYNAMIC ? "SOCKS" : "?",
                         forward_state_to_string(w->health.state), probe_kind_to_string(w->last.kind),
                         (double) w->last.duration / USEC_PER_SEC, reason);
         }
