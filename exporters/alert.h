@@ -47,10 +47,10 @@ usec_t alert_retry_after(const char *value, usec_t now_realtime);
 
 /* What one receiver's sender has done, owned and written by the sender alone; the reports (metrics)
  * read it. */
-#define ALERT_EVENT_KINDS 10
+#define ALERT_EVENT_KINDS 12
 typedef struct alert_counters {
         const char *receiver;                 /* the receiver's name (its config's, borrowed) */
-        uint64_t delivered[ALERT_EVENT_KINDS]; /* by event bit index: down, recovered, restarted, gave_up, host_*,
+        uint64_t delivered[ALERT_EVENT_KINDS]; /* by event bit index (tunnel.h): down ... key_expiring, forward_*;
                                                * network_down, network_up */
         uint64_t failures;                    /* given up after retrying, or dropped from a full queue */
 } alert_counters;

@@ -23,6 +23,8 @@ static const event_style event_styles[] = {
         { "Host back",                         "#2eb886", true  }, /* host_up (bastion) */
         { "Stale session ended",               "#daa038", false }, /* reaped (bastion) */
         { "Key expiring",                      "#daa038", false }, /* key_expiring (bastion) */
+        { "Forward down",                      "#d50200", false }, /* forward_down */
+        { "Forward back up",                   "#2eb886", true  }, /* forward_up */
 };
 
 static const event_style *style_of(tunnel_event e) {

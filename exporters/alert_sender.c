@@ -76,7 +76,7 @@ void alert_event_from_monitor(const monitor *m, const monitor_event *ev, alert_e
                 .event = ev->event,
                 .name = t ? t->name : (char *) "",
                 .bastion = t && t->resolved ? t->ssh.bastion : (char *) "",
-                .forward = t ? (char *) t->forward_label : (char *) "",
+                .forward = ev->forward ? (char *) ev->forward : t ? (char *) t->forward_label : (char *) "",
                 .reason = (char *) ev->reason,
                 .host = (char *) m->host,
                 .restarts = t ? t->health.n_restarts : 0,

@@ -210,6 +210,55 @@ static void render_probes(render *r) {
         }
 }
 
+/* Starts a series of forward k of tunnel i: the tunnel's name and bastion, the forward's label and direction. */
+static void forward_series(render *r, size_t i, const forward_watch *w) {
+        series(r, i, L_BASTION);
+        expo_put_label(&r->out, false, "forward", w->label);
+        expo_put_label(&r->out, false, "direction", forward_direction_to_string(w->direction));
+}
+
+/* Every forward of every tunnel, the tunnel's own among them (its values are the tunnel's probe). */
+static void render_forwards(render *r) {
+        size_t n = r->m->n_tunnels;
+
+        family(r, "rtun_forward_up", "gauge", "1 if the last verdict says this forward works end to end.");
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < r->tunnels[i]->n_forwards; k++) {
+                        const forward_watch *w = &r->tunnels[i]->forwards[k];
+                        forward_series(r, i, w);
+                        end_u64(r, w->health.state == FORWARD_UP);
+                }
+
+        family(r, "rtun_forward_probe_duration_seconds", "gauge", "Duration of the forward's last probe (0 before the first).");
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < r->tunnels[i]->n_forwards; k++) {
+                        const forward_watch *w = &r->tunnels[i]->forwards[k];
+                        forward_series(r, i, w);
+                        end_usec(r, w->probed ? w->last.duration : 0);
+                }
+
+        family(r, "rtun_forward_probes_total", "counter", "Probes of the forward run.");
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < r->tunnels[i]->n_forwards; k++) {
+                        const forward_watch *w = &r->tunnels[i]->forwards[k];
+                        forward_series(r, i, w);
+                        end_u64(r, w->probes_total);
+                }
+
+        family(r, "rtun_forward_probe_failures_total", "counter", "Failed probes of the forward by reason.");
+        for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < r->tunnels[i]->n_forwards; k++) {
+                        const forward_watch *w = &r->tunnels[i]->forwards[k];
+                        for (probe_status st = 0; st < _PROBE_STATUS_MAX; st++) {
+                                if (st == PROBE_OK)
+                                        continue;
+                                forward_series(r, i, w);
+                                expo_put_label(&r->out, false, "reason", probe_status_to_string(st));
+                                end_u64(r, w->probe_failures[st]);
+                        }
+                }
+}
+
 /* Restarts: ours, systemd's own, and those a dry run only decided. */
 static void render_restarts(render *r) {
         size_t n = r->m->n_tunnels;
@@ -242,8 +291,8 @@ static void render_host(render *r) {
         family(r, "rtun_alerts_total", "counter", "Alerts delivered, by receiver and event.");
         for (size_t i = 0; i < m->n_alert_counters; i++)
                 for (unsigned k = 0; k < ELEMENTSOF(r->alerts[i]->delivered); k++) {
-                        if ((1u << k) >= EVENT_HOST_DOWN)
-                                break; /* the bastion role's events: never raised on a host */
+                        if (!((1u << k) & EVENT_HOST_ROLE))
+                                continue; /* the bastion role's events: never raised on a host */
                         series_plain(r);
                         expo_put_char(&r->out, '{');
                         expo_put_label(&r->out, true, "receiver", r->alerts[i]->receiver);
@@ -330,6 +379,7 @@ int metrics_render(const monitor *m, char **ret, size_t *len) {
         if (k >= 0) {
                 render_states(&r);
                 render_probes(&r);
+                render_forwards(&r);
                 render_restarts(&r);
                 render_host(&r);
                 render_tcp(&r);

@@ -2,10 +2,12 @@
  * This file reads lines and sections and applies each key through config_keys.c's table. */
 #include <ctype.h>
 #include <ini.h>
+#include <strings.h>
 
 #include "config_error.h"
 #include "config_keys.h"
 #include "base/duration.h"
+#include "base/hostport.h"
 
 #define CONFIG_MAX_LINE 4096
 
@@ -446,6 +448,13 @@ void config_done(config *c) {
                 monitor_settings_done(&c->tunnels[i].settings);
                 free(c->tunnels[i].forward);
                 free(c->tunnels[i].send);
+                for (size_t k = 0; k < c->tunnels[i].n_forward_checks; k++) {
+                        free(c->tunnels[i].forward_checks[k].forward);
+                        free(c->tunnels[i].forward_checks[k].send);
+                        free(c->tunnels[i].forward_checks[k].expect);
+                }
+                free(c->tunnels[i].forward_checks);
+                free(c->tunnels[i].socks_probe);
         }
         free(c->tunnels);
         index_done(&c->tunnel_index);
@@ -468,4 +477,16 @@ const tunnel_config *config_tunnel_for_unit(const config *c, const char *unit) {
 const monitor_settings *config_settings_for_unit(const config *c, const char *unit) {
         const tunnel_config *t = config_tunnel_for_unit(c, unit);
         return t ? &t->settings : &c->monitor;
+}
+
+const forward_check *config_forward_check(const tunnel_config *t, const char *listen_host, uint16_t port) {
+        for (size_t i = 0; t && i < t->n_forward_checks; i++) {
+                hostport h;
+                if (hostport_parse(t->forward_checks[i].forward, HOSTPORT_ANY_HOST | HOSTPORT_BARE_PORT, &h, NULL) < 0 ||
+                    h.port != port)
+                        continue;
+                if (isempty_str(h.host) || strcasecmp(h.host, strempty(listen_host)) == 0)
+                        return &t->forward_checks[i];
+        }
+        return NULL;
 }

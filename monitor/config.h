@@ -40,12 +40,26 @@ typedef struct alert_receiver_config {
         unsigned events;       /* tunnel_event bits; default DOWN|RECOVERED|GAVE_UP */
 } alert_receiver_config;
 
+/* What one forward other than the tunnel's own must answer: forward_send / forward_expect. */
+typedef struct forward_check {
+        char *forward;         /* "ADDR:PORT" or "PORT" as written: the forward's listen address */
+        char *send;            /* decoded C escapes; NULL: send nothing */
+        size_t send_len;
+        char *expect;          /* POSIX ERE (validated); NULL: the default for the forward; "": none */
+} forward_check;
+
+/* Forward checks of one [tunnel] section: more is a mistake. */
+#define TUNNEL_FORWARD_CHECKS_MAX 64
+
 typedef struct tunnel_config {
         char *unit;            /* [tunnel "UNIT"] */
         monitor_settings settings; /* global monitor.* with this section's keys applied on top */
         char *forward;         /* "ADDR:PORT" of the -R forward to probe; NULL: the first */
         char *send;            /* decoded C escapes; NULL: send nothing */
         size_t send_len;
+        forward_check *forward_checks; /* forward_send / forward_expect, one entry per forward named */
+        size_t n_forward_checks;
+        char *socks_probe;     /* "HOST:PORT": -D forwards are asked to CONNECT there; NULL: greeting only */
 } tunnel_config;
 
 /* Open addressing hash of section names to their index: 60,000 [tunnel "UNIT"] sections load and look
@@ -98,3 +112,6 @@ alert_type alert_type_from_string(const char *s);
 /* Effective monitor.* for a unit: the [tunnel "UNIT"] section's settings or the global ones. */
 const monitor_settings *config_settings_for_unit(const config *c, const char *unit);
 const tunnel_config *config_tunnel_for_unit(const config *c, const char *unit);
+/* The forward_send / forward_expect entry whose forward is listen_host:port ("PORT" entries match any
+ * host), or NULL. */
+const forward_check *config_forward_check(const tunnel_config *t, const char *listen_host, uint16_t port);

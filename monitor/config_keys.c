@@ -74,7 +74,13 @@ static int parse_bool(loader *l, const char *v, void *field, int ltype) {
         return config_fail_value(l, "yes/no, true/false, on/off, 1/0", "invalid boolean \"%s\"", v);
 }
 
-DEFINE_ENUM_PARSER(parse_probe, probe_kind, probe_kind_from_string, "auto, mux, ssh, tcp or none", "probe")
+/* The kinds a user may pick for a tunnel (socks is a -D forward's own). */
+static probe_kind probe_kind_configurable(const char *v) {
+        probe_kind k = probe_kind_from_string(v);
+        return k == PROBE_KIND_SOCKS ? _PROBE_KIND_INVALID : k;
+}
+
+DEFINE_ENUM_PARSER(parse_probe, probe_kind, probe_kind_configurable, "auto, mux, ssh, tcp or none", "probe")
 
 /* The rule (dialect, what is refused, the bounds) is expect_compile's; here it only gets a FILE:LINE. */
 static int parse_expect(loader *l, const char *v, void *field, int ltype) {
@@ -137,9 +143,8 @@ static int parse_forward(loader *l, const char *v, void *field, int ltype) {
         return free_and_strdup(field, v);
 }
 
-/* Decodes \r \n \t \\ \0 \xHH (and \" \') into the tunnel's send and send_len (field: the tunnel_config). */
-static int parse_send(loader *l, const char *v, void *field, int ltype) {
-        tunnel_config *t = field;
+/* Decodes \r \n \t \\ \0 \xHH (and \" \') of v into *ret (NULL when empty) and *ret_len. */
+static int decode_escapes(loader *l, const char *v, char **ret, size_t *ret_len) {
         _cleanup_(freep) char *out = malloc(strlen(v) + 1);
         size_t n = 0;
         if (!out)
@@ -169,10 +174,87 @@ static int parse_send(loader *l, const char *v, void *field, int ltype) {
                 }
         }
         out[n] = 0;
+        *ret = n > 0 ? TAKE_PTR(out) : NULL;
+        *ret_len = n;
+        return 0;
+}
+
+/* Decodes the escapes into the tunnel's send and send_len (field: the tunnel_config). */
+static int parse_send(loader *l, const char *v, void *field, int ltype) {
+        tunnel_config *t = field;
+        char *out;
+        size_t n;
+        int r = decode_escapes(l, v, &out, &n);
+        if (r < 0)
+                return r;
         free(t->send);
-        t->send = n > 0 ? TAKE_PTR(out) : NULL;
+        t->send = out;
         t->send_len = n;
         return 0;
+}
+
+/* "FORWARD REST": the forward_check entry of FORWARD (created on first sight), REST in *ret_rest. */
+static int forward_check_for(loader *l, tunnel_config *t, const char *v, forward_check **ret, const char **ret_rest) {
+        size_t flen = strcspn(v, " \t");
+        char spec[300];
+        hostport h;
+        if (flen == 0 || flen >= sizeof spec)
+                return config_fail_value(l, "form: ADDR:PORT VALUE (the forward's listen address first)",
+                                         "invalid forward in \"%s\"", v);
+        memcpy(spec, v, flen);
+        spec[flen] = 0;
+        if (hostport_parse(spec, HOSTPORT_NAME | HOSTPORT_BARE_PORT, &h, NULL) < 0)
+                return config_fail_value(l, "forms: PORT, HOST:PORT, [IPv6]:PORT", "invalid forward \"%s\"", spec);
+        *ret_rest = v + flen + strspn(v + flen, " \t");
+        for (size_t i = 0; i < t->n_forward_checks; i++)
+                if (strcasecmp(t->forward_checks[i].forward, spec) == 0)
+                        return *ret = &t->forward_checks[i], 0;
+        if (t->n_forward_checks >= TUNNEL_FORWARD_CHECKS_MAX)
+                return config_fail_value(l, NULL, "more than %d forwards named", TUNNEL_FORWARD_CHECKS_MAX);
+        forward_check *m = reallocarray(t->forward_checks, t->n_forward_checks + 1, sizeof *m);
+        if (!m)
+                return -ENOMEM;
+        t->forward_checks = m;
+        m[t->n_forward_checks] = (forward_check) { .forward = strdup(spec) };
+        if (!m[t->n_forward_checks].forward)
+                return -ENOMEM;
+        *ret = &m[t->n_forward_checks++];
+        return 0;
+}
+
+/* forward_send = ADDR:PORT TEXT (C escapes): sent through that forward before its expect. */
+static int parse_forward_send(loader *l, const char *v, void *field, int ltype) {
+        forward_check *fc;
+        const char *rest;
+        char *out;
+        size_t n;
+        int r = forward_check_for(l, field, v, &fc, &rest);
+        if (r < 0)
+                return r;
+        if ((r = decode_escapes(l, rest, &out, &n)) < 0)
+                return r;
+        free(fc->send);
+        fc->send = out;
+        fc->send_len = n;
+        return 0;
+}
+
+/* forward_expect = ADDR:PORT PATTERN: what that forward's far end must answer (nothing: an opened one will do). */
+static int parse_forward_expect(loader *l, const char *v, void *field, int ltype) {
+        forward_check *fc;
+        const char *rest;
+        int r = forward_check_for(l, field, v, &fc, &rest);
+        if (r < 0)
+                return r;
+        return parse_expect(l, rest, &fc->expect, 0);
+}
+
+/* socks_probe = HOST:PORT: the target a -D forward is asked to CONNECT to. */
+static int parse_socks_probe(loader *l, const char *v, void *field, int ltype) {
+        hostport h;
+        if (hostport_parse(v, HOSTPORT_NAME, &h, NULL) < 0 || strlen(h.host) > 255)
+                return config_fail_value(l, "forms: HOST:PORT, [IPv6]:PORT", "invalid socks_probe \"%s\"", v);
+        return free_and_strdup(field, v);
 }
 
 static const char *const alert_type_table[_ALERT_TYPE_MAX] = {
@@ -364,6 +446,9 @@ static const config_key config_keys[] = {
         { SECTION_ALERT, "url_file", parse_url, offsetof(alert_receiver_config, url), URL_KEY_FILE },
         { SECTION_TUNNEL, "forward", parse_forward, offsetof(tunnel_config, forward), 0 },
         { SECTION_TUNNEL, "send", parse_send, 0, 0 },
+        { SECTION_TUNNEL, "forward_send", parse_forward_send, 0, 0 },
+        { SECTION_TUNNEL, "forward_expect", parse_forward_expect, 0, 0 },
+        { SECTION_TUNNEL, "socks_probe", parse_socks_probe, offsetof(tunnel_config, socks_probe), 0 },
         { SECTION_BASTION, "users", parse_words, offsetof(bastion_config, users), 1 },
         { SECTION_BASTION, "authorized_keys", parse_paths, offsetof(bastion_config, authorized_keys), 0 },
         { SECTION_BASTION, "ssh_ports", parse_port_range, offsetof(bastion_config, settings.ssh_ports), 0 },

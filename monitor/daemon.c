@@ -9,6 +9,7 @@
 #include "../exporters/http_server.h"
 #include "../exporters/metrics.h"
 #include "base/log.h"
+#include "host_audit.h"
 #include "daemon.h"
 #include "daemon_bus.h"
 #include "oneshot.h"
@@ -66,7 +67,7 @@ static int on_probe_timer(sd_event_source *s, uint64_t usec, void *userdata) {
                 next = now + t->settings->interval;
         (void) sd_event_source_set_time(s, next);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-        if (!t->running) /* a probe slower than the interval: skip this slot */
+        if (!tunnel_probing(t)) /* a probe slower than the interval: skip this slot */
                 (void) monitor_probe(t->monitor, t);
         return 0;
 }
@@ -89,7 +90,7 @@ static void schedule_new(daemon_ctx *d) {
         size_t n = m->n_tunnels, k = 0;
         for (size_t i = 0; i < n; i++) {
                 tunnel *t = m->tunnels[i];
-                if (t->next_probe || t->running)
+                if (t->next_probe || tunnel_probing(t))
                         continue;
                 usec_t spread = t->settings->interval * (k++) / (n ?: 1);
                 schedule_probe(d, t, spread);
@@ -101,7 +102,7 @@ static void schedule_new(daemon_ctx *d) {
 static void catch_up_missed_slot(daemon_ctx *d, tunnel *t) {
         uint64_t next;
 
-        if (t->last_probe.status == PROBE_OK || t->running || t->healing || !t->next_probe ||
+        if (t->last_probe.status == PROBE_OK || tunnel_probing(t) || t->healing || !t->next_probe ||
             sd_event_source_get_time(t->next_probe, &next) < 0)
                 return;
         usec_t now = now_usec(CLOCK_MONOTONIC), began = now - MIN(t->last_probe.duration, now);
@@ -152,6 +153,7 @@ static void on_refreshed(int r, unsigned number, usec_t duration, void *userdata
         }
         m->round_duration = duration;
         m->last_round_end = now_usec(CLOCK_REALTIME);
+        monitor_audit_log(m); /* only when a resolution changed */
         round_write_textfile(d->round);
         notify_status(d);
 }

@@ -18,6 +18,7 @@ void unit_info_done(unit_info *u) {
         free(u->sub_state);
         free(u->result);
         free(u->user);
+        free(u->restart);
         free(u->exec_path);
         strv_free(u->exec_argv);
         strv_free(u->environment);
@@ -63,6 +64,7 @@ void unit_info_keep_details(unit_info *u, unit_info *old) {
         u->started_at = old->started_at;
         u->result = TAKE_PTR(old->result);
         u->user = TAKE_PTR(old->user);
+        u->restart = TAKE_PTR(old->restart);
         u->exec_path = TAKE_PTR(old->exec_path);
         u->exec_argv = TAKE_PTR(old->exec_argv);
         u->environment = TAKE_PTR(old->environment);

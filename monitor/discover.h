@@ -16,6 +16,7 @@ typedef struct unit_info {
         bool details_skipped;       /* only the listing's fields are filled (see discover_units) */
         char *result;               /* Service.Result: "success", "start-limit-hit", "exit-code", ... */
         char *user;                 /* Service.User (User=); NULL: root, systemd's default */
+        char *restart;              /* Service.Restart (Restart=): "always", "on-failure", "no", ... */
         pid_t main_pid;             /* 0: none */
         uint32_t n_restarts;        /* systemd's own NRestarts */
         usec_t started_at;          /* ExecMainStartTimestamp (realtime usec), 0: never */

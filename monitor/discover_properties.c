@@ -119,6 +119,7 @@ static const unit_property unit_properties[] = {
         { "SubState", "s", read_string, offsetof(unit_info, sub_state) },
         { "Result", "s", read_string, offsetof(unit_info, result) },
         { "User", "s", read_string_or_null, offsetof(unit_info, user) },
+        { "Restart", "s", read_string_or_null, offsetof(unit_info, restart) },
         { "LoadError", "(ss)", read_load_error, offsetof(unit_info, load_error) },
         { "MainPID", "u", read_basic, offsetof(unit_info, main_pid) },
         { "NRestarts", "u", read_basic, offsetof(unit_info, n_restarts) },

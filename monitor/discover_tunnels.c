@@ -80,12 +80,13 @@ static int apply_units(monitor *m, unit_info *units, int n) {
                         m->tunnels[k++] = m->tunnels[i];
                         continue;
                 }
-                if ((m->tunnels[i]->running || m->tunnels[i]->probe_deferred) && m->probes_running > 0)
+                if ((tunnel_probing(m->tunnels[i]) || m->tunnels[i]->probe_deferred) && m->probes_running > 0)
                         m->probes_running--;
                 tunnel_resolve_cancel(m, m->tunnels[i]);
                 if (m->tunnels[i]->guard_pending && m->guard_outstanding > 0)
                         m->guard_outstanding--;
                 log_info("%s: unit gone, no longer monitored", m->tunnels[i]->name);
+                m->resolutions++;
                 tunnel_free(m->tunnels[i]);
         }
         m->n_tunnels = k;

@@ -4,6 +4,7 @@
 #include "bastion/bastion_main.h"
 #include "config.h"
 #include "daemon.h"
+#include "host_audit.h"
 #include "base/log.h"
 #include "oneshot.h"
 
@@ -13,6 +14,7 @@ static void help(void) {
                "  rtun-monitor check   [--config FILE] [--json] [--dry-run]  one round: probe, heal, alert; exit\n"
                "  rtun-monitor daemon  [--config FILE] [--dry-run]           probe loop, /metrics, alerts, healing\n"
                "  rtun-monitor status  [--config FILE] [--json]              probe once and print; never heals\n"
+               "  rtun-monitor audit   [--config FILE] [--json]              the tunnel units' pitfalls; exit 0/1/2\n"
                "  rtun-monitor bastion status|audit|ssh-config [--config FILE] [--json]   the fleet from the bastion\n"
                "  rtun-monitor bastion daemon [--config FILE] [--dry-run]   probes, /metrics, /sd, alerts\n"
                "  rtun-monitor --help | --version\n\n"
@@ -99,12 +101,17 @@ static int check_args(const cmdline *c) {
                 }
                 return -1;
         }
-        if (!streq(c->verb, "check") && !streq(c->verb, "daemon") && !streq(c->verb, "status")) {
+        if (!streq(c->verb, "check") && !streq(c->verb, "daemon") && !streq(c->verb, "status") &&
+            !streq(c->verb, "audit")) {
                 fprintf(stderr, "rtun-monitor: unknown command \"%s\" (see --help)\n", c->verb);
                 return RTUN_EXIT_USAGE;
         }
         if (c->json && streq(c->verb, "daemon")) {
-                fprintf(stderr, "rtun-monitor: --json is for check and status\n");
+                fprintf(stderr, "rtun-monitor: --json is for check, status and audit\n");
+                return RTUN_EXIT_USAGE;
+        }
+        if (c->dry_run && streq(c->verb, "audit")) {
+                fprintf(stderr, "rtun-monitor: audit only looks; --dry-run is for check and daemon\n");
                 return RTUN_EXIT_USAGE;
         }
         if (c->dry_run && streq(c->verb, "status")) {
@@ -140,6 +147,11 @@ int main(int argc, char **argv) {
          * tunnel, late and noisily. Say it once, now. */
         if (streq(c.verb, "bastion")) {
                 r = bastion_command(&cfg, c.sub, c.json, c.dry_run);
+                config_done(&cfg);
+                return r;
+        }
+        if (streq(c.verb, "audit")) {
+                r = host_audit_command(&cfg, c.json);
                 config_done(&cfg);
                 return r;
         }

@@ -46,6 +46,9 @@ tunnel *tunnel_free(tunnel *t) {
                 return NULL;
         probe_cancel(t->running);
         probe_ctx_free(t->probe_ctx);
+        forwards_cancel(t);
+        free(t->forwards);
+        strv_free(t->forwards_down_saved);
         sd_event_source_disable_unref(t->next_probe);
         unit_info_done(&t->unit);
         ssh_resolved_done(&t->ssh);
@@ -79,6 +82,7 @@ monitor *monitor_free(monitor *m) {
                 return NULL;
         m->discovery = discover_job_free(m->discovery);
         json_decref(m->other_units_state);
+        strv_free(m->audit_logged);
         for (size_t i = 0; i < m->n_tunnels; i++)
                 tunnel_free(m->tunnels[i]);
         free(m->tunnels);
@@ -212,13 +216,47 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         t->verdict_began = t->probe_began;
 }
 
-static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
-        t->running = NULL;
+/* The tunnel's probe and its forwards' are all in: one verdict, then each forward's. */
+static void probe_complete(monitor *m, tunnel *t, const probe_result *r) {
         if (m->probes_running > 0)
                 m->probes_running--;
         tunnel_record(m, t, r);
+        forwards_record(m, t, r);
         if (m->on_probed)
                 m->on_probed(m, t, m->userdata);
+}
+
+static bool has_other_forwards(const tunnel *t) {
+        for (size_t i = 0; i < t->n_forwards; i++)
+                if (!t->forwards[i].primary)
+                        return true;
+        return false;
+}
+
+/* The tunnel's own probe is in. When it answered, its other forwards are probed now, after it: a refused
+ * channel's reason is the newest "open failed" line in the unit's journal since the probe began, and a
+ * forward's line (a -L that is prohibited) must never be read as the tunnel's. When it did not, they are
+ * not probed: the tunnel is what is down. */
+static void probe_finished(monitor *m, tunnel *t, const probe_result *r) {
+        t->running = NULL;
+        if (r->status == PROBE_OK && (r->kind == PROBE_KIND_MUX || r->kind == PROBE_KIND_SSH || r->kind == PROBE_KIND_TCP) &&
+            has_other_forwards(t)) {
+                t->main_result = *r;
+                t->main_pending = true;
+                forwards_probe(m, t, r->kind);
+                if (t->forward_probes_running > 0)
+                        return; /* monitor_forward_part_done() completes it */
+                t->main_pending = false;
+        }
+        probe_complete(m, t, r);
+}
+
+void monitor_forward_part_done(monitor *m, tunnel *t) {
+        if (t->forward_probes_running > 0 || !t->main_pending)
+                return;
+        t->main_pending = false;
+        probe_result r = t->main_result;
+        probe_complete(m, t, &r);
 }
 
 static void on_probe_result(probe *p, const probe_result *r, void *userdata) {
@@ -282,7 +320,7 @@ static bool looks_for_busy_port(const tunnel *t, const probe_result *r) {
 }
 
 int monitor_probe(monitor *m, tunnel *t) {
-        if (t->running || t->probe_deferred)
+        if (tunnel_probing(t) || t->probe_deferred)
                 return -EBUSY;
         m->probes_running++;
         /* `ssh -G` is running for it: probing what was resolved before would probe the wrong thing. */
@@ -477,6 +515,27 @@ void monitor_flush_events(monitor *m) {
                                                  m->guard.network_down, t->verdict_began > m->all_down_seen_at);
                 t->pending_events = 0;
                 monitor_emit(m, t, ev);
+        }
+}
+
+void monitor_emit_forward(monitor *m, tunnel *t, const char *forward, unsigned events) {
+        for (unsigned bit = EVENT_FORWARD_DOWN; bit <= EVENT_FORWARD_UP; bit <<= 1) {
+                if (!(events & bit))
+                        continue;
+                const forward_watch *w = NULL;
+                for (size_t i = 0; i < t->n_forwards && !w; i++)
+                        if (streq(t->forwards[i].label, forward))
+                                w = &t->forwards[i];
+                monitor_event ev = {
+                        .event = (tunnel_event) bit,
+                        .tunnel = t,
+                        .reason = w && bit == EVENT_FORWARD_DOWN ? w->reason : "",
+                        .timestamp = now_usec(CLOCK_REALTIME),
+                        .forward = forward,
+                };
+                log_info("%s: event %s (forward %s)", t->name, tunnel_event_to_string(bit), forward);
+                if (m->sink)
+                        m->sink(m, &ev, m->sink_userdata);
         }
 }
 

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "decide.h"
 #include "discover.h"
+#include "forward.h"
 #include "resolve.h"
 #include "../probes/tcpinfo.h"
 
@@ -34,6 +35,13 @@ typedef struct tunnel {
         run_identity as;               /* the unit's User=, as the resolution was made: its ssh and probes run as it */
         const ssh_forward *forward;    /* points into ssh.forwards */
         char forward_label[128];       /* "localhost:21022": the "forward" label */
+        forward_watch *forwards;       /* every forward of the resolution, the tunnel's own among them */
+        size_t n_forwards;
+        size_t forward_probes_running; /* parts of the forwards' probes in flight */
+        probe_result main_result;      /* the tunnel's probe, landed while forward probes still ran */
+        bool main_pending;
+        char **forwards_down_saved;    /* check: "DIRECTION LABEL" of forwards an earlier run announced down,
+                                        * applied when the watches are (re)built */
         const monitor_settings *settings; /* effective monitor.* for this unit (points into config) */
         const tunnel_config *tcfg;     /* [tunnel "UNIT"] section or NULL */
 
@@ -92,6 +100,7 @@ typedef struct monitor_event {
         const tunnel *tunnel;          /* NULL: host-wide (network_down, network_up) */
         const char *reason;            /* never NULL */
         usec_t timestamp;              /* CLOCK_REALTIME */
+        const char *forward;           /* forward_down/up: the forward's label; NULL: the tunnel's */
 } monitor_event;
 typedef void (*monitor_event_sink)(const struct monitor *m, const monitor_event *ev, void *userdata);
 
@@ -120,6 +129,10 @@ typedef struct monitor {
         void (*refresh_cb)(struct monitor *m, int r, void *userdata); /* ... and who hears of it: kept here, */
         void *refresh_userdata;         /* not in the job, so a job cancelled at exit leaks nothing */
         struct json_t *other_units_state; /* state file entries of units outside monitor.units (owned) */
+        char **audit_logged;           /* the audit's errors already in the journal ("UNIT: error: ..."); kept in
+                                        * the state file, so check logs each once per change, not every run */
+        unsigned resolutions;          /* bumped by every resolution and every unit gone: audit again */
+        unsigned audited;              /* m->resolutions when the audit was last logged (+1: never) */
         size_t n_seeds;
         char host[256];                /* this host's name, for alerts */
 
@@ -164,11 +177,33 @@ int monitor_heal(monitor *m, tunnel *t);
 void monitor_guard(monitor *m);
 /* The journal line and the sink for events of t (NULL for host-wide events). */
 void monitor_emit(monitor *m, tunnel *t, unsigned events);
+/* The same for events of one of t's forwards (forward_down, forward_up), named by its label. */
+void monitor_emit_forward(monitor *m, tunnel *t, const char *forward, unsigned events);
 /* Sends the tunnels' pending events. While the local network is suspected (all down), each tunnel's
  * own down/recovered is folded into the one network_down/network_up; a tunnel still down when the
  * network is back gets its down then. monitor_guard() calls it. */
 void monitor_flush_events(monitor *m);
 tunnel *monitor_find(monitor *m, const char *name);
+/* A probe of t is in flight: its own, or one of its forwards', or its verdict waits for them. */
+static inline bool tunnel_probing(const tunnel *t) {
+        return t->running || t->forward_probes_running > 0 || t->main_pending;
+}
+/* The forwards' probes (forward_probe.c). Starts one per forward but the tunnel's own, once the tunnel's
+ * probe of kind k answered (each part counted in t->forward_probes_running; monitor_forward_part_done()
+ * lands each). */
+void forwards_probe(monitor *m, tunnel *t, probe_kind k);
+/* Stops them; no callback. */
+void forwards_cancel(tunnel *t);
+/* The tunnel's verdict is in (r is its probe): each forward's result recorded, decided, announced. */
+void forwards_record(monitor *m, tunnel *t, const probe_result *r);
+/* One part of a forward's probe landed (monitor.c finishes the tunnel's probe when it was the last). */
+void monitor_forward_part_done(monitor *m, tunnel *t);
+/* (Re)builds t->forwards from t->ssh (resolve_apply), keeping what carries over. -ENOMEM. */
+int tunnel_forwards_rebuild(tunnel *t);
+/* The forwards announced down, as "DIRECTION LABEL" (the state file's "forwards_down"); NULL: none. And back:
+ * the saved list applied to the watches there are (kept for a rebuild when there are none yet). */
+struct json_t *tunnel_forwards_down_to_json(const tunnel *t);
+void tunnel_forwards_down_restore(tunnel *t, struct json_t *list);
 /* Frees a tunnel, cancelling its probe and timer (monitor.c; discover_tunnels.c drops tunnels whose unit went). */
 tunnel *tunnel_free(tunnel *t);
 /* Resolves each unit's ExecStart into t->ssh and t->forward, several `ssh -G` at once; on failure

@@ -141,6 +141,8 @@ static void job_conclude(ssh_resolve_job *j, int r, int status) {
                                     WEXITSTATUS(status));
         } else
                 r = ssh_resolved_parse(strempty(j->out.data), &resolved, err, sizeof err);
+        if (r >= 0 && ssh_resolved_identity_warnings(strempty(j->errb.data), &resolved.identity_warnings) < 0)
+                r = set_err(err, sizeof err, -ENOMEM, "Out of memory");
         if (r < 0)
                 ssh_resolved_done(&resolved);
         j->done(j, r, r < 0 ? NULL : &resolved, err, j->userdata);

@@ -6,10 +6,15 @@
 #include "base/macro.h"
 #include "base/spawn.h"
 
+/* Forwards of one kind kept from one command line: more is a mistake (or hostile ssh_config). */
+#define SSH_FORWARDS_MAX 64
+
 typedef struct ssh_forward {
-        char *listen_host;     /* bind address on the bastion; "localhost" when omitted */
+        char *listen_host;     /* -R: bind address on the bastion; -L/-D: on this host ("localhost" when omitted) */
         uint16_t listen_port;
-        char *target;          /* "[localhost]:22" as printed by ssh -G, for display */
+        char *target;          /* "[localhost]:22" as printed by ssh -G, for display; NULL for -D */
+        char *target_host;     /* the target's host, brackets stripped; NULL: a unix socket, or -D */
+        uint16_t target_port;  /* 0: none (unix socket, -D) */
 } ssh_forward;
 
 typedef struct ssh_resolved {
@@ -27,7 +32,17 @@ typedef struct ssh_resolved {
         char *strict_host_key_checking;
         ssh_forward *forwards; /* every -R / RemoteForward with a listen port */
         size_t n_forwards;
+        ssh_forward *local_forwards;   /* every -L / LocalForward with a TCP listen port */
+        size_t n_local_forwards;
+        ssh_forward *dynamic_forwards; /* every -D / DynamicForward with a TCP listen port */
+        size_t n_dynamic_forwards;
+        bool exit_on_forward_failure;
+        unsigned server_alive_interval; /* seconds; 0: off */
+        bool seen_forward_options;      /* the text said exitonforwardfailure (ssh -G always does): a
+                                         * resolution kept by an older version lacks -L/-D and is not reused */
         char *bastion;         /* display form: hostname, or "hostname:port" when port != 22 */
+        char **identity_warnings; /* identity files ssh -G said it cannot use ("not accessible: ..."), as
+                                   * "PATH: REASON"; not kept in ssh_resolved_format() */
 } ssh_resolved;
 
 void ssh_resolved_done(ssh_resolved *r);
@@ -35,6 +50,9 @@ void ssh_resolved_done(ssh_resolved *r);
 /* Pure parser of `ssh -G` output (resolve_parse.c). -EINVAL on malformed input, with a message in err
  * (may be NULL). */
 int ssh_resolved_parse(const char *text, ssh_resolved *ret, char *err, size_t errlen);
+/* ssh's own words on stderr about identity files it cannot read, as it dropped them from its resolution:
+ * "Warning: Identity file PATH not accessible: REASON." -> "PATH: REASON" pushed onto *list. -ENOMEM. */
+int ssh_resolved_identity_warnings(const char *stderr_text, char ***list);
 /* The fields kept, written back as `ssh -G` lines: ssh_resolved_parse() of the text gives r again. */
 int ssh_resolved_format(const ssh_resolved *r, char **ret);
 

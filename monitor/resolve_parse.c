@@ -11,6 +11,8 @@ static bool strcaseeq(const char *a, const char *b) {
         return strcasecmp(a, b) == 0;
 }
 
+static void forwards_free(ssh_forward *f, size_t n);
+
 void ssh_resolved_done(ssh_resolved *r) {
         if (!r)
                 return;
@@ -25,12 +27,11 @@ void ssh_resolved_done(ssh_resolved *r) {
         free(r->user_known_hosts_file);
         free(r->global_known_hosts_file);
         free(r->strict_host_key_checking);
-        for (size_t i = 0; i < r->n_forwards; i++) {
-                free(r->forwards[i].listen_host);
-                free(r->forwards[i].target);
-        }
-        free(r->forwards);
+        forwards_free(r->forwards, r->n_forwards);
+        forwards_free(r->local_forwards, r->n_local_forwards);
+        forwards_free(r->dynamic_forwards, r->n_dynamic_forwards);
         free(r->bastion);
+        strv_free(r->identity_warnings);
         *r = (ssh_resolved) {};
 }
 
@@ -52,51 +53,96 @@ static const struct {
         { "stricthostkeychecking", offsetof(ssh_resolved, strict_host_key_checking), false },
 };
 
-/* "remoteforward LISTEN TARGET", LISTEN one of "[host]:port", "port", "/unix/path". */
-static int parse_remote_forward(const char *value, ssh_resolved *r, char *err, size_t errlen) {
+typedef enum forward_kind { KIND_REMOTE, KIND_LOCAL, KIND_DYNAMIC } forward_kind;
+
+static const char *const forward_keyword[] = {
+        [KIND_REMOTE] = "remoteforward",
+        [KIND_LOCAL] = "localforward",
+        [KIND_DYNAMIC] = "dynamicforward",
+};
+
+static void forward_done(ssh_forward *f) {
+        free(f->listen_host);
+        free(f->target);
+        free(f->target_host);
+}
+
+static void forwards_free(ssh_forward *f, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                forward_done(&f[i]);
+        free(f);
+}
+
+/* The target "[host]:port" (or "host:port"); a unix socket path leaves host NULL and port 0. */
+static int parse_target(const char *t, ssh_forward *f) {
+        hostport h;
+        if (t[0] != '[' && strchr(t, '/'))
+                return 0;
+        if (hostport_parse(t, HOSTPORT_ANY_HOST | HOSTPORT_PORT_ZERO, &h, NULL) < 0)
+                return 0; /* kept for display; nothing to connect to */
+        f->target_port = h.port;
+        f->target_host = strdup(h.host);
+        return f->target_host ? 0 : -ENOMEM;
+}
+
+/* "remoteforward LISTEN TARGET", "localforward LISTEN TARGET", "dynamicforward LISTEN"; LISTEN one of
+ * "[host]:port", "port", "/unix/path". */
+static int parse_forward(const char *value, forward_kind kind, ssh_resolved *r, char *err, size_t errlen) {
+        const char *kw = forward_keyword[kind];
         size_t llen = strcspn(value, " \t");
         const char *target = value + llen;
         target += strspn(target, " \t");
-        if (llen == 0 || !*target)
-                return set_err(err, errlen, -EINVAL, "Malformed remoteforward line: \"%s\"", value);
+        if (llen == 0 || (kind != KIND_DYNAMIC && !*target))
+                return set_err(err, errlen, -EINVAL, "Malformed %s line: \"%s\"", kw, value);
 
         _cleanup_(freep) char *listen = strndup(value, llen);
         if (!listen)
                 return -ENOMEM;
         if (listen[0] != '[' && strchr(listen, '/')) {
-                log_debug("Skipping remote forward from unix socket %s: not probeable.", listen);
+                log_debug("Skipping %s from unix socket %s: not probeable.", kw, listen);
                 return 0;
         }
         hostport h;
         int k = hostport_parse(listen, HOSTPORT_ANY_HOST | HOSTPORT_BARE_PORT | HOSTPORT_PORT_ZERO, &h, NULL);
         if (k == -ERANGE)
-                return set_err(err, errlen, -EINVAL, "Bad port in remoteforward listen address \"%s\"", listen);
+                return set_err(err, errlen, -EINVAL, "Bad port in %s listen address \"%s\"", kw, listen);
         if (k < 0)
-                return set_err(err, errlen, -EINVAL, "Malformed remoteforward listen address \"%s\"", listen);
+                return set_err(err, errlen, -EINVAL, "Malformed %s listen address \"%s\"", kw, listen);
         if (h.port == 0) {
-                /* Dynamic allocation: the bastion picks the port, we cannot know which one to probe. */
-                log_debug("Skipping remote forward %s with a dynamically allocated port.", listen);
+                /* Dynamic allocation: the port is picked at run time, we cannot know which one to probe. */
+                log_debug("Skipping %s %s with a dynamically allocated port.", kw, listen);
                 return 0;
         }
 
-        /* Omitted, empty or "*" bind address: the bastion listens on loopback at least. */
-        _cleanup_(freep) char *host = strdup(isempty_str(h.host) || streq(h.host, "*") ? "localhost" : h.host);
-        _cleanup_(freep) char *t = strdup(target);
-        if (!host || !t)
+        /* Omitted, empty or "*" bind address: the listener is on loopback at least. */
+        _cleanup_(forward_done) ssh_forward f = {
+                .listen_host = strdup(isempty_str(h.host) || streq(h.host, "*") ? "localhost" : h.host),
+                .listen_port = h.port,
+        };
+        if (!f.listen_host)
                 return -ENOMEM;
-        size_t tl = strlen(t);
-        while (tl > 0 && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
-                t[--tl] = 0;
+        if (kind != KIND_DYNAMIC) {
+                if (!(f.target = strdup(target)))
+                        return -ENOMEM;
+                size_t tl = strlen(f.target);
+                while (tl > 0 && (f.target[tl - 1] == ' ' || f.target[tl - 1] == '\t'))
+                        f.target[--tl] = 0;
+                if (parse_target(f.target, &f) < 0)
+                        return -ENOMEM;
+        }
 
-        ssh_forward *m = realloc(r->forwards, (r->n_forwards + 1) * sizeof(ssh_forward));
+        ssh_forward **list = kind == KIND_REMOTE ? &r->forwards : kind == KIND_LOCAL ? &r->local_forwards
+                                                                                     : &r->dynamic_forwards;
+        size_t *n = kind == KIND_REMOTE ? &r->n_forwards : kind == KIND_LOCAL ? &r->n_local_forwards
+                                                                             : &r->n_dynamic_forwards;
+        if (*n >= SSH_FORWARDS_MAX)
+                return set_err(err, errlen, -EINVAL, "More than %d %s lines", SSH_FORWARDS_MAX, kw);
+        ssh_forward *m = realloc(*list, (*n + 1) * sizeof(ssh_forward));
         if (!m)
                 return -ENOMEM;
-        r->forwards = m;
-        r->forwards[r->n_forwards++] = (ssh_forward) {
-                .listen_host = TAKE_PTR(host),
-                .listen_port = h.port,
-                .target = TAKE_PTR(t),
-        };
+        *list = m;
+        m[(*n)++] = f;
+        f = (ssh_forward) {};
         return 0;
 }
 
@@ -126,7 +172,21 @@ static int parse_line(char *line, ssh_resolved *r, bool *seen_port, char *err, s
         if (strcaseeq(keyword, "identityfile"))
                 return strv_push(&r->identity_files, value);
         if (strcaseeq(keyword, "remoteforward"))
-                return parse_remote_forward(value, r, err, errlen);
+                return parse_forward(value, KIND_REMOTE, r, err, errlen);
+        if (strcaseeq(keyword, "localforward"))
+                return parse_forward(value, KIND_LOCAL, r, err, errlen);
+        if (strcaseeq(keyword, "dynamicforward"))
+                return parse_forward(value, KIND_DYNAMIC, r, err, errlen);
+        if (strcaseeq(keyword, "exitonforwardfailure")) {
+                r->exit_on_forward_failure = strcaseeq(value, "yes");
+                r->seen_forward_options = true;
+                return 0;
+        }
+        if (strcaseeq(keyword, "serveraliveinterval")) {
+                unsigned long n = strtoul(value, NULL, 10);
+                r->server_alive_interval = n > 1000000 ? 1000000 : (unsigned) n;
+                return 0;
+        }
 
         for (size_t i = 0; i < ELEMENTSOF(string_keywords); i++) {
                 if (!strcaseeq(keyword, string_keywords[i].keyword))
@@ -135,7 +195,7 @@ static int parse_line(char *line, ssh_resolved *r, bool *seen_port, char *err, s
                 bool none = string_keywords[i].none_is_null && strcaseeq(value, "none");
                 return free_and_strdup(field, none ? NULL : value);
         }
-        return 0; /* everything else (localforward, dynamicforward, ...) is not ours */
+        return 0; /* everything else is not ours */
 }
 
 static int make_bastion(ssh_resolved *r) {
@@ -206,6 +266,14 @@ int ssh_resolved_format(const ssh_resolved *r, char **ret) {
         for (size_t i = 0; i < r->n_forwards; i++)
                 fprintf(f, "remoteforward [%s]:%u %s\n", r->forwards[i].listen_host,
                         (unsigned) r->forwards[i].listen_port, r->forwards[i].target);
+        for (size_t i = 0; i < r->n_local_forwards; i++)
+                fprintf(f, "localforward [%s]:%u %s\n", r->local_forwards[i].listen_host,
+                        (unsigned) r->local_forwards[i].listen_port, r->local_forwards[i].target);
+        for (size_t i = 0; i < r->n_dynamic_forwards; i++)
+                fprintf(f, "dynamicforward [%s]:%u\n", r->dynamic_forwards[i].listen_host,
+                        (unsigned) r->dynamic_forwards[i].listen_port);
+        fprintf(f, "exitonforwardfailure %s\n", r->exit_on_forward_failure ? "yes" : "no");
+        fprintf(f, "serveraliveinterval %u\n", r->server_alive_interval);
         if (fclose(f) != 0 || !text)
                 return -ENOMEM;
         *ret = TAKE_PTR(text);
@@ -239,4 +307,28 @@ char *ssh_forward_format(const ssh_forward *f, char *buf, size_t size) {
                 return buf;
         }
         return hostport_format(f->listen_host, f->listen_port, buf, size);
+}
+
+int ssh_resolved_identity_warnings(const char *text, char ***list) {
+        static const char prefix[] = "Warning: Identity file ", middle[] = " not accessible: ";
+        for (const char *line = text; line && *line;) {
+                const char *end = line + strcspn(line, "\n");
+                const char *mid = NULL;
+                if (strncmp(line, prefix, sizeof prefix - 1) == 0)
+                        mid = memmem(line, (size_t) (end - line), middle, sizeof middle - 1);
+                if (mid) {
+                        const char *path = line + sizeof prefix - 1, *why = mid + sizeof middle - 1;
+                        size_t wl = (size_t) (end - why);
+                        while (wl > 0 && strchr(".\r ", why[wl - 1]))
+                                wl--;
+                        _cleanup_(freep) char *w = NULL;
+                        if (asprintf(&w, "%.*s: %.*s", (int) MIN((size_t) (mid - path), (size_t) 1024), path,
+                                     (int) MIN(wl, (size_t) 256), why) < 0)
+                                return -ENOMEM;
+                        if (strv_length(*list) < SSH_FORWARDS_MAX && strv_push(list, w) < 0)
+                                return -ENOMEM;
+                }
+                line = *end ? end + 1 : end;
+        }
+        return 0;
 }

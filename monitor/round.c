@@ -7,6 +7,7 @@
 #include "../exporters/metrics.h"
 #include "../exporters/textfile.h"
 #include "base/log.h"
+#include "host_audit.h"
 #include "round.h"
 #include "round_internal.h"
 #include "state_file.h"
@@ -112,12 +113,15 @@ static void restore(round *r, saved_state *saved) {
         monitor *m = r->m;
 
         m->guard = saved->guard;
+        m->audit_logged = TAKE_PTR(saved->audit_logged);
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 tunnel *t = m->tunnels[i];
                 const tunnel_health *h = saved_state_find(saved, t->name);
                 if (h) {
                         t->health = *h;
                         t->last_verdict.state = h->state;
+                        tunnel_forwards_down_restore(t, json_object_get(json_object_get(saved->tunnels_json, t->name),
+                                                                        "forwards_down"));
                 }
         }
         if (r->mode->heal && saved->alerts)
@@ -149,6 +153,7 @@ void round_save(round *r, bool with_alerts) {
 
         if (!r->mode->heal)
                 return;
+        monitor_audit_log(r->m);
         if (with_alerts) {
                 alerts = json_array();
                 if (!alerts || saved_alerts_collect(r->senders, r->n_senders, alerts) < 0) {

@@ -37,16 +37,25 @@ bool round_wants_another_probe(const tunnel *t, bool verify) {
         const verdict *v = &t->last_verdict;
         const monitor_settings *s = t->settings;
 
-        if (!t->probed || t->running)
+        if (!t->probed || tunnel_probing(t))
                 return !t->probed;
         if (verify && t->attempts == 0)
                 return true; /* restarted: what was seen before says nothing now */
-        /* A failure below monitor.failures leaves the state as it was (maybe UP): look at the probe. */
-        if (t->last_probe.status == PROBE_OK || !t->resolved)
+        if (!t->resolved)
                 return false;
         /* Bounded whatever happens: failures attempts plus the grace, a second apart. */
         if (t->attempts >= s->failures + s->grace / USEC_PER_SEC + 2)
                 return false;
+        /* The tunnel answers; another forward failing fewer than monitor.failures times has no verdict yet. */
+        if (t->last_probe.status == PROBE_OK) {
+                for (size_t i = 0; i < t->n_forwards; i++) {
+                        const forward_watch *w = &t->forwards[i];
+                        if (!w->primary && w->last.status != PROBE_OK && w->health.state != FORWARD_DOWN)
+                                return true;
+                }
+                return false;
+        }
+        /* A failure below monitor.failures leaves the state as it was (maybe UP): look at the probe. */
         if (v->state == TUNNEL_STARTING)
                 return true;
         if (verify)
@@ -186,7 +195,7 @@ static void launch(round *r) {
         r->launching = true;
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 const tunnel *t = m->tunnels[i];
-                if (t->running && now < t->probe_launched + LAUNCH_SETTLE) {
+                if (tunnel_probing(t) && now < t->probe_launched + LAUNCH_SETTLE) {
                         young++;
                         oldest = MIN(oldest, t->probe_launched);
                 }
@@ -200,7 +209,7 @@ static void launch(round *r) {
                         break;
                 }
                 launch_one(r, t, now);
-                if (t->running) {
+                if (tunnel_probing(t)) {
                         young++;
                         oldest = MIN(oldest, now);
                 }
@@ -229,7 +238,7 @@ void round_sweep(round *r, sweep_kind kind) {
                 if (t->guard_pending || t->last_verdict.action != HEAL_NONE || t->healing)
                         continue;
                 t->attempts = 1;
-                owe_probe(r, t, !t->running); /* a running probe lands on its own */
+                owe_probe(r, t, !tunnel_probing(t)); /* a running probe lands on its own */
         }
         for (size_t i = 0; i < m->n_tunnels && kind == SWEEP_VERIFY; i++)
                 if (m->tunnels[i]->verify)

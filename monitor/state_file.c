@@ -231,6 +231,7 @@ void saved_state_done(saved_state *s) {
         if (!s)
                 return;
         json_decref(s->tunnels_json);
+        strv_free(s->audit_logged);
         for (size_t i = 0; i < s->n_seeds; i++)
                 resolve_seed_done(&s->seeds[i]);
         free(s->seeds);
@@ -289,6 +290,14 @@ static int parse(json_t *root, saved_state *s) {
         if (v && !json_is_boolean(v))
                 return -EINVAL;
         s->guard.network_down = json_is_true(v);
+        v = json_object_get(root, "audit_logged");
+        if (json_is_array(v)) {
+                size_t i;
+                json_t *e;
+                json_array_foreach(v, i, e)
+                        if (json_is_string(e) && i < 4096 && strv_push(&s->audit_logged, json_string_value(e)) < 0)
+                                return -ENOMEM;
+        }
         v = json_object_get(root, "alerts");
         if (v) {
                 if (!json_is_array(v))
@@ -360,6 +369,11 @@ int saved_state_write(const char *path, const monitor *m, json_t *alerts) {
                         json_decref(h);
                         h = NULL;
                 }
+                json_t *fd = h ? tunnel_forwards_down_to_json(m->tunnels[i]) : NULL;
+                if (fd && json_object_set_new(h, "forwards_down", fd) < 0) {
+                        json_decref(h);
+                        h = NULL;
+                }
                 if (!h || json_object_set_new(tunnels, m->tunnels[i]->name, h) < 0) {
                         json_decref(root);
                         return log_oom();
@@ -372,6 +386,13 @@ int saved_state_write(const char *path, const monitor *m, json_t *alerts) {
                         json_object_set(tunnels, name, v);
         if (alerts && json_array_size(alerts) > 0)
                 json_object_set(root, "alerts", alerts);
+        if (m->audit_logged) {
+                json_t *l = json_array();
+                for (char **e = m->audit_logged; l && *e; e++)
+                        json_array_append_new(l, json_string(*e));
+                if (l)
+                        json_object_set_new(root, "audit_logged", l);
+        }
 
         _cleanup_(freep) char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
         json_decref(root);

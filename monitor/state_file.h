@@ -17,6 +17,7 @@ typedef struct saved_state {
         guard_state guard;
         json_t *alerts;        /* array of undelivered alert events, owned; NULL when none */
         json_t *tunnels_json;  /* the "tunnels" object as read, owned */
+        char **audit_logged;   /* the audit's errors an earlier run logged */
         resolve_seed *seeds;   /* the tunnels' resolutions, for the first discovery */
         size_t n_seeds;
 } saved_state;

@@ -18,16 +18,39 @@ static unsigned restarts_of(const tunnel *t) {
         return t->health.n_restarts;
 }
 
+static const char *forward_target(const forward_watch *w) {
+        return w->fwd && w->fwd->target ? w->fwd->target : "";
+}
+
+static const char *forward_reason(const forward_watch *w) {
+        return w->health.state == FORWARD_UP ? "" : w->reason;
+}
+
+static json_t *forwards_json(const tunnel *t) {
+        json_t *list = json_array();
+        for (size_t i = 0; list && i < t->n_forwards; i++) {
+                const forward_watch *w = &t->forwards[i];
+                json_array_append_new(
+                        list, json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:f, s:s}", "forward", w->label, "direction",
+                                        forward_direction_to_string(w->direction), "target", forward_target(w),
+                                        "primary", w->primary, "state", forward_state_to_string(w->health.state),
+                                        "probe", probe_kind_to_string(w->last.kind), "duration_seconds",
+                                        (double) w->last.duration / USEC_PER_SEC, "reason", forward_reason(w)));
+        }
+        return list;
+}
+
 static void print_json(const monitor *m, FILE *f) {
         json_t *list = json_array();
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 const tunnel *t = m->tunnels[i];
                 json_array_append_new(
-                        list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:I}", "name", t->name, "bastion",
+                        list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:s, s:I, s:o}", "name", t->name, "bastion",
                                         t->resolved ? t->ssh.bastion : "", "forward", t->forward_label, "state",
                                         state_of(t), "probe", probe_kind_to_string(t->last_probe.kind),
                                         "duration_seconds", (double) t->last_probe.duration / USEC_PER_SEC,
-                                        "reason", reason_of(t), "restarts", (json_int_t) restarts_of(t)));
+                                        "reason", reason_of(t), "restarts", (json_int_t) restarts_of(t),
+                                        "forwards", forwards_json(t)));
         }
         json_t *root = json_pack("{s:o}", "tunnels", list);
         json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -49,6 +72,24 @@ static void rows_free(row *rows, size_t n) {
                 free(rows[i].reason);
         }
         free(rows);
+}
+
+/* Under its tunnel, one line per forward (a unit with only its own -R has nothing to add). */
+static void print_forwards(const tunnel *t, FILE *f) {
+        if (t->n_forwards < 2)
+                return;
+        for (size_t i = 0; i < t->n_forwards; i++) {
+                const forward_watch *w = &t->forwards[i];
+                _cleanup_(freep) char *label = escape_control(w->label), *target = escape_control(forward_target(w)),
+                                      *reason = escape_control(forward_reason(w));
+                if (!label || !target || !reason)
+                        return;
+                fprintf(f, "  %c %-7s  %s -> %s  %s  %s  %.3fs  %s\n", w->primary ? '*' : '-',
+                        forward_direction_to_string(w->direction), label,
+                        *target ? target : w->direction == FORWARD_DYNAMIC ? "SOCKS" : "?",
+                        forward_state_to_string(w->health.state), probe_kind_to_string(w->last.kind),
+                        (double) w->last.duration / USEC_PER_SEC, reason);
+        }
 }
 
 void status_print(const monitor *m, bool json, FILE *f) {
@@ -85,6 +126,7 @@ void status_print(const monitor *m, bool json, FILE *f) {
                 fprintf(f, "%-*s  %-*s  %-*s  %-8s  %-5s  %7.3fs  %8u  %s\n", wn, rows[i].name, wb, rows[i].bastion,
                         wf, rows[i].forward, state_of(t), probe_kind_to_string(t->last_probe.kind),
                         (double) t->last_probe.duration / USEC_PER_SEC, restarts_of(t), rows[i].reason);
+                print_forwards(t, f);
         }
         fprintf(f, "%zu tunnels, %zu not up\n", m->n_tunnels, monitor_count_down(m));
         rows_free(rows, m->n_tunnels);

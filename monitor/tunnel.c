@@ -21,7 +21,7 @@ static const char *const unit_active_state_table[_UNIT_ACTIVE_STATE_MAX] = {
 /* By bit position: EVENT_DOWN is 1 << 0. */
 static const char *const tunnel_event_table[] = {
         "down", "recovered", "restarted", "gave_up", "network_down", "network_up",
-        "host_down", "host_up", "reaped", "key_expiring",
+        "host_down", "host_up", "reaped", "key_expiring", "forward_down", "forward_up",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(tunnel_state, tunnel_state);

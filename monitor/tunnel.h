@@ -29,7 +29,10 @@ typedef enum tunnel_event {
         EVENT_HOST_UP = 1 << 7,
         EVENT_REAPED = 1 << 8,
         EVENT_KEY_EXPIRING = 1 << 9,
-        _EVENT_ALL = (1 << 10) - 1,
+        /* A forward other than the tunnel's own (forward.h): name is the unit, forward the forward's. */
+        EVENT_FORWARD_DOWN = 1 << 10,
+        EVENT_FORWARD_UP = 1 << 11,
+        _EVENT_ALL = (1 << 12) - 1,
 } tunnel_event;
 
 /* systemd's ActiveState. */
@@ -50,3 +53,7 @@ const char *tunnel_event_to_string(tunnel_event e); /* one bit set */
 tunnel_event tunnel_event_from_string(const char *s); /* 0 if unknown */
 const char *unit_active_state_to_string(unit_active_state s);
 unit_active_state unit_active_state_from_string(const char *s);
+
+/* The events a host raises, the bastion's excluded: what rtun_alerts_total shows on a host. */
+#define EVENT_HOST_ROLE (EVENT_DOWN | EVENT_RECOVERED | EVENT_RESTARTED | EVENT_GAVE_UP | EVENT_NETWORK_DOWN | \
+                         EVENT_NETWORK_UP | EVENT_FORWARD_DOWN | EVENT_FORWARD_UP)

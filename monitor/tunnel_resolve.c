@@ -68,6 +68,9 @@ static void resolve_apply(tunnel *t) {
         ssh_forward_format(t->forward, t->forward_label, sizeof t->forward_label);
         t->resolve_error = mfree(t->resolve_error);
         t->resolved = true;
+        t->monitor->resolutions++;
+        if (tunnel_forwards_rebuild(t) < 0)
+                log_oom(); /* the tunnel's own forward is still probed; the others wait for the next resolution */
         log_debug("%s: bastion %s, forward %s, control path %s", t->name, t->ssh.bastion, t->forward_label,
                   strna(t->ssh.control_path));
 }
@@ -105,8 +108,8 @@ static void resolve_begin(monitor *m, tunnel *t) {
         _cleanup_(strv_freep) char **argv = NULL;
         char err[256] = "";
 
-        if (t->running)
-                return; /* its request points into t->ssh: looked at again next time */
+        if (tunnel_probing(t))
+                return; /* its requests point into t->ssh: looked at again next time */
         if (!streq_ptr(t->unit.load_state, "loaded")) {
                 snprintf(err, sizeof err, "unit not loaded (%s%s%s)", strna(t->unit.load_state),
                          t->unit.load_error ? ": " : "", strempty(t->unit.load_error));
@@ -122,6 +125,8 @@ static void resolve_begin(monitor *m, tunnel *t) {
 
         tunnel_resolve_cancel(m, t); /* asked for a command line or process that is no longer there */
         ssh_resolved_done(&t->ssh);
+        for (size_t i = 0; i < t->n_forwards; i++)
+                t->forwards[i].fwd = NULL; /* kept for their health until the next resolution: labels only */
         t->resolved = false;
         t->forward = NULL;
         t->forward_label[0] = 0;

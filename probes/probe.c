@@ -53,6 +53,8 @@ static const probe_ops *probe_ops_for(const probe_request *req) {
                 return &probe_ssh_ops;
         case PROBE_KIND_TCP:
                 return &probe_tcp_ops;
+        case PROBE_KIND_SOCKS:
+                return &probe_socks_ops;
         default:
                 return NULL;
         }

@@ -13,7 +13,10 @@ typedef struct probe_request {
         const char *unit;             /* for logs and for reading the unit's journal */
         probe_kind kind;              /* MUX, SSH or TCP (the caller resolves AUTO: probe_kind_pick) */
         const ssh_target *ssh;        /* bastion, identity, ControlPath */
-        const forward_address *forward; /* the -R forward to probe: its listen address on the bastion */
+        const forward_address *forward; /* the -R forward to probe: its listen address on the bastion (mux,
+                                         * ssh); the address to connect to (tcp, socks: a -D's local port) */
+        const char *socks_host;       /* socks: CONNECT to socks_host:socks_port; NULL: the greeting only */
+        uint16_t socks_port;
         const regex_t *expect;        /* NULL: an opened forward is enough */
         const char *send;             /* sent first when non-NULL */
         size_t send_len;
@@ -64,6 +67,7 @@ typedef struct probe_ops {
 extern const probe_ops probe_ssh_ops;
 extern const probe_ops probe_tcp_ops;
 extern const probe_ops probe_mux_ops;
+extern const probe_ops probe_socks_ops;
 
 /* For the kinds: */
 sd_event *probe_event(probe *p);

@@ -7,6 +7,7 @@ static const char *const probe_kind_table[_PROBE_KIND_MAX] = {
         [PROBE_KIND_SSH] = "ssh",
         [PROBE_KIND_TCP] = "tcp",
         [PROBE_KIND_NONE] = "none",
+        [PROBE_KIND_SOCKS] = "socks",
 };
 
 static const char *const probe_status_table[_PROBE_STATUS_MAX] = {

@@ -11,6 +11,7 @@ typedef enum probe_kind {
         PROBE_KIND_SSH,
         PROBE_KIND_TCP,
         PROBE_KIND_NONE,
+        PROBE_KIND_SOCKS, /* a -D forward's local SOCKS port (never configured for a tunnel) */
         _PROBE_KIND_MAX,
         _PROBE_KIND_INVALID = -1,
 } probe_kind;

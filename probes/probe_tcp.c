@@ -1,5 +1,7 @@
 /* The tcp probe: nonblocking connect to the forward's listen address, optional send, expect the answer.
- * For a monitor running on the bastion itself, or a forward reachable directly. */
+ * For a monitor running on the bastion itself, or a forward reachable directly. The socks kind is the same
+ * connect to a -D forward's local port, then the SOCKS5 greeting and, with a target, a CONNECT through it
+ * (socks_proto.c) before the send and expect. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -8,6 +10,7 @@
 
 #include "../monitor/base/hostport.h"
 #include "probe.h"
+#include "socks_proto.h"
 
 #define TCP_MAX_ADDRS 8
 
@@ -25,6 +28,12 @@ typedef struct tcp_state {
         char where[300]; /* "localhost:21022", for details */
 
         expect_buffer answer;
+
+        /* socks: 1 greeting sent, 2 CONNECT sent, 3 through (the rest is the target's) */
+        int socks_phase;
+        uint8_t socks_in[SOCKS_REPLY_MAX];
+        size_t socks_len;
+        char socks_where[300];
 } tcp_state;
 
 static void tcp_close(tcp_state *st) {
@@ -158,9 +167,114 @@ static void tcp_on_answer(tcp_state *st) {
         }
 }
 
+static bool is_socks(const tcp_state *st) {
+        return probe_get_request(st->probe)->kind == PROBE_KIND_SOCKS;
+}
+
+/* One short message on a fresh socket: the kernel takes it whole, or something is wrong. */
+static bool socks_send(tcp_state *st, const void *buf, ssize_t len) {
+        if (len < 0) {
+                probe_finish(st->probe, PROBE_ERROR, "cannot encode a SOCKS request: %s", strerror((int) -len));
+                return false;
+        }
+        ssize_t n = send(st->fd, buf, (size_t) len, MSG_NOSIGNAL);
+        if (n != len) {
+                probe_finish(st->probe, PROBE_BAD_RESPONSE, "SOCKS request to %s not sent: %s", st->where,
+                             n < 0 ? strerror(errno) : "short write");
+                return false;
+        }
+        int r = sd_event_source_set_io_events(st->io, EPOLLIN);
+        if (r < 0)
+                probe_finish(st->probe, PROBE_ERROR, "failed to watch socket: %s", strerror(-r));
+        return r >= 0;
+}
+
+static probe_status socks_status(uint8_t code) {
+        switch (code) {
+        case 0x02:
+                return PROBE_PROHIBITED;
+        case 0x03: case 0x04: case 0x05: case 0x06:
+                return PROBE_REFUSED;
+        default:
+                return PROBE_BAD_RESPONSE;
+        }
+}
+
+static void tcp_on_writable(tcp_state *st);
+static void tcp_on_answer(tcp_state *st);
+
+/* The server's replies, at most one in flight; what follows the CONNECT reply is the target's answer. */
+static void socks_on_readable(tcp_state *st) {
+        const probe_request *req = probe_get_request(st->probe);
+        ssize_t n = read(st->fd, st->socks_in + st->socks_len, sizeof st->socks_in - st->socks_len);
+        ssize_t k;
+        uint8_t code = 0;
+
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+        if (n <= 0) {
+                probe_finish(st->probe, PROBE_BAD_RESPONSE, "SOCKS server at %s %s before its reply", st->where,
+                             n == 0 ? "closed" : "reset");
+                return;
+        }
+        st->socks_len += (size_t) n;
+        k = st->socks_phase == 1 ? socks_parse_method_reply(st->socks_in, st->socks_len)
+                                 : socks_parse_connect_reply(st->socks_in, st->socks_len, &code);
+        if (k == 0 && st->socks_len < sizeof st->socks_in)
+                return;
+        if (k <= 0) {
+                probe_finish(st->probe, PROBE_BAD_RESPONSE, "%s at %s: %s", k == -EACCES ? "SOCKS server wants authentication"
+                             : k == -EPROTO ? "not a SOCKS5 server" : "malformed SOCKS reply", st->where,
+                             st->socks_phase == 1 ? "greeting" : "CONNECT");
+                return;
+        }
+        if (st->socks_phase == 1) {
+                if (!req->socks_host) {
+                        probe_finish(st->probe, PROBE_OK, "SOCKS5 greeting answered at %s", st->where);
+                        return;
+                }
+                uint8_t out[4 + 1 + 255 + 2];
+                st->socks_phase = 2;
+                st->socks_len = 0;
+                hostport_format(req->socks_host, req->socks_port, st->socks_where, sizeof st->socks_where);
+                (void) socks_send(st, out, socks_build_connect(out, sizeof out, req->socks_host, req->socks_port));
+                return;
+        }
+        if (code != 0) {
+                probe_finish(st->probe, socks_status(code), "SOCKS CONNECT to %s: %s", st->socks_where,
+                             socks_reply_to_string(code));
+                return;
+        }
+        st->socks_phase = 3;
+        /* ssh answers the CONNECT before the bastion has opened the channel: only the target's answer proves it. */
+        size_t rest = st->socks_len - (size_t) k;
+        probe_status status;
+        char detail[300];
+        if (req->expect && rest > 0 &&
+            expect_answer(&st->answer, req->expect, st->socks_in + k, rest, &status, detail, sizeof detail)) {
+                probe_finish(st->probe, status, "through SOCKS to %s: %s", st->socks_where, detail);
+                return;
+        }
+        if (req->send && req->send_len > 0) {
+                int r = sd_event_source_set_io_events(st->io, EPOLLOUT);
+                if (r < 0)
+                        probe_finish(st->probe, PROBE_ERROR, "failed to watch socket: %s", strerror(-r));
+                return;
+        }
+        if (!req->expect)
+                probe_finish(st->probe, PROBE_OK, "SOCKS CONNECT to %s accepted", st->socks_where);
+}
+
 /* Connected: send what the request wants sent, then listen (or stop here when no answer is expected). */
 static void tcp_on_writable(tcp_state *st) {
         const probe_request *req = probe_get_request(st->probe);
+
+        if (is_socks(st) && st->socks_phase == 0) {
+                uint8_t out[8];
+                st->socks_phase = 1;
+                (void) socks_send(st, out, socks_build_greeting(out, sizeof out));
+                return;
+        }
 
         while (req->send && st->sent < req->send_len) {
                 ssize_t n = send(st->fd, req->send + st->sent, req->send_len - st->sent, MSG_NOSIGNAL);
@@ -174,7 +288,10 @@ static void tcp_on_writable(tcp_state *st) {
         }
 
         if (!req->expect) {
-                probe_finish(st->probe, PROBE_OK, "connected to %s", st->where);
+                if (is_socks(st))
+                        probe_finish(st->probe, PROBE_OK, "SOCKS CONNECT to %s accepted, request sent", st->socks_where);
+                else
+                        probe_finish(st->probe, PROBE_OK, "connected to %s", st->where);
                 return;
         }
 
@@ -204,6 +321,8 @@ static int tcp_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdat
 
         if (revents & EPOLLOUT)
                 tcp_on_writable(st);
+        else if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && is_socks(st) && st->socks_phase < 3)
+                socks_on_readable(st);
         else if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
                 tcp_on_answer(st);
         return 0;
@@ -236,6 +355,12 @@ static void tcp_cancel(probe *p, void *userdata) {
 }
 
 const probe_ops probe_tcp_ops = {
+        .size = sizeof(tcp_state),
+        .start = tcp_start,
+        .cancel = tcp_cancel,
+};
+
+const probe_ops probe_socks_ops = {
         .size = sizeof(tcp_state),
         .start = tcp_start,
         .cancel = tcp_cancel,

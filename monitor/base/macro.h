@@ -50,6 +50,7 @@ static inline void strv_freep(char ***l) {
 }
 size_t strv_length(char *const *l);
 int strv_push(char ***l, const char *s); /* copies s; -ENOMEM */
+bool strv_contains(char *const *l, const char *s);
 /* *p becomes a copy of s (NULL: no string), the old value freed; on -ENOMEM *p is left as it was. */
 int free_and_strdup(char **p, const char *s);
 

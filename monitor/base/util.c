@@ -15,6 +15,13 @@ void strv_free(char **l) {
         free(l);
 }
 
+bool strv_contains(char *const *l, const char *s) {
+        for (; l && *l; l++)
+                if (streq(*l, s))
+                        return true;
+        return false;
+}
+
 size_t strv_length(char *const *l) {
         size_t n = 0;
         if (l)

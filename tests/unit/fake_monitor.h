@@ -34,6 +34,7 @@ static inline void fake_tunnel_free(tunnel *t) {
                 return;
         free(t->name);
         free(t->ssh.bastion);
+        free(t->forwards);
         free(t);
 }
 

@@ -9,6 +9,18 @@ int main(void) {
                 .name = "reverse-ssh@bastion-eu.example.com.service", .bastion = "bastion-eu.example.com",
                 .forward = "localhost:21022", .active = UNIT_ACTIVE, .state = TUNNEL_UP, .probed = true });
         up->probes_total = 120;
+        /* Its forwards, as issue 14 watches them: its own -R, an HTTP -R that is down, a -L, a -D. */
+        up->forwards = calloc(4, sizeof(forward_watch));
+        up->n_forwards = 4;
+        up->forwards[0] = (forward_watch) { .direction = FORWARD_REMOTE, .primary = true, .label = "localhost:21022",
+                                            .health = { .state = FORWARD_UP }, .probed = true, .probes_total = 120 };
+        up->forwards[1] = (forward_watch) { .direction = FORWARD_REMOTE, .label = "localhost:21080",
+                                            .health = { .state = FORWARD_DOWN }, .probed = true, .probes_total = 120 };
+        up->forwards[1].probe_failures[PROBE_BAD_RESPONSE] = 4;
+        up->forwards[2] = (forward_watch) { .direction = FORWARD_LOCAL, .label = "localhost:4505",
+                                            .health = { .state = FORWARD_UP }, .probed = true, .probes_total = 120 };
+        up->forwards[3] = (forward_watch) { .direction = FORWARD_DYNAMIC, .label = "localhost:1080",
+                                            .health = { .state = FORWARD_UP }, .probed = true, .probes_total = 120 };
         up->probe_failures[PROBE_TIMEOUT] = 3;
         up->last_success_realtime = 1700000000123456ULL;
         up->last_probe.duration = 41000;

@@ -35,6 +35,23 @@ static void test_webhook_exact(void **state) {
                 "\"timestamp\":\"2026-11-23T20:01:02Z\"}");
 }
 
+/* A forward other than the tunnel's own: its label in "forward", firing then resolved. */
+static void test_forward_events(void **state) {
+        alert_event ev = fixed_event(EVENT_FORWARD_DOWN);
+        ev.forward = (char *) "localhost:21080";
+        ev.reason = (char *) "bad_response: closed without answer";
+        _cleanup_(freep) char *j = NULL, *k = NULL, *s = NULL;
+        assert_int_equal(alert_payload_webhook(&ev, &j), 0);
+        assert_non_null(strstr(j, "\"event\":\"forward_down\",\"status\":\"firing\""));
+        assert_non_null(strstr(j, "\"forward\":\"localhost:21080\""));
+        ev.event = EVENT_FORWARD_UP;
+        assert_int_equal(alert_payload_webhook(&ev, &k), 0);
+        assert_non_null(strstr(k, "\"event\":\"forward_up\",\"status\":\"resolved\""));
+        assert_int_equal(alert_payload_slack(&ev, &s), 0);
+        assert_non_null(strstr(s, "Forward back up: reverse-ssh@b1.service"));
+        assert_non_null(strstr(s, "#2eb886"));
+}
+
 static void test_slack_exact(void **state) {
         alert_event ev = fixed_event(EVENT_DOWN);
         _cleanup_(freep) char *j = NULL;
@@ -84,7 +101,7 @@ static void test_event_table(void **state) {
 }
 
 static void test_invalid_event(void **state) {
-        static const tunnel_event bad[] = { 0, EVENT_DOWN | EVENT_RECOVERED, 1 << 10 };
+        static const tunnel_event bad[] = { 0, EVENT_DOWN | EVENT_RECOVERED, 1 << 12 };
         for (unsigned i = 0; i < ELEMENTSOF(bad); i++) {
                 alert_event ev = fixed_event(bad[i]);
                 char *j = NULL;
@@ -201,6 +218,7 @@ int main(void) {
                 cmocka_unit_test(test_slack_exact),
                 cmocka_unit_test(test_event_table),
                 cmocka_unit_test(test_invalid_event),
+                cmocka_unit_test(test_forward_events),
                 cmocka_unit_test(test_slack_escaping),
                 cmocka_unit_test(test_json_escaping),
                 cmocka_unit_test(test_invalid_utf8),

@@ -239,7 +239,41 @@ static void test_failure_reasons_preinitialised(void **state) {
         }
         assert_int_equal(count(text, "rtun_probe_failures_total{"), 3 * (_PROBE_STATUS_MAX - 1));
         assert_int_equal(count(text, "rtun_restarts_total{"), 3 * _RESTART_REASON_MAX);
-        assert_int_equal(count(text, "rtun_alerts_total{"), 6);
+        /* A host's events: the six of contract.md and forward_down/forward_up; never the bastion's. */
+        assert_int_equal(count(text, "rtun_alerts_total{"), 8);
+        assert_line(text, "rtun_alerts_total{receiver=\"slack-ops\",event=\"forward_down\"} 0");
+        assert_null(strstr(text, "event=\"host_down\""));
+        fake_monitor_done(&m);
+}
+
+/* Every forward of a tunnel: its own series with a direction, every failure reason pre-initialised. */
+static void test_forward_series(void **state) {
+        monitor m;
+        build(&m);
+        tunnel *b1 = m.tunnels[0];
+        b1->forwards = calloc(3, sizeof(forward_watch));
+        b1->n_forwards = 3;
+        b1->forwards[0] = (forward_watch) { .direction = FORWARD_REMOTE, .primary = true, .label = "localhost:21022",
+                                            .health = { .state = FORWARD_UP }, .probed = true, .probes_total = 10,
+                                            .last = { .duration = 12345 } };
+        b1->forwards[1] = (forward_watch) { .direction = FORWARD_LOCAL, .label = "localhost:4505",
+                                            .health = { .state = FORWARD_DOWN }, .probed = true, .probes_total = 4 };
+        b1->forwards[1].probe_failures[PROBE_REFUSED] = 3;
+        b1->forwards[2] = (forward_watch) { .direction = FORWARD_DYNAMIC, .label = "localhost:1080",
+                                            .health = { .state = FORWARD_UNKNOWN } };
+        _cleanup_(freep) char *text = render_ok(&m);
+#define FB1 "name=\"reverse-ssh@b1.service\",bastion=\"b1.example.com\","
+        assert_line(text, "rtun_forward_up{" FB1 "forward=\"localhost:21022\",direction=\"remote\"} 1");
+        assert_line(text, "rtun_forward_up{" FB1 "forward=\"localhost:4505\",direction=\"local\"} 0");
+        assert_line(text, "rtun_forward_up{" FB1 "forward=\"localhost:1080\",direction=\"dynamic\"} 0");
+        assert_line(text, "rtun_forward_probe_duration_seconds{" FB1 "forward=\"localhost:21022\",direction=\"remote\"} 0.012345");
+        assert_line(text, "rtun_forward_probes_total{" FB1 "forward=\"localhost:4505\",direction=\"local\"} 4");
+        assert_line(text, "rtun_forward_probe_failures_total{" FB1 "forward=\"localhost:4505\",direction=\"local\",reason=\"refused\"} 3");
+        assert_line(text, "rtun_forward_probe_failures_total{" FB1 "forward=\"localhost:1080\",direction=\"dynamic\",reason=\"timeout\"} 0");
+        assert_int_equal(count(text, "rtun_forward_probe_failures_total{"), 3 * (_PROBE_STATUS_MAX - 1));
+        /* The tunnel's own series are unchanged. */
+        assert_line(text, "rtun_tunnel_up{" B1 "} 1");
+#undef FB1
         fake_monitor_done(&m);
 }
 
@@ -345,6 +379,7 @@ int main(void) {
                 cmocka_unit_test(test_sorted_by_name),
                 cmocka_unit_test(test_removed_tunnel_disappears),
                 cmocka_unit_test(test_failure_reasons_preinitialised),
+                cmocka_unit_test(test_forward_series),
                 cmocka_unit_test(test_counters_follow_state),
                 cmocka_unit_test(test_seconds_formatting),
                 cmocka_unit_test(test_utf8_kept_invalid_replaced),
