@@ -61,15 +61,13 @@ t_match "mux as User=: up through the user's ControlMaster" "$OUT" "$UU .* +up +
 # user's 0600 socket is opened with the user's fsuid; ProtectProc=ptraceable + CAP_SYS_PTRACE still show
 # the user's ssh and its /proc/PID/fd (the TCP view of its connection).
 MP=$(lab_port_alloc) || t_die "metrics port"
-t_daemon_install "--monitor.units=$UU --monitor.interval=1s --monitor.timeout=3s --metrics.listen=127.0.0.1:$MP" ||
+t_daemon_install "--monitor.units=$UU --monitor.probe=mux --monitor.interval=1s --monitor.timeout=3s --metrics.listen=127.0.0.1:$MP" ||
         t_die "install rtun-monitord.service"
 lab_on_cleanup "lab_exec systemctl stop rtun-monitord.service"
 lab_exec systemctl start rtun-monitord.service || t_fail "hardened daemon: start"
 metric() { curl -s --max-time 3 "http://127.0.0.1:$MP/metrics" | awk -v p="$1{name=\"$UU\"" 'index($0, p) == 1 { print $NF; exit }'; }
 t_until 30 'test "$(metric rtun_tunnel_up)" = 1'
-t_eq "hardened daemon: the User= tunnel is up" "$(metric rtun_tunnel_up)" 1
-t_match "hardened daemon: through the user's ControlMaster (mux)" \
-        "$(curl -s --max-time 3 "http://127.0.0.1:$MP/metrics" | grep "^rtun_tunnel_up{name=\"$UU\"")" 'probe="mux"'
+t_eq "hardened daemon: the User= tunnel is up through its ControlMaster (--monitor.probe=mux)" "$(metric rtun_tunnel_up)" 1
 t_until 10 'test -n "$(metric rtun_tcp_rtt_seconds)"'
 t_match "hardened daemon: the user's ssh connection seen through /proc/PID/fd ($(metric rtun_tcp_rtt_seconds) s rtt)" \
         "$(metric rtun_tcp_rtt_seconds)" '^[0-9.e+-]+$'

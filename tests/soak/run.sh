@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# `make soak` (not in make check; minutes): the host daemon, as the shipped rtun-monitord.service, over
+# SOAK_TUNNELS (50) tunnels on SOAK_BASTIONS (3) bastions for SOAK_MINUTES (10), with a random fault about every
+# SOAK_GAP (5) seconds: a stopped ssh, a half-open connection, a bastion restarted, the bus daemon restarted, the
+# alert receiver down, a scrape flood. Each fault's expected outcome is checked as it happens (a checker in
+# the background per fault); the report (tests/soak/report.py) gives faults by kind, detection times, healthy
+# tunnels restarted by mistake, alerts lost or repeated, and the daemon's RSS and fds at start and end.
+# SOAK_VALGRIND=1 runs the daemon under valgrind (memcheck) and fails on any error or definite leak.
+#   make soak                                   # 10 minutes
+#   make soak SOAK_VALGRIND=1 SOAK_MINUTES=3    # shorter, under valgrind
+# Output: $SOAK_OUT (build/soak or build/soak-valgrind): report.txt, report.json and the raw logs.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+export LAB_QUIET=1
+
+MIN=${SOAK_MINUTES:-10}
+N=${SOAK_TUNNELS:-50}
+NB=${SOAK_BASTIONS:-3}
+GAP=${SOAK_GAP:-5}
+VG=${SOAK_VALGRIND:-0}
+[[ $VG == 1 ]] && INTERVAL=${SOAK_INTERVAL:-5} || INTERVAL=${SOAK_INTERVAL:-2}
+OUT=${SOAK_OUT:-build/soak$([[ $VG == 1 ]] && echo -valgrind)}
+BIN=${RTUN_BIN:-build/rtun-monitor}
+[[ $MIN =~ ^[0-9]+$ && $N =~ ^[1-9][0-9]*$ && $NB =~ ^[1-9]$ && $GAP =~ ^[1-9][0-9]*$ && $INTERVAL =~ ^[1-9][0-9]*$ ]] ||
+        { echo "soak: SOAK_MINUTES, SOAK_TUNNELS, SOAK_BASTIONS (1-9), SOAK_GAP, SOAK_INTERVAL must be numbers" >&2; exit 2; }
+[[ -x $BIN ]] || { echo "soak: $BIN missing: run make" >&2; exit 2; }
+rm -rf "$OUT" && mkdir -p "$OUT/busy" || exit 2
+S=$(realpath "$OUT")
+D=rtun-monitord.service
+T_START=$(now)
+say() { echo "soak: [$(since "$T_START")] $*"; }
+
+# --- the lab: target and bastions that take many sessions, 50 tunnels sk000..sk049.test round-robin
+BASTIONS=()
+for ((i = 1; i <= NB; i++)); do BASTIONS+=("soak-b$i.test"); done
+lab_init || t_die "lab_init"
+lab_target_start -o MaxStartups=1000:30:2000 || t_die "target sshd"
+for b in "${BASTIONS[@]}"; do lab_bastion_start "$b" -o MaxStartups=200:30:400 -o MaxSessions=100 || t_die "bastion $b"; done
+lab_container_start || t_die "container"
+lab_tunnels_add_many sk "$N" 10 "${BASTIONS[@]}" || t_die "$N tunnels"
+cp "$BIN" "$LAB/rtun-monitor" || t_die "copy the monitor"
+cp "$LAB/run/many" "$S/tunnels.txt"
+say "lab up: $N tunnels over ${#BASTIONS[@]} bastions"
+unit_port() { awk -v u="$1" '$2 == u { print $3 }' "$S/tunnels.txt"; }
+unit_bastion() { awk -v u="$1" '$2 == u { print $4 }' "$S/tunnels.txt"; }
+bastion_units() { awk -v b="$1" '$4 == b { print $2 }' "$S/tunnels.txt"; }
+mapfile -t UNITS < <(awk '{ print $2 }' "$S/tunnels.txt")
+
+# --- the alert receiver on the host's loopback (restarted on the same port by the receiver fault)
+RP=$(lab_port_alloc) || t_die "receiver port"
+recv_start() {
+        python3 tests/integration/receiver.py --port "$RP" --log "$S/receiver.log" >>"$S/receiver.out" 2>&1 &
+        echo $! >"$S/receiver.pid"
+        t_until 10 '[[ -n $(ss -Htln "( sport = :$RP )") ]]'
+}
+recv_stop() {
+        local pid
+        pid=$(cat "$S/receiver.pid" 2>/dev/null) || return 0
+        kill "$pid" 2>/dev/null
+        t_until 10 '! lab__alive '"$pid"
+        rm -f "$S/receiver.pid"
+}
+lab_on_cleanup "recv_stop"
+recv_start || t_die "receiver"
+
+# --- the daemon: the shipped unit; the lab overrides ExecStart and WatchdogSec only (valgrind: its JIT
+# needs writable+executable memory, so MemoryDenyWriteExecute=no on that run alone)
+MP=$(lab_port_alloc) || t_die "metrics port"
+URL=http://127.0.0.1:$MP
+cat >"$LAB/soak.conf" <<EOF
+[monitor]
+units = reverse-ssh@sk*.test.service
+interval = ${INTERVAL}s
+timeout = 3s
+failures = 2
+grace = 5s
+
+[heal]
+backoff = 1s
+max_restarts = 1000
+
+[metrics]
+listen = 127.0.0.1:$MP
+
+[alert hook]
+type = webhook
+url = http://127.0.0.1:$RP/hook
+events = down recovered restarted gave_up network_down network_up
+EOF
+EXEC="/lab/rtun-monitor daemon --config /lab/soak.conf"
+EXTRA=""
+WD=10s
+if [[ $VG == 1 ]]; then
+        EXEC="/usr/bin/valgrind -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite"
+        EXEC+=" --error-exitcode=9 --log-file=/lab/valgrind.log /lab/rtun-monitor daemon --config /lab/soak.conf"
+        EXTRA=$'MemoryDenyWriteExecute=no\nTimeoutStopSec=60s\n'
+        WD=60s
+fi
+lab_put /etc/systemd/system/$D <systemd/$D &&
+        printf '[Service]\nExecStart=\nExecStart=%s\nWatchdogSec=%s\n%s' "$EXEC" "$WD" "$EXTRA" |
+        lab_put /etc/systemd/system/$D.d/50-soak.conf && lab_exec systemctl daemon-reload || t_die "install $D"
+lab_on_cleanup "lab_exec systemctl stop $D"
+lab_exec systemctl start $D || t_die "start $D"
+DPID0=$(lab_exec systemctl show -p MainPID --value $D)
+DN0=$(lab_exec systemctl show -p NRestarts --value $D)
+
+python3 tests/soak/poll.py "$URL/metrics" "$S/poll.log" 0.25 &
+POLL=$!
+lab_on_cleanup "kill $POLL 2>/dev/null"
+n_up() { curl -s --max-time 5 "$URL/metrics" | grep -c '^rtun_tunnel_up{.*} 1$'; }
+t_until 180 '(( $(n_up) == N ))' || t_die "precondition: all $N tunnels up in /metrics within 180 s (got $(n_up))"
+say "daemon up: $N tunnels up after $WAITED s"
+
+# RSS (kB) and open fds of the daemon, from the host, every 30 s and on demand: "TIME RSS_KB FDS"
+HPID=$(lab_hostpid "$DPID0") || t_die "daemon host pid"
+sample() { echo "$(now) $(awk '/^VmRSS:/ { print $2 }' "/proc/$HPID/status") $(ls "/proc/$HPID/fd" | wc -l) ${1:-}" >>"$S/rss.log"; }
+sleep 20 # warm-up: the first rounds' allocations are not growth
+sample start
+( while sleep 30; do sample; done ) &
+SAMPLER=$!
+lab_on_cleanup "kill $SAMPLER 2>/dev/null"
+for u in "${UNITS[@]}"; do echo "$u $(lab_unit_mainpid "$u")"; done >"$S/mainpid.start"
+
+# --- faults. The main loop claims what a fault touches (files in $S/busy), injects it, and leaves its
+# checker in the background; the checker records "ID KIND ok|FAIL T_DONE key=value..." in results.log.
+result() { echo "$1 $2 $3 $(now) ${*:4}" >>"$S/results.log"; }
+free_unit() {
+        local u
+        for u in $(printf '%s\n' "${UNITS[@]}" | shuf); do
+                [[ -e $S/busy/$u || -e $S/busy/$(unit_bastion "$u") ]] && continue
+                echo "$u"
+                return 0
+        done
+        return 1
+}
+claim() { local f; for f in "$@"; do : >"$S/busy/$f"; done; }
+release() { local f; for f in "$@"; do rm -f "$S/busy/$f"; done; }
+mainpid_changed() { local m; m=$(lab_unit_mainpid "$1"); [[ $m =~ ^[1-9][0-9]*$ && $m != "$2" ]]; }
+
+# stop: nothing but the monitor restarts a stopped ssh (systemd sees it running): its MainPID changes and
+# its forward answers again.
+chk_stop() { # ID UNIT MAINPID0
+        local id=$1 u=$2 m0=$3 port
+        port=$(unit_port "$u")
+        if ! t_until 60 'mainpid_changed $u $m0'; then
+                result "$id" stop FAIL "unit=$u" "why=not_restarted_in_60s"
+        elif ! lab_wait_banner "$port" 60 >/dev/null 2>&1; then
+                result "$id" stop FAIL "unit=$u" "why=forward_not_back_in_60s"
+        else
+                result "$id" stop ok "unit=$u"
+        fi
+        release "$u"
+}
+# half-open: the probe times out, the monitor restarts the unit; once the bastion dropped the stale session
+# (ClientAlive 2 x 2 s) the forward answers again.
+chk_halfopen() { # ID UNIT MAINPID0
+        local id=$1 u=$2 m0=$3 port
+        port=$(unit_port "$u")
+        if ! t_until 90 'mainpid_changed $u $m0'; then
+                result "$id" halfopen FAIL "unit=$u" "why=not_restarted_in_90s"
+                lab_fault_clear
+        else
+                lab_fault_clear
+                if lab_wait_banner "$port" 90 >/dev/null 2>&1; then
+                        result "$id" halfopen ok "unit=$u"
+                else
+                        result "$id" halfopen FAIL "unit=$u" "why=forward_not_back_in_90s"
+                fi
+        fi
+        release "$u" g-halfopen
+}
+# bastion restarted: every tunnel of it answers again (systemd restarts the ssh that lost it).
+chk_bastion() { # ID BASTION
+        local id=$1 b=$2 ports silent
+        ports=$(for u in $(bastion_units "$b"); do unit_port "$u"; done)
+        # shellcheck disable=SC2086 # a list of ports
+        if silent=$(lab__wait_banners 120 $ports); then
+                result "$id" bastion ok "bastion=$b"
+        else
+                result "$id" bastion FAIL "bastion=$b" "why=ports_silent_after_120s:${silent// /,}"
+        fi
+        # shellcheck disable=SC2046
+        release "$b" g-bastion $(bastion_units "$b")
+}
+# bus daemon restarted: the daemon loses the bus, reconnects, keeps its pid.
+chk_dbus() { # ID T0
+        local id=$1 t0=$2 j lost back
+        if ! lab_exec systemctl restart dbus.service; then
+                result "$id" dbus FAIL "why=systemctl_restart_dbus_failed"
+                release g-dbus
+                return
+        fi
+        t_until 60 'j=$(lab_exec journalctl -u $D -o short-unix --no-pager --since=@${t0%.*}); [[ $j == *"Reconnected to the system bus"* ]]'
+        lost=$(awk -v t="$t0" '$1 >= t && /Lost the system bus/ { print $1; exit }' <<<"$j")
+        back=$(awk -v t="$t0" '$1 >= t && /Reconnected to the system bus/ { print $1; exit }' <<<"$j")
+        if [[ -z $lost || -z $back ]]; then
+                result "$id" dbus FAIL "why=no_lost_or_reconnected_line_in_60s"
+        elif [[ $(lab_exec systemctl show -p MainPID --value $D) != "$DPID0" ]]; then
+                result "$id" dbus FAIL "why=daemon_pid_changed"
+        else
+                result "$id" dbus ok "lost_s=$(since "$t0" "$lost")" "reconnected_s=$(since "$t0" "$back")"
+        fi
+        release g-dbus
+}
+# receiver down while a tunnel breaks and heals: once it is back, that tunnel's down, restarted and
+# recovered alerts arrive (retried), each once.
+delivered() { # UNIT SINCE: events answered 200 for UNIT, logged at or after SINCE
+        jq -r --arg u "$1" --argjson t "$2" 'select(.answer == "200" and .path == "/hook" and .time >= $t)
+                | .body | fromjson | select(.name == $u) | .event' "$S/receiver.log" 2>/dev/null | sort | paste -sd' '
+}
+chk_receiver() { # ID UNIT MAINPID0
+        local id=$1 u=$2 m0=$3 port t1 got
+        port=$(unit_port "$u")
+        if ! t_until 60 'mainpid_changed $u $m0' || ! lab_wait_banner "$port" 60 >/dev/null 2>&1; then
+                result "$id" receiver FAIL "unit=$u" "why=tunnel_not_healed_while_receiver_down"
+                recv_start
+        else
+                sleep 2 # the recovered verdict follows the next probe
+                recv_start || result "$id" receiver FAIL "unit=$u" "why=receiver_restart_failed"
+                t1=$(now)
+                if t_until 120 '[[ $(delivered $u $t1) == "down recovered restarted" ]]'; then
+                        result "$id" receiver ok "unit=$u" "delivered_s=$WAITED"
+                else
+                        result "$id" receiver FAIL "unit=$u" "why=alerts_after_receiver_back:$(delivered "$u" "$t1" | tr ' ' ,)"
+                fi
+        fi
+        release "$u" g-receiver
+}
+# scrape flood: /healthz keeps answering, the daemon is not restarted (watchdog).
+chk_flood() { # ID
+        local id=$1 line
+        line=$(python3 tests/soak/flood.py "$URL" 8 16)
+        read -r _ scrapes _ errors _ hzmax _ hzfail <<<"$line"
+        if [[ $(lab_exec systemctl show -p MainPID --value $D) != "$DPID0" ]]; then
+                result "$id" flood FAIL "why=daemon_pid_changed" "scrapes=$scrapes"
+        elif ((hzfail > 0)) || ! le "$hzmax" 3; then
+                result "$id" flood FAIL "why=healthz_failed_or_slow" "scrapes=$scrapes" "errors=$errors" "healthz_max_s=$hzmax" "healthz_failures=$hzfail"
+        else
+                result "$id" flood ok "scrapes=$scrapes" "errors=$errors" "healthz_max_s=$hzmax"
+        fi
+        release g-flood
+}
+
+KINDS=(stop stop stop halfopen halfopen bastion dbus receiver flood)
+END=$(awk -v s="$(now)" -v m="$MIN" 'BEGIN { printf "%.0f", s + m * 60 }')
+id=0
+CHECKERS=()
+say "faults for $MIN min, one about every $GAP s"
+while (($(date +%s) < END)); do
+        kind=${KINDS[SRANDOM % ${#KINDS[@]}]}
+        t0=$(now)
+        case $kind in
+        stop | halfopen | receiver)
+                [[ $kind == stop || ! -e $S/busy/g-$kind ]] || continue
+                u=$(free_unit) || { sleep 1; continue; }
+                m0=$(lab_unit_mainpid "$u")
+                id=$((id + 1))
+                claim "$u"
+                [[ $kind == stop ]] || claim "g-$kind"
+                if [[ $kind == receiver ]]; then
+                        recv_stop
+                        t0=$(now)
+                fi
+                if [[ $kind == halfopen ]]; then lab_fault_halfopen "$u" >/dev/null 2>&1; else lab_fault_stop "$u" >/dev/null 2>&1; fi ||
+                        { result "$id" "$kind" skipped "unit=$u" "why=inject_failed"; release "$u" "g-$kind"; [[ $kind == receiver ]] && recv_start; continue; }
+                echo "$id $kind $u $t0 $u" >>"$S/faults.log"
+                "chk_$kind" "$id" "$u" "$m0" &
+                ;;
+        bastion)
+                [[ ! -e $S/busy/g-bastion ]] || continue
+                b=""
+                for c in $(printf '%s\n' "${BASTIONS[@]}" | shuf); do
+                        busy=0
+                        for u in $(bastion_units "$c"); do [[ -e $S/busy/$u ]] && busy=1; done
+                        ((busy)) || { b=$c; break; }
+                done
+                [[ -n $b ]] || continue
+                id=$((id + 1))
+                # shellcheck disable=SC2046
+                claim g-bastion "$b" $(bastion_units "$b")
+                echo "$id bastion $b $t0 $(bastion_units "$b" | paste -sd' ')" >>"$S/faults.log"
+                lab_bastion_stop "$b" >/dev/null 2>&1
+                sleep 3
+                # In this shell: a bastion dies with the shell that started it.
+                lab_bastion_start "$b" -o MaxStartups=200:30:400 -o MaxSessions=100 >/dev/null 2>&1 ||
+                        say "warning: bastion $b did not start again"
+                chk_bastion "$id" "$b" &
+                ;;
+        dbus | flood)
+                [[ ! -e $S/busy/g-$kind ]] || continue
+                id=$((id + 1))
+                claim "g-$kind"
+                echo "$id $kind - $t0" >>"$S/faults.log"
+                if [[ $kind == dbus ]]; then chk_dbus "$id" "$t0" & else chk_flood "$id" & fi
+                ;;
+        esac
+        CHECKERS+=($!)
+        sleep "$(awk -v g="$GAP" -v r="$SRANDOM" 'BEGIN { printf "%.1f", g * (0.5 + (r % 1000) / 1000) }')"
+done
+say "$id faults injected; waiting for their checkers"
+for p in "${CHECKERS[@]}"; do wait "$p" 2>/dev/null; done
+t_until 180 '(( $(n_up) == N ))' || say "warning: only $(n_up) of $N tunnels up 180 s after the last fault"
+sleep 10 # the last alerts and the daemon's steady state
+sample end
+kill "$SAMPLER" 2>/dev/null
+for u in "${UNITS[@]}"; do echo "$u $(lab_unit_mainpid "$u")"; done >"$S/mainpid.end"
+curl -s --max-time 5 "$URL/metrics" >"$S/metrics.end"
+DPID1=$(lab_exec systemctl show -p MainPID --value $D)
+DN1=$(lab_exec systemctl show -p NRestarts --value $D)
+kill "$POLL" 2>/dev/null
+
+# --- the daemon stopped (valgrind writes its report at exit)
+lab_exec systemctl stop $D
+lab_exec journalctl -u $D -o short-unix --no-pager >"$S/daemon.journal" 2>&1
+VGARGS=()
+if [[ $VG == 1 ]]; then
+        cp "$LAB/valgrind.log" "$S/valgrind.log" 2>/dev/null || : >"$S/valgrind.log"
+        VGARGS=(--valgrind "$S/valgrind.log" --exit-status "$(lab_exec systemctl show -p ExecMainStatus --value $D)")
+fi
+
+# --- the report, and the verdicts
+python3 tests/soak/report.py "$S" --minutes "$MIN" --tunnels "$N" --bastions "$NB" --interval "$INTERVAL" \
+        --daemon-pid "$DPID0" "$DPID1" --daemon-nrestarts "$DN0" "$DN1" "${VGARGS[@]}" | tee "$S/report.txt"
+rc=${PIPESTATUS[0]}
+# report.py ends with one "verdict: pass|fail: TEXT" line per check; they count here.
+while IFS= read -r line; do
+        case $line in
+        "verdict: pass: "*) t_pass "${line#verdict: pass: }" ;;
+        "verdict: fail: "*) t_fail "${line#verdict: fail: }" ;;
+        esac
+done <"$S/report.txt"
+((rc == 0 || T_FAIL > 0)) || t_fail "report.py exited $rc"
+say "report: $S/report.txt"
+t_summary
+((T_FAIL == 0))
