@@ -349,12 +349,16 @@ lab_bastion_port() {
         cat "$LAB/bastions/$b/port" 2>/dev/null || { lab__err "no bastion '$1'"; return 1; }
 }
 
-# The bastion an alias stands for (lab_bastion_alias), or NAME itself; fails for neither.
+# The bastion an alias stands for (lab_bastion_alias, lab_tunnels_add_many), or NAME itself; fails for neither.
 lab__bastion_name() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local a b
         if [[ -n $1 && -f $LAB/run/aliases ]]; then
                 while read -r a b; do [[ $a == "$1" ]] && { echo "$b"; return 0; }; done <"$LAB/run/aliases"
+        fi
+        # The aliases of lab_tunnels_add_many: "ALIAS UNIT REMOTE_PORT BASTION".
+        if [[ -n $1 && -f $LAB/run/many ]]; then
+                while read -r a _ _ b; do [[ $a == "$1" ]] && { echo "$b"; return 0; }; done <"$LAB/run/many"
         fi
         [[ -n $1 && -d $LAB/bastions/$1 ]] || { lab__err "no bastion or alias '$1'"; return 1; }
         echo "$1"

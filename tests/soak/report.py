@@ -25,6 +25,7 @@ ap.add_argument("--minutes", type=float, required=True)
 ap.add_argument("--tunnels", type=int, required=True)
 ap.add_argument("--bastions", type=int, required=True)
 ap.add_argument("--interval", type=float, required=True)
+ap.add_argument("--timeout", type=float, default=3.0)
 ap.add_argument("--daemon-pid", nargs=2, required=True)
 ap.add_argument("--daemon-nrestarts", nargs=2, required=True)
 ap.add_argument("--valgrind")
@@ -182,8 +183,8 @@ mistaken = sorted(set(mistaken))
 
 # --- RSS and fds
 rss = [ln.split() for ln in lines("rss.log")]
-rs = [r for r in rss if len(r) >= 4 and r[3] == "start"]
-re_ = [r for r in rss if len(r) >= 4 and r[3] == "end"]
+rs = [r for r in rss if len(r) >= 5 and r[4] == "start"]
+re_ = [r for r in rss if len(r) >= 5 and r[4] == "end"]
 rss_start, fd_start = (int(rs[0][1]), int(rs[0][2])) if rs else (None, None)
 rss_end, fd_end = (int(re_[-1][1]), int(re_[-1][2])) if re_ else (None, None)
 rss_all = [int(r[1]) for r in rss if len(r) >= 3 and r[1].isdigit()]
@@ -196,8 +197,10 @@ def fmt_stats(xs):
 
 
 out = []
-out.append("Soak: %d tunnels on %d bastions, %.0f min of faults, monitor.interval %gs, failures 2, timeout 3s" %
-           (a.tunnels, a.bastions, a.minutes, a.interval))
+loads = [float(r[3]) for r in rss if len(r) >= 4 and re.match(r"^[0-9.]+$", r[3])]
+out.append("Soak: %d tunnels on %d bastions, %.0f min of faults, monitor.interval %gs, timeout %gs, failures 2;"
+           " machine load average %s" % (a.tunnels, a.bastions, a.minutes, a.interval, a.timeout,
+                                        ("%.1f-%.1f" % (min(loads), max(loads))) if loads else "?"))
 out.append("")
 out.append("%-9s %8s %9s %7s  %-32s  %s" % ("fault", "injected", "outcome", "failed", "detected", "other"))
 for k, v in by_kind.items():
@@ -206,7 +209,7 @@ for k, v in by_kind.items():
     elif k == "dbus":
         other = "reconnected %s" % fmt_stats(v["notes"])
     elif k == "flood":
-        other = ("%d scrapes per 8 s flood (median); /healthz max %.2f s" %
+        other = ("%d scrapes per 8 s flood of 8 clients (median); /healthz max %.2f s" %
                  (statistics.median(n for n, _ in v["notes"]), max(h for _, h in v["notes"]))) if v["notes"] else "-"
     elif k == "bastion":
         other = "; ".join(str(n) for n in v["notes"]) or "all its tunnels seen down, then back"
@@ -224,8 +227,11 @@ if rss_start is not None and rss_end is not None:
     out.append("daemon RSS: %d kB at start, %d kB at end (%+d kB; min %d, max %d over %d samples); fds: %d -> %d" %
                (rss_start, rss_end, rss_end - rss_start, min(rss_all), max(rss_all), len(rss_all), fd_start, fd_end))
 out.append("daemon: MainPID %s -> %s, NRestarts %s -> %s" % (a.daemon_pid[0], a.daemon_pid[1], *a.daemon_nrestarts))
-for x in failures + lost + alternation_breaks + mistaken:
-    out.append("  " + x)
+for name, xs in (("faults without their outcome", failures), ("alerts lost", lost),
+                 ("down/recovered out of order", alternation_breaks), ("restarts by mistake", mistaken)):
+    if xs:
+        out.append("%s (%d; the first 15):" % (name, len(xs)))
+        out.extend("  " + x for x in xs[:15])
 
 # --- verdicts
 for k, v in by_kind.items():

@@ -19,11 +19,14 @@ N=${SOAK_TUNNELS:-50}
 NB=${SOAK_BASTIONS:-3}
 GAP=${SOAK_GAP:-5}
 VG=${SOAK_VALGRIND:-0}
-[[ $VG == 1 ]] && INTERVAL=${SOAK_INTERVAL:-5} || INTERVAL=${SOAK_INTERVAL:-2}
+# Probe timeout: a probe's answer is the target sshd's banner after a fork+exec per connection, slow on a
+# busy machine (2 cores shared; at a load of 26 a 3 s timeout restarted healthy tunnels).
+if [[ $VG == 1 ]]; then INTERVAL=${SOAK_INTERVAL:-10} TIMEOUT=${SOAK_TIMEOUT:-15}; else INTERVAL=${SOAK_INTERVAL:-5} TIMEOUT=${SOAK_TIMEOUT:-10}; fi
 OUT=${SOAK_OUT:-build/soak$([[ $VG == 1 ]] && echo -valgrind)}
 BIN=${RTUN_BIN:-build/rtun-monitor}
-[[ $MIN =~ ^[0-9]+$ && $N =~ ^[1-9][0-9]*$ && $NB =~ ^[1-9]$ && $GAP =~ ^[1-9][0-9]*$ && $INTERVAL =~ ^[1-9][0-9]*$ ]] ||
-        { echo "soak: SOAK_MINUTES, SOAK_TUNNELS, SOAK_BASTIONS (1-9), SOAK_GAP, SOAK_INTERVAL must be numbers" >&2; exit 2; }
+[[ $MIN =~ ^[0-9]+$ && $N =~ ^[1-9][0-9]*$ && $NB =~ ^[1-9]$ && $GAP =~ ^[1-9][0-9]*$ && $INTERVAL =~ ^[1-9][0-9]*$ &&
+        $TIMEOUT =~ ^[1-9][0-9]*$ ]] ||
+        { echo "soak: SOAK_MINUTES, SOAK_TUNNELS, SOAK_BASTIONS (1-9), SOAK_GAP, SOAK_INTERVAL, SOAK_TIMEOUT must be numbers" >&2; exit 2; }
 [[ -x $BIN ]] || { echo "soak: $BIN missing: run make" >&2; exit 2; }
 rm -rf "$OUT" && mkdir -p "$OUT/busy" || exit 2
 S=$(realpath "$OUT")
@@ -72,9 +75,8 @@ cat >"$LAB/soak.conf" <<EOF
 [monitor]
 units = reverse-ssh@sk*.test.service
 interval = ${INTERVAL}s
-timeout = 3s
+timeout = ${TIMEOUT}s
 failures = 2
-grace = 5s
 
 [heal]
 backoff = 1s
@@ -112,23 +114,44 @@ n_up() { curl -s --max-time 5 "$URL/metrics" | grep -c '^rtun_tunnel_up{.*} 1$';
 t_until 180 '(( $(n_up) == N ))' || t_die "precondition: all $N tunnels up in /metrics within 180 s (got $(n_up))"
 say "daemon up: $N tunnels up after $WAITED s"
 
-# RSS (kB) and open fds of the daemon, from the host, every 30 s and on demand: "TIME RSS_KB FDS"
+# RSS (kB) and open fds of the daemon, from the host, every 30 s and at start and end
 HPID=$(lab_hostpid "$DPID0") || t_die "daemon host pid"
-sample() { echo "$(now) $(awk '/^VmRSS:/ { print $2 }' "/proc/$HPID/status") $(ls "/proc/$HPID/fd" | wc -l) ${1:-}" >>"$S/rss.log"; }
+# "TIME RSS_KB FDS LOADAVG [start|end]"
+sample() { echo "$(now) $(awk '/^VmRSS:/ { print $2 }' "/proc/$HPID/status") $(ls "/proc/$HPID/fd" | wc -l) $(cut -d' ' -f1 /proc/loadavg) ${1:-}" >>"$S/rss.log"; }
 sleep 20 # warm-up: the first rounds' allocations are not growth
 sample start
 ( while sleep 30; do sample; done ) &
 SAMPLER=$!
 lab_on_cleanup "kill $SAMPLER 2>/dev/null"
-for u in "${UNITS[@]}"; do echo "$u $(lab_unit_mainpid "$u")"; done >"$S/mainpid.start"
+# Every tunnel's MainPID in one call: "UNIT PID" per line.
+all_mainpids() {
+        lab_exec systemctl show -p Id -p MainPID "${UNITS[@]}" |
+                awk 'BEGIN { RS = ""; FS = "\n" } { for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } print v["Id"], v["MainPID"] }'
+}
+all_mainpids >"$S/mainpid.start"
 
 # --- faults. The main loop claims what a fault touches (files in $S/busy), injects it, and leaves its
 # checker in the background; the checker records "ID KIND ok|FAIL T_DONE key=value..." in results.log.
+# soak_until TIMEOUT 'CODE': t_until at a pace that suits a loaded machine (each look may be a systemctl
+# call in the container): every 0.5 s; WAITED = seconds it took.
+soak_until() {
+        local timeout=$1 code=$2 s
+        s=$(now)
+        while :; do
+                if eval "$code"; then WAITED=$(since "$s"); return 0; fi
+                le "$(since "$s")" "$timeout" || break
+                sleep 0.5
+        done
+        WAITED=$(since "$s")
+        return 1
+}
 result() { echo "$1 $2 $3 $(now) ${*:4}" >>"$S/results.log"; }
 free_unit() {
         local u
         for u in $(printf '%s\n' "${UNITS[@]}" | shuf); do
                 [[ -e $S/busy/$u || -e $S/busy/$(unit_bastion "$u") ]] && continue
+                # Only a tunnel the daemon last saw up: a fault on one already down would time nothing.
+                [[ $(awk -v u="$u" '$2 == "up" && $3 == u { v = $4 } END { print v }' "$S/poll.log") == 1 ]] || continue
                 echo "$u"
                 return 0
         done
@@ -143,7 +166,7 @@ mainpid_changed() { local m; m=$(lab_unit_mainpid "$1"); [[ $m =~ ^[1-9][0-9]*$ 
 chk_stop() { # ID UNIT MAINPID0
         local id=$1 u=$2 m0=$3 port
         port=$(unit_port "$u")
-        if ! t_until 60 'mainpid_changed $u $m0'; then
+        if ! soak_until 60 'mainpid_changed $u $m0'; then
                 result "$id" stop FAIL "unit=$u" "why=not_restarted_in_60s"
         elif ! lab_wait_banner "$port" 60 >/dev/null 2>&1; then
                 result "$id" stop FAIL "unit=$u" "why=forward_not_back_in_60s"
@@ -157,7 +180,7 @@ chk_stop() { # ID UNIT MAINPID0
 chk_halfopen() { # ID UNIT MAINPID0
         local id=$1 u=$2 m0=$3 port
         port=$(unit_port "$u")
-        if ! t_until 90 'mainpid_changed $u $m0'; then
+        if ! soak_until 90 'mainpid_changed $u $m0'; then
                 result "$id" halfopen FAIL "unit=$u" "why=not_restarted_in_90s"
                 lab_fault_clear
         else
@@ -191,7 +214,7 @@ chk_dbus() { # ID T0
                 release g-dbus
                 return
         fi
-        t_until 60 'j=$(lab_exec journalctl -u $D -o short-unix --no-pager --since=@${t0%.*}); [[ $j == *"Reconnected to the system bus"* ]]'
+        soak_until 60 'j=$(lab_exec journalctl -u $D -o short-unix --no-pager --since=@${t0%.*}); [[ $j == *"Reconnected to the system bus"* ]]'
         lost=$(awk -v t="$t0" '$1 >= t && /Lost the system bus/ { print $1; exit }' <<<"$j")
         back=$(awk -v t="$t0" '$1 >= t && /Reconnected to the system bus/ { print $1; exit }' <<<"$j")
         if [[ -z $lost || -z $back ]]; then
@@ -212,14 +235,14 @@ delivered() { # UNIT SINCE: events answered 200 for UNIT, logged at or after SIN
 chk_receiver() { # ID UNIT MAINPID0
         local id=$1 u=$2 m0=$3 port t1 got
         port=$(unit_port "$u")
-        if ! t_until 60 'mainpid_changed $u $m0' || ! lab_wait_banner "$port" 60 >/dev/null 2>&1; then
+        if ! soak_until 60 'mainpid_changed $u $m0' || ! lab_wait_banner "$port" 60 >/dev/null 2>&1; then
                 result "$id" receiver FAIL "unit=$u" "why=tunnel_not_healed_while_receiver_down"
                 recv_start
         else
                 sleep 2 # the recovered verdict follows the next probe
                 recv_start || result "$id" receiver FAIL "unit=$u" "why=receiver_restart_failed"
                 t1=$(now)
-                if t_until 120 '[[ $(delivered $u $t1) == "down recovered restarted" ]]'; then
+                if soak_until 120 'd=" $(delivered $u $t1) "; [[ $d == *" down "* && $d == *" restarted "* && $d == *" recovered "* ]]'; then
                         result "$id" receiver ok "unit=$u" "delivered_s=$WAITED"
                 else
                         result "$id" receiver FAIL "unit=$u" "why=alerts_after_receiver_back:$(delivered "$u" "$t1" | tr ' ' ,)"
@@ -227,14 +250,15 @@ chk_receiver() { # ID UNIT MAINPID0
         fi
         release "$u" g-receiver
 }
-# scrape flood: /healthz keeps answering, the daemon is not restarted (watchdog).
+# scrape flood (8 clients back to back for 8 s): /healthz keeps answering within the server's own 10 s
+# request bound, the daemon is not restarted (watchdog).
 chk_flood() { # ID
         local id=$1 line
-        line=$(python3 tests/soak/flood.py "$URL" 8 16)
+        line=$(python3 tests/soak/flood.py "$URL" 8 8)
         read -r _ scrapes _ errors _ hzmax _ hzfail <<<"$line"
         if [[ $(lab_exec systemctl show -p MainPID --value $D) != "$DPID0" ]]; then
                 result "$id" flood FAIL "why=daemon_pid_changed" "scrapes=$scrapes"
-        elif ((hzfail > 0)) || ! le "$hzmax" 3; then
+        elif ((hzfail > 0)) || ! le "$hzmax" 10; then
                 result "$id" flood FAIL "why=healthz_failed_or_slow" "scrapes=$scrapes" "errors=$errors" "healthz_max_s=$hzmax" "healthz_failures=$hzfail"
         else
                 result "$id" flood ok "scrapes=$scrapes" "errors=$errors" "healthz_max_s=$hzmax"
@@ -304,7 +328,7 @@ t_until 180 '(( $(n_up) == N ))' || say "warning: only $(n_up) of $N tunnels up 
 sleep 10 # the last alerts and the daemon's steady state
 sample end
 kill "$SAMPLER" 2>/dev/null
-for u in "${UNITS[@]}"; do echo "$u $(lab_unit_mainpid "$u")"; done >"$S/mainpid.end"
+all_mainpids >"$S/mainpid.end"
 curl -s --max-time 5 "$URL/metrics" >"$S/metrics.end"
 DPID1=$(lab_exec systemctl show -p MainPID --value $D)
 DN1=$(lab_exec systemctl show -p NRestarts --value $D)
@@ -320,7 +344,7 @@ if [[ $VG == 1 ]]; then
 fi
 
 # --- the report, and the verdicts
-python3 tests/soak/report.py "$S" --minutes "$MIN" --tunnels "$N" --bastions "$NB" --interval "$INTERVAL" \
+python3 tests/soak/report.py "$S" --minutes "$MIN" --tunnels "$N" --bastions "$NB" --interval "$INTERVAL" --timeout "$TIMEOUT" \
         --daemon-pid "$DPID0" "$DPID1" --daemon-nrestarts "$DN0" "$DN1" "${VGARGS[@]}" | tee "$S/report.txt"
 rc=${PIPESTATUS[0]}
 # report.py ends with one "verdict: pass|fail: TEXT" line per check; they count here.
