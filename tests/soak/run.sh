@@ -34,6 +34,19 @@ D=rtun-monitord.service
 T_START=$(now)
 say() { echo "soak: [$(since "$T_START")] $*"; }
 
+# soak_until TIMEOUT 'CODE': t_until at a pace that suits a loaded machine (each look may be a systemctl
+# call in the container): every second; WAITED = seconds it took.
+soak_until() {
+        local timeout=$1 code=$2 s
+        s=$(now)
+        while :; do
+                if eval "$code"; then WAITED=$(since "$s"); return 0; fi
+                le "$(since "$s")" "$timeout" || break
+                sleep 1
+        done
+        WAITED=$(since "$s")
+        return 1
+}
 # --- the lab: target and bastions that take many sessions, 50 tunnels sk000..sk049.test round-robin
 BASTIONS=()
 for ((i = 1; i <= NB; i++)); do BASTIONS+=("soak-b$i.test"); done
@@ -55,7 +68,7 @@ RP=$(lab_port_alloc) || t_die "receiver port"
 recv_start() {
         python3 tests/integration/receiver.py --port "$RP" --log "$S/receiver.log" >>"$S/receiver.out" 2>&1 &
         echo $! >"$S/receiver.pid"
-        t_until 10 '[[ -n $(ss -Htln "( sport = :$RP )") ]]'
+        soak_until 30 '[[ -n $(ss -Htln "( sport = :$RP )") ]]'
 }
 recv_stop() {
         local pid
@@ -132,19 +145,6 @@ all_mainpids >"$S/mainpid.start"
 
 # --- faults. The main loop claims what a fault touches (files in $S/busy), injects it, and leaves its
 # checker in the background; the checker records "ID KIND ok|FAIL T_DONE key=value..." in results.log.
-# soak_until TIMEOUT 'CODE': t_until at a pace that suits a loaded machine (each look may be a systemctl
-# call in the container): every 0.5 s; WAITED = seconds it took.
-soak_until() {
-        local timeout=$1 code=$2 s
-        s=$(now)
-        while :; do
-                if eval "$code"; then WAITED=$(since "$s"); return 0; fi
-                le "$(since "$s")" "$timeout" || break
-                sleep 0.5
-        done
-        WAITED=$(since "$s")
-        return 1
-}
 result() { echo "$1 $2 $3 $(now) ${*:4}" >>"$S/results.log"; }
 free_unit() {
         local u
@@ -266,6 +266,37 @@ chk_flood() { # ID
         release g-flood
 }
 
+# inject_unit ID KIND UNIT: in the background, so the main loop keeps its pace on a loaded machine (each
+# look into the container is a process or two): the fault, its record, its checker.
+inject_unit() {
+        local id=$1 kind=$2 u=$3 m0 t0
+        m0=$(lab_unit_mainpid "$u")
+        [[ $kind == receiver ]] && recv_stop
+        t0=$(now)
+        if [[ $kind == halfopen ]]; then lab_fault_halfopen "$u" >/dev/null 2>&1; else lab_fault_stop "$u" >/dev/null 2>&1; fi || {
+                result "$id" "$kind" skipped "unit=$u" "why=inject_failed"
+                [[ $kind == receiver ]] && recv_start
+                [[ $kind == halfopen ]] && lab_fault_clear
+                release "$u" "g-$kind"
+                return
+        }
+        echo "$id $kind $u $t0 $u" >>"$S/faults.log"
+        "chk_$kind" "$id" "$u" "$m0"
+}
+# inject_bastion ID BASTION: stopped (with every session) for 3 s, started again. Started from this
+# background shell without the lab's parent-death tie (it would die with this shell); lab_cleanup still
+# stops it through its pid file.
+inject_bastion() {
+        local id=$1 b=$2
+        echo "$id bastion $b $(now) $(bastion_units "$b" | paste -sd' ')" >>"$S/faults.log"
+        lab_bastion_stop "$b" >/dev/null 2>&1
+        sleep 3
+        LAB_SPAWN=() lab_bastion_start "$b" -o MaxStartups=200:30:400 -o MaxSessions=100 >/dev/null 2>&1 ||
+                lab__alive "$(cat "$LAB/bastions/$b/pid" 2>/dev/null)" ||
+                { result "$id" bastion FAIL "bastion=$b" "why=did_not_start_again"; release "$b" g-bastion $(bastion_units "$b"); return; }
+        chk_bastion "$id" "$b"
+}
+
 KINDS=(stop stop stop halfopen halfopen bastion dbus receiver flood)
 END=$(awk -v s="$(now)" -v m="$MIN" 'BEGIN { printf "%.0f", s + m * 60 }')
 id=0
@@ -273,23 +304,14 @@ CHECKERS=()
 say "faults for $MIN min, one about every $GAP s"
 while (($(date +%s) < END)); do
         kind=${KINDS[SRANDOM % ${#KINDS[@]}]}
-        t0=$(now)
         case $kind in
         stop | halfopen | receiver)
                 [[ $kind == stop || ! -e $S/busy/g-$kind ]] || continue
                 u=$(free_unit) || { sleep 1; continue; }
-                m0=$(lab_unit_mainpid "$u")
                 id=$((id + 1))
                 claim "$u"
                 [[ $kind == stop ]] || claim "g-$kind"
-                if [[ $kind == receiver ]]; then
-                        recv_stop
-                        t0=$(now)
-                fi
-                if [[ $kind == halfopen ]]; then lab_fault_halfopen "$u" >/dev/null 2>&1; else lab_fault_stop "$u" >/dev/null 2>&1; fi ||
-                        { result "$id" "$kind" skipped "unit=$u" "why=inject_failed"; release "$u" "g-$kind"; [[ $kind == receiver ]] && recv_start; continue; }
-                echo "$id $kind $u $t0 $u" >>"$S/faults.log"
-                "chk_$kind" "$id" "$u" "$m0" &
+                inject_unit "$id" "$kind" "$u" &
                 ;;
         bastion)
                 [[ ! -e $S/busy/g-bastion ]] || continue
@@ -303,20 +325,14 @@ while (($(date +%s) < END)); do
                 id=$((id + 1))
                 # shellcheck disable=SC2046
                 claim g-bastion "$b" $(bastion_units "$b")
-                echo "$id bastion $b $t0 $(bastion_units "$b" | paste -sd' ')" >>"$S/faults.log"
-                lab_bastion_stop "$b" >/dev/null 2>&1
-                sleep 3
-                # In this shell: a bastion dies with the shell that started it.
-                lab_bastion_start "$b" -o MaxStartups=200:30:400 -o MaxSessions=100 >/dev/null 2>&1 ||
-                        say "warning: bastion $b did not start again"
-                chk_bastion "$id" "$b" &
+                inject_bastion "$id" "$b" &
                 ;;
         dbus | flood)
                 [[ ! -e $S/busy/g-$kind ]] || continue
                 id=$((id + 1))
                 claim "g-$kind"
-                echo "$id $kind - $t0" >>"$S/faults.log"
-                if [[ $kind == dbus ]]; then chk_dbus "$id" "$t0" & else chk_flood "$id" & fi
+                echo "$id $kind - $(now)" >>"$S/faults.log"
+                if [[ $kind == dbus ]]; then chk_dbus "$id" "$(now)" & else chk_flood "$id" & fi
                 ;;
         esac
         CHECKERS+=($!)
