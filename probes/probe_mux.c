@@ -403,16 +403,20 @@ static int mux_connect_as(mux_probe *m, const char *path, uid_t want, uid_t *ret
         return 0;
 }
 
-/* The path is looked up and the socket (0600, the user's) opened with the user's file-system identity:
- * the hardened unit has no CAP_DAC_OVERRIDE, and root needs no override to reach what the user can. Without
- * CAP_SETUID (an operator) the switch is a no-op and the permission error stays ours. */
+/* As root first; where root may not (the hardened unit keeps no CAP_DAC_OVERRIDE: a User= tunnel's socket is
+ * 0600, its ControlPath may sit in a 0700 home), again with the user's file-system identity, which can reach
+ * what the user can. Without CAP_SETUID (an operator) the switch does nothing and the error stays ours. */
 static int mux_connect(mux_probe *m, const char *path, const run_identity *as, uid_t *ret_owner) {
         uid_t want = as ? as->uid : 0;
-        if (!as || as->uid == geteuid())
-                return mux_connect_as(m, path, want, ret_owner);
+        int r = mux_connect_as(m, path, want, ret_owner);
+        if (r != -EACCES || !as || as->uid == geteuid())
+                return r;
+        if (m->ctl_fd >= 0)
+                close(m->ctl_fd);
+        m->ctl_fd = -1;
         uid_t old_uid = (uid_t) setfsuid(as->uid);
         gid_t old_gid = (gid_t) setfsgid(as->gid);
-        int r = mux_connect_as(m, path, want, ret_owner);
+        r = mux_connect_as(m, path, want, ret_owner);
         (void) setfsgid(old_gid);
         (void) setfsuid(old_uid);
         return r;
