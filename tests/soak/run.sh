@@ -306,7 +306,8 @@ inject_bastion() {
         echo "$id bastion $b $(now) $(bastion_units "$b" | paste -sd' ')" >>"$S/faults.log"
         lab_bastion_stop "$b" >/dev/null 2>&1
         sleep 3
-        LAB_SPAWN=() lab_bastion_start "$b" -o MaxStartups=200:30:400 -o MaxSessions=100 >/dev/null 2>&1 ||
+        LAB_SPAWN=() # this function runs in its own (background) shell: the change stays here
+        lab_bastion_start "$b" -o MaxStartups=200:30:400 -o MaxSessions=100 >/dev/null 2>&1 ||
                 lab__alive "$(cat "$LAB/bastions/$b/pid" 2>/dev/null)" ||
                 { result "$id" bastion FAIL "bastion=$b" "why=did_not_start_again"; release "$b" g-bastion $(bastion_units "$b"); return; }
         chk_bastion "$id" "$b"
