@@ -68,7 +68,9 @@ lab_exec systemctl start rtun-monitord.service || t_fail "hardened daemon: start
 metric() { curl -s --max-time 3 "http://127.0.0.1:$MP/metrics" | awk -v p="$1{name=\"$UU\"" 'index($0, p) == 1 { print $NF; exit }'; }
 t_until 30 'test "$(metric rtun_tunnel_up)" = 1'
 t_eq "hardened daemon: the User= tunnel is up through its ControlMaster (--monitor.probe=mux)" "$(metric rtun_tunnel_up)" 1
-t_until 10 'test -n "$(metric rtun_tcp_rtt_seconds)"'
+t_until 30 'test -n "$(metric rtun_tcp_rtt_seconds)"' ||
+        { echo "---- its series, and its journal"; curl -s --max-time 3 "http://127.0.0.1:$MP/metrics" | grep -F "$UU";
+          lab_exec journalctl --no-pager -o cat -u rtun-monitord.service | tail -n 20; }
 t_match "hardened daemon: the user's ssh connection seen through /proc/PID/fd ($(metric rtun_tcp_rtt_seconds) s rtt)" \
         "$(metric rtun_tcp_rtt_seconds)" '^[0-9.e+-]+$'
 t_nomatch "hardened daemon: no permission error in its journal" \
