@@ -978,20 +978,21 @@ lab_cleanup() {
 # Many tunnels (tests/bench): bastions that take many sessions, one ssh Host alias per tunnel, units
 # started in batches. The list of tunnels is $LAB/run/many: "ALIAS UNIT REMOTE_PORT BASTION" per line.
 
-# lab__wait_banners TIMEOUT PORT...: waits until every port answers "SSH-" (polled together); prints
-# the ports still silent and returns 1 on timeout.
+# lab__wait_banners TIMEOUT PORT...: waits until every port answers "SSH-" (polled together, each round
+# of looks given LAB_BANNER_LOOK s, default 1); prints the ports still silent and returns 1 on timeout.
 lab__wait_banners() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         "$LAB_PY" - "$@" <<'PYEOF'
-import selectors, socket, sys, time
+import os, selectors, socket, sys, time
 limit, left = float(sys.argv[1]), set(int(p) for p in sys.argv[2:])
+look = float(os.environ.get("LAB_BANNER_LOOK", "1.0"))  # seconds one round of looks may take
 end = time.monotonic() + limit
 while left and time.monotonic() < end:
     sel, socks = selectors.DefaultSelector(), {}
     for p in left:
         s = socket.socket(); s.setblocking(False)
         s.connect_ex(("127.0.0.1", p)); sel.register(s, selectors.EVENT_READ, p); socks[p] = s
-    stop = time.monotonic() + 1.0
+    stop = time.monotonic() + look
     while socks and time.monotonic() < stop:
         for key, _ in sel.select(max(0.0, stop - time.monotonic())):
             p = key.data

@@ -13,6 +13,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 export LAB_QUIET=1
+# A busy machine (load 25-40 while this was written): the lab's own waits, longer.
+export LAB_TUNNEL_TIMEOUT=${LAB_TUNNEL_TIMEOUT:-180} LAB_BANNER_LOOK=${LAB_BANNER_LOOK:-5}
 
 MIN=${SOAK_MINUTES:-10}
 N=${SOAK_TUNNELS:-50}
