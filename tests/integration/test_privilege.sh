@@ -58,8 +58,8 @@ t_eq "mux as User=: exit 0" "$RC" 0
 t_match "mux as User=: up through the user's ControlMaster" "$OUT" "$UU .* +up +mux"
 
 # --- the same under the shipped, hardened rtun-monitord.service (issue 13): no CAP_DAC_OVERRIDE, so the
-# user's 0600 socket is opened with the user's fsuid; ProtectProc=ptraceable + CAP_SYS_PTRACE still show
-# the user's ssh and its /proc/PID/fd (the TCP view of its connection).
+# user's 0600 socket is opened with the user's fsuid. (This tunnel's TCP connection is its ProxyCommand's,
+# not ssh's: there is no TCP view of it to check here.)
 MP=$(lab_port_alloc) || t_die "metrics port"
 t_daemon_install "--monitor.units=$UU --monitor.probe=mux --monitor.interval=1s --monitor.timeout=3s --metrics.listen=127.0.0.1:$MP" ||
         t_die "install rtun-monitord.service"
@@ -68,11 +68,6 @@ lab_exec systemctl start rtun-monitord.service || t_fail "hardened daemon: start
 metric() { curl -s --max-time 3 "http://127.0.0.1:$MP/metrics" | awk -v p="$1{name=\"$UU\"" 'index($0, p) == 1 { print $NF; exit }'; }
 t_until 30 'test "$(metric rtun_tunnel_up)" = 1'
 t_eq "hardened daemon: the User= tunnel is up through its ControlMaster (--monitor.probe=mux)" "$(metric rtun_tunnel_up)" 1
-t_until 30 'test -n "$(metric rtun_tcp_rtt_seconds)"' ||
-        { echo "---- its series, and its journal"; curl -s --max-time 3 "http://127.0.0.1:$MP/metrics" | grep -F "$UU";
-          lab_exec journalctl --no-pager -o cat -u rtun-monitord.service | tail -n 20; }
-t_match "hardened daemon: the user's ssh connection seen through /proc/PID/fd ($(metric rtun_tcp_rtt_seconds) s rtt)" \
-        "$(metric rtun_tcp_rtt_seconds)" '^[0-9.e+-]+$'
 t_nomatch "hardened daemon: no permission error in its journal" \
         "$(lab_exec journalctl --no-pager -o cat -u rtun-monitord.service)" "ermission denied|not permitted|no permission"
 lab_exec systemctl stop rtun-monitord.service
