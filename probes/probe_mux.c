@@ -4,6 +4,7 @@
  * bastion refused a channel is looked up off the loop (mux_journal.c). Requires SIGCHLD blocked. */
 #include <stdarg.h>
 #include <sys/epoll.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -370,7 +371,7 @@ static int mux_on_pair(sd_event_source *s, int fd, uint32_t revents, void *userd
 /* The ControlPath is named by the unit's user (its ssh_config): we talk to it as root only when the socket
  * and the process listening on it are that user's, i.e. the unit's own ssh master, never a socket of
  * someone else's that the path was pointed at. -EPERM with who owns it in *ret_owner otherwise. */
-static int mux_connect(mux_probe *m, const char *path, uid_t want, uid_t *ret_owner) {
+static int mux_connect_as(mux_probe *m, const char *path, uid_t want, uid_t *ret_owner) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct stat st;
         struct ucred peer;
@@ -401,6 +402,25 @@ static int mux_connect(mux_probe *m, const char *path, uid_t want, uid_t *ret_ow
         if (peer.uid != want)
                 return -EPERM;
         return 0;
+}
+
+/* As root first; where root may not (the hardened unit keeps no CAP_DAC_OVERRIDE: a User= tunnel's socket is
+ * 0600, its ControlPath may sit in a 0700 home), again with the user's file-system identity, which can reach
+ * what the user can. Without CAP_SETUID (an operator) the switch does nothing and the error stays ours. */
+static int mux_connect(mux_probe *m, const char *path, const run_identity *as, uid_t *ret_owner) {
+        uid_t want = as ? as->uid : 0;
+        int r = mux_connect_as(m, path, want, ret_owner);
+        if (r != -EACCES || !as || as->uid == geteuid())
+                return r;
+        if (m->ctl_fd >= 0)
+                close(m->ctl_fd);
+        m->ctl_fd = -1;
+        uid_t old_uid = (uid_t) setfsuid(as->uid);
+        gid_t old_gid = (gid_t) setfsgid(as->gid);
+        r = mux_connect_as(m, path, want, ret_owner);
+        (void) setfsgid(old_gid);
+        (void) setfsuid(old_uid);
+        return r;
 }
 
 static int mux_start(probe *p, void *userdata) {
@@ -434,7 +454,7 @@ static int mux_start(probe *p, void *userdata) {
                 return -ENOMEM;
 
         uid_t want = req->as ? req->as->uid : 0, owner = 0;
-        r = mux_connect(m, req->ssh->control_path, want, &owner);
+        r = mux_connect(m, req->ssh->control_path, req->as, &owner);
         if (r == -EACCES) {
                 /* Ours, not the tunnel's: an operator without root cannot reach root's (or another user's) master. */
                 probe_finish_ours(p, "run as root: no permission to use the ControlPath socket %s",

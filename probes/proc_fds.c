@@ -1,5 +1,8 @@
 /* /proc/PID/fd: which sockets a process holds, and at which fds. */
 #include <dirent.h>
+#include <sys/fsuid.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "../monitor/base/macro.h"
 #include "proc_fds.h"
@@ -9,12 +12,46 @@ static void closedirp(DIR **d) {
                 closedir(*d);
 }
 
+/* The file-system identity we had before fs_as_owner(). */
+typedef struct fs_saved {
+        uid_t uid;
+        gid_t gid;
+        bool switched;
+} fs_saved;
+
+static void fs_restore(fs_saved *s) {
+        if (!s->switched)
+                return;
+        int e = errno;
+        (void) setfsgid(s->gid);
+        (void) setfsuid(s->uid);
+        errno = e;
+        s->switched = false;
+}
+
+/* Another uid's /proc/PID/fd is 0500 and its owner's: root without CAP_DAC_READ_SEARCH (the hardened units)
+ * may list it only with the owner's file-system identity, and reads the links with CAP_SYS_PTRACE. Without
+ * CAP_SETUID the switch does nothing and EACCES stays. */
+static bool fs_as_owner(pid_t pid, fs_saved *s) {
+        char path[32];
+        struct stat st;
+
+        snprintf(path, sizeof path, "/proc/%d", (int) pid);
+        if (stat(path, &st) < 0 || st.st_uid == geteuid())
+                return false;
+        *s = (fs_saved) { .uid = (uid_t) setfsuid(st.st_uid), .gid = (gid_t) setfsgid(st.st_gid), .switched = true };
+        return true;
+}
+
 int proc_fds_sockets(pid_t pid, socket_ref *refs, size_t max, size_t *ret_n) {
         char path[64];
         size_t n = 0;
+        _cleanup_(fs_restore) fs_saved saved = {};
 
         snprintf(path, sizeof path, "/proc/%d/fd", (int) pid);
         _cleanup_(closedirp) DIR *d = opendir(path);
+        if (!d && errno == EACCES && fs_as_owner(pid, &saved))
+                d = opendir(path);
         if (!d)
                 return errno == ENOENT ? -ESRCH : -errno;
 
@@ -43,9 +80,12 @@ int proc_fds_sockets(pid_t pid, socket_ref *refs, size_t max, size_t *ret_n) {
 
 bool proc_fds_holds(pid_t pid, int fd, uint64_t inode) {
         char path[64], target[64], want[64];
+        _cleanup_(fs_restore) fs_saved saved = {};
 
         snprintf(path, sizeof path, "/proc/%d/fd/%d", (int) pid, fd);
         ssize_t l = readlink(path, target, sizeof target - 1);
+        if (l < 0 && errno == EACCES && fs_as_owner(pid, &saved))
+                l = readlink(path, target, sizeof target - 1);
         if (l < 0)
                 return false;
         target[l] = 0;

@@ -1,5 +1,6 @@
 /* The sockets a process holds, from /proc/PID/fd: needs no capability beyond reading that process's fd
- * table (the same user, or root). */
+ * table (the same user, or root: with CAP_DAC_READ_SEARCH, or CAP_SETUID + CAP_SYS_PTRACE as the hardened
+ * units have, through the owner's fsuid). */
 #pragma once
 
 #include <stdbool.h>

@@ -57,6 +57,21 @@ t_monitor status --monitor.units=$UU
 t_eq "mux as User=: exit 0" "$RC" 0
 t_match "mux as User=: up through the user's ControlMaster" "$OUT" "$UU .* +up +mux"
 
+# --- the same under the shipped, hardened rtun-monitord.service (issue 13): no CAP_DAC_OVERRIDE, so the
+# user's 0600 socket is opened with the user's fsuid. (This tunnel's TCP connection is its ProxyCommand's,
+# not ssh's: there is no TCP view of it to check here.)
+MP=$(lab_port_alloc) || t_die "metrics port"
+t_daemon_install "--monitor.units=$UU --monitor.probe=mux --monitor.interval=1s --monitor.timeout=3s --metrics.listen=127.0.0.1:$MP" ||
+        t_die "install rtun-monitord.service"
+lab_on_cleanup "lab_exec systemctl stop rtun-monitord.service"
+lab_exec systemctl start rtun-monitord.service || t_fail "hardened daemon: start"
+metric() { curl -s --max-time 3 "http://127.0.0.1:$MP/metrics" | awk -v p="$1{name=\"$UU\"" 'index($0, p) == 1 { print $NF; exit }'; }
+t_until 30 'test "$(metric rtun_tunnel_up)" = 1'
+t_eq "hardened daemon: the User= tunnel is up through its ControlMaster (--monitor.probe=mux)" "$(metric rtun_tunnel_up)" 1
+t_nomatch "hardened daemon: no permission error in its journal" \
+        "$(lab_exec journalctl --no-pager -o cat -u rtun-monitord.service)" "ermission denied|not permitted|no permission"
+lab_exec systemctl stop rtun-monitord.service
+
 # --- a ControlPath pointed at root's master (another tunnel's): never spoken to, unknown, never restarted
 user_config "$(lab_unit_ctlpath bastion-a.test)" no | lab_put $HU/.ssh/config 0600 && lab_exec chown $U: $HU/.ssh/config ||
         t_fail "user ssh config (root's ControlPath)"

@@ -349,12 +349,16 @@ lab_bastion_port() {
         cat "$LAB/bastions/$b/port" 2>/dev/null || { lab__err "no bastion '$1'"; return 1; }
 }
 
-# The bastion an alias stands for (lab_bastion_alias), or NAME itself; fails for neither.
+# The bastion an alias stands for (lab_bastion_alias, lab_tunnels_add_many), or NAME itself; fails for neither.
 lab__bastion_name() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local a b
         if [[ -n $1 && -f $LAB/run/aliases ]]; then
                 while read -r a b; do [[ $a == "$1" ]] && { echo "$b"; return 0; }; done <"$LAB/run/aliases"
+        fi
+        # The aliases of lab_tunnels_add_many: "ALIAS UNIT REMOTE_PORT BASTION".
+        if [[ -n $1 && -f $LAB/run/many ]]; then
+                while read -r a _ _ b; do [[ $a == "$1" ]] && { echo "$b"; return 0; }; done <"$LAB/run/many"
         fi
         [[ -n $1 && -d $LAB/bastions/$1 ]] || { lab__err "no bastion or alias '$1'"; return 1; }
         echo "$1"
@@ -974,21 +978,22 @@ lab_cleanup() {
 # Many tunnels (tests/bench): bastions that take many sessions, one ssh Host alias per tunnel, units
 # started in batches. The list of tunnels is $LAB/run/many: "ALIAS UNIT REMOTE_PORT BASTION" per line.
 
-# lab__wait_banners TIMEOUT PORT...: waits until every port answers "SSH-" (polled together); prints
-# the ports still silent and returns 1 on timeout.
+# lab__wait_banners TIMEOUT PORT...: waits until every port answers "SSH-" (polled together, each round
+# of looks given LAB_BANNER_LOOK s, default 1); prints the ports still silent and returns 1 on timeout.
 lab__wait_banners() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         "$LAB_PY" - "$@" <<'PYEOF'
-import selectors, socket, sys, time
+import os, selectors, socket, sys, time
 limit, left = float(sys.argv[1]), set(int(p) for p in sys.argv[2:])
-end, window = time.monotonic() + limit, 1.0
+look = float(os.environ.get("LAB_BANNER_LOOK", "1.0"))  # seconds the first round of looks may take
+end, window = time.monotonic() + limit, look
 while left and time.monotonic() < end:
     sel, socks = selectors.DefaultSelector(), {}
     for p in left:
         s = socket.socket(); s.setblocking(False)
         s.connect_ex(("127.0.0.1", p)); sel.register(s, selectors.EVENT_READ, p); socks[p] = s
-    # An attempt's window grows (1, 2, 4, 5 s): 200 banners at once from one far side take more than 1 s.
-    stop, window = time.monotonic() + window, min(window * 2, 5.0)
+    # A round's window grows (x2, at most 5 s): 200 banners at once from one far side take more than 1 s.
+    stop, window = time.monotonic() + window, min(window * 2, max(look, 5.0))
     while socks and time.monotonic() < stop:
         for key, _ in sel.select(max(0.0, stop - time.monotonic())):
             p = key.data
