@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""peers_wait.py T0 CAP LIST OUT: after a fault at epoch T0, the time until each forward answers the
+target's SSH banner through the bastion again (tests/bench/peers.sh, docs/benchmarks.md section 7).
+
+LIST: one line per tunnel, "ID PORT OLDPID FROM": PORT the bastion listener, OLDPID the sshd session
+that held it before the fault, FROM the earliest second (after T0) at which a banner may count.
+The listener is looked at with `ss` (no connection) until another session holds it: a connection to a
+stale listener counts as activity of that session and postpones its ClientAlive timeout (lab.sh,
+lab_listener_pid), so probing it would change the fault being measured. A faulted session that carries
+again (bastion unreachable for 30 s, then back) is polled from FROM on, whoever holds it.
+OUT: "ID SECONDS" per tunnel, SECONDS = "cap" when it did not answer within CAP seconds of T0.
+"""
+import concurrent.futures, re, socket, subprocess, sys, time
+
+
+def banner(port, limit=2.0):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=limit) as s:
+            s.settimeout(limit)
+            return s.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def listeners():
+    out = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True).stdout
+    held = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) < 4:
+            continue
+        port = f[3].rsplit(":", 1)[-1]
+        m = re.search(r"pid=(\d+)", line)
+        if port.isdigit() and m:
+            held.setdefault(int(port), m.group(1))
+    return held
+
+
+def main():
+    t0, cap, lst, out = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
+    left = {}
+    for line in open(lst):
+        i, port, old, frm = line.split()
+        left[i] = (int(port), old, float(frm))
+    done = {}
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=16)
+    while left and time.time() - t0 < cap:
+        tick = time.time()
+        held = listeners()
+        cand = [i for i, (p, old, frm) in left.items()
+                if tick - t0 >= frm and p in held and (held[p] != old or frm > 0)]
+        for i, ok in zip(cand, pool.map(lambda i: banner(left[i][0]), cand)):
+            if ok:
+                done[i] = time.time() - t0
+                del left[i]
+        time.sleep(max(0.0, 1.0 - (time.time() - tick)))
+    with open(out, "w") as f:
+        for i, t in sorted(done.items()):
+            f.write("%s %.1f\n" % (i, t))
+        for i in sorted(left):
+            f.write("%s cap\n" % i)
+
+
+main()
