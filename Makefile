@@ -24,7 +24,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 ASAN_BUILD := $(BUILD)/asan
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all check unit unit-asan integration lint deps demo install bench fuzz fuzz-build fuzz-smoke clean
+.PHONY: all check unit unit-asan integration lint deps demo install bench bench-peers fuzz fuzz-build fuzz-smoke clean
 all: $(BUILD)/rtun-monitor
 
 $(BUILD)/obj/%.o: %.c
@@ -73,6 +73,12 @@ demo: deps
 bench: deps
 	$(MAKE) --no-print-directory all
 	bash tests/bench/run.sh
+
+# Only section 7 of `make bench`: rtun-monitor side by side with the article's setup and autossh under the
+# same faults, node_exporter's systemd collector, blackbox_exporter's ssh_banner (tests/bench/peers.sh).
+bench-peers: deps
+	$(MAKE) --no-print-directory all
+	bash tests/bench/peers.sh
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c), one for each place hostile bytes enter, linked against the whole
 # library built with clang's sanitizers. `make fuzz` runs each for FUZZ_SECONDS (default 60); `make check`

@@ -245,6 +245,21 @@ done
 : >"$LAB/run/aliases"
 declare -A LINES # bastion -> per setup: the ports its key line allows
 for s in $SETUPS; do lab_host_key "pb-$s" >/dev/null || die "key $s"; done
+# Ports: one block per fault (lab_port_block: one lock and one scan, not one per port), the reaper's own.
+declare -A PNEXT
+for f in $FAULTS; do
+        n=0
+        for s in $SETUPS; do
+                [[ $s == rtdr ]] && continue
+                n=$((n + REPS))
+                [[ $s == ashm ]] && n=$((n + REPS))
+        done
+        ((n)) && { PNEXT[$f]=$(lab_port_block "$n") || die "port block"; }
+done
+port_next() { # FAULT: the next port of its block, in PORT
+        PORT=${PNEXT[$1]}
+        PNEXT[$1]=$((PORT + 1))
+}
 for c in "${cells[@]}"; do
         read -r s f <<<"$c"
         b=$(bastion_of "$s" "$f")
@@ -253,7 +268,7 @@ for c in "${cells[@]}"; do
         fi
         for ((n = 0; n < REPS; n++)); do
                 id=$s-$f-$n alias=$s-$f-$n.test
-                if [[ $s == rtdr ]]; then rport=$((RBLOCK + n)); else rport=$(lab_port_alloc) || die "port"; fi
+                if [[ $s == rtdr ]]; then rport=$((RBLOCK + n)); else port_next "$f" && rport=$PORT; fi
                 case $s in
                 rt*) unit=reverse-ssh@$alias.service ;;
                 *) unit=$s@$alias.service ;;
@@ -261,7 +276,7 @@ for c in "${cells[@]}"; do
                 env="REMOTE_PORT=$rport\nLOCAL_PORT=$LAB_TPORT\nSSH_USER=reverse-ssh\nKEY=/lab/keys/hosts/pb-$s\n"
                 LINES[$b $s]+=",permitlisten=\"localhost:$rport\",permitopen=\"localhost:$rport\""
                 if [[ $s == ashm ]]; then
-                        mport=$(lab_port_alloc) || die "port"
+                        port_next "$f" && mport=$PORT
                         env+="MON_PORT=$mport\nECHO_PORT=$ECHO\n"
                 fi
                 # shellcheck disable=SC2059 # env holds only \n escapes
@@ -288,7 +303,7 @@ for s in $SETUPS; do echo "$s $(lab_host_fpr "pb-$s")"; done >"$RAW/fingerprints
 
 # The reaper: the bastion role's daemon on the rtdr bastion, defaults but reap = yes.
 if grep -q '^rtdr-' "$RAW/tunnels.txt"; then
-        b=b-hodefr
+        b="b-hodefr"
         cat >"$LAB/peers/bastion.conf" <<EOF
 [bastion]
 authorized_keys = $LAB/bastions/$b/authorized_keys
@@ -433,6 +448,10 @@ journal_mark=$(lab_exec date +%s)
 say "faults now (cap $CAP s)"
 cpu_mark faults
 T0=$(now)
+echo "$T0" >"$RAW/t0.txt"
+# The watcher first: the faults below take seconds to set (the bastion restart most), and it counts from T0.
+"$LAB_PY" tests/bench/peers_wait.py "$T0" "$CAP" "$wait_list" "$RAW/usable.txt" &
+WAIT_PID=$!
 ((${#stop_pids[@]})) && kill -STOP "${stop_pids[@]}"
 nft_drop() { # TABLE RULE...: one table, one output chain (loopback: both directions pass it)
         local t=$1
@@ -447,10 +466,8 @@ nft_drop() { # TABLE RULE...: one table, one output chain (loopback: both direct
 if [[ " $FAULTS " == *" rst "* ]]; then
         LAB_QUIET=1 lab_bastion_stop b-rst && LAB_QUIET=1 lab_bastion_start_conf b-rst "${BCONF[b-rst]}" || die "bastion restart"
 fi
-echo "$T0" >"$RAW/t0.txt"
+echo "faults-set $(now)" >>"$RAW/t0.txt"
 ((${#ho_rules[@]})) && { nft list table inet "$HO_TABLE" >"$RAW/nft-ho.txt" || die "nft (half-open): $(cat "$RAW/nft.err")"; }
-"$LAB_PY" tests/bench/peers_wait.py "$T0" "$CAP" "$wait_list" "$RAW/usable.txt" &
-WAIT_PID=$!
 if [[ " $FAULTS " == *" down "* ]]; then
         sleep "$(awk -v t="$T0" -v n="$(now)" -v d="$DOWN_FOR" 'BEGIN { s = t + d - n; print (s > 0 ? s : 0) }')"
         nft delete table inet "$DN_TABLE"
