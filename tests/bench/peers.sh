@@ -331,7 +331,7 @@ units=() ports=()
 start_batch() {
         ((${#units[@]})) || return 0
         lab_exec systemctl start "${units[@]}" || die "systemctl start"
-        silent=$(lab__wait_banners 120 "${ports[@]}") || die "tunnels not up: ports $silent"
+        silent=$("$LAB_PY" tests/bench/peers_wait.py ready 180 "${ports[@]}") || die "tunnels not up: ports $silent"
         units=() ports=()
 }
 while read -r id s f alias unit rport b; do

@@ -9,6 +9,10 @@ stale listener counts as activity of that session and postpones its ClientAlive 
 lab_listener_pid), so probing it would change the fault being measured. A faulted session that carries
 again (bastion unreachable for 30 s, then back) is polled from FROM on, whoever holds it.
 OUT: "ID SECONDS" per tunnel, SECONDS = "cap" when it did not answer within CAP seconds of T0.
+
+peers_wait.py ready TIMEOUT PORT...: waits until every port answers a banner (each attempt given 10 s: on
+this loaded machine the lab's one target sshd answers 30 banners at once in more than the 1 s that
+lab.sh's lab__wait_banners allows); prints the ports still silent and exits 1 after TIMEOUT s.
 """
 import concurrent.futures, re, socket, subprocess, sys, time
 
@@ -36,7 +40,27 @@ def listeners():
     return held
 
 
+def ready(limit, ports):
+    end = time.time() + limit
+
+    def one(p):
+        while time.time() < end:
+            if banner(p, min(10.0, max(0.5, end - time.time()))):
+                return True
+            time.sleep(1.0)
+        return False
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+        silent = [p for p, ok in zip(ports, pool.map(one, ports)) if not ok]
+    if silent:
+        print(" ".join(map(str, silent)))
+        sys.exit(1)
+
+
 def main():
+    if sys.argv[1] == "ready":
+        ready(float(sys.argv[2]), [int(p) for p in sys.argv[3:]])
+        return
     t0, cap, lst, out = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
     left = {}
     for line in open(lst):
