@@ -19,7 +19,7 @@
 # Raw files: build/bench/raw/peers/; tests/bench/peers_report.py makes build/bench/peers.json, peers.png.
 set -uo pipefail
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-OUT=$SRC/build/bench
+OUT=${PEERS_OUT:-$SRC/build/bench} # another directory: a second run beside the first (peers_report.py OUT RAW2)
 RAW=$OUT/raw/peers
 REPS=${PEERS_REPS:-5}
 CAP=${PEERS_CAP:-600}
@@ -463,16 +463,25 @@ nft_drop() { # TABLE RULE...: one table, one output chain (loopback: both direct
 ((${#ho_rules[@]})) && nft_drop "$HO_TABLE" "${ho_rules[@]}" | nft -f - 2>"$RAW/nft.err"
 [[ " $FAULTS " == *" down "* ]] &&
         nft_drop "$DN_TABLE" "tcp dport $(lab_bastion_port b-down) drop" "tcp sport $(lab_bastion_port b-down) drop" | nft -f - 2>>"$RAW/nft.err"
+# The end of the outage on its own clock (a subshell: only nft, no daemon of the lab's is started in it),
+# so that the bastion restart below, which takes seconds, does not lengthen it.
+if [[ " $FAULTS " == *" down "* ]]; then
+        (
+                sleep "$(awk -v t="$T0" -v n="$(now)" -v d="$DOWN_FOR" 'BEGIN { s = t + d - n; print (s > 0 ? s : 0) }')"
+                nft delete table inet "$DN_TABLE"
+                echo "down-end $(now)" >>"$RAW/t0.txt"
+        ) &
+        DOWN_PID=$!
+fi
 if [[ " $FAULTS " == *" rst "* ]]; then
-        LAB_QUIET=1 lab_bastion_stop b-rst && LAB_QUIET=1 lab_bastion_start_conf b-rst "${BCONF[b-rst]}" || die "bastion restart"
+        LAB_QUIET=1 lab_bastion_stop b-rst || die "bastion stop"
+        echo "bastion-stopped $(now)" >>"$RAW/t0.txt"
+        LAB_QUIET=1 lab_bastion_start_conf b-rst "${BCONF[b-rst]}" || die "bastion restart"
+        echo "bastion-started $(now)" >>"$RAW/t0.txt"
 fi
 echo "faults-set $(now)" >>"$RAW/t0.txt"
 ((${#ho_rules[@]})) && { nft list table inet "$HO_TABLE" >"$RAW/nft-ho.txt" || die "nft (half-open): $(cat "$RAW/nft.err")"; }
-if [[ " $FAULTS " == *" down "* ]]; then
-        sleep "$(awk -v t="$T0" -v n="$(now)" -v d="$DOWN_FOR" 'BEGIN { s = t + d - n; print (s > 0 ? s : 0) }')"
-        nft delete table inet "$DN_TABLE"
-        echo "down-end $(now)" >>"$RAW/t0.txt"
-fi
+[[ -n ${DOWN_PID:-} ]] && wait "$DOWN_PID"
 wait "$WAIT_PID" || die "peers_wait.py failed"
 cpu_mark faults-end
 say "faults done: $(grep -c cap "$RAW/usable.txt") of $(wc -l <"$RAW/usable.txt") tunnels at the cap"

@@ -45,16 +45,23 @@ def runs_cpu(d, unit, tck):
     return out
 
 
-def main():
-    m = kv(os.path.join(RAW, "machine.txt"))
+def marks_of(raw):
+    """t0.txt: T0, then 'LABEL EPOCH' marks (faults set, bastion stopped/started, outage end), as s after T0."""
+    lines = open(os.path.join(raw, "t0.txt")).read().split("\n")
+    t0 = float(lines[0])
+    return {l.split()[0]: round(float(l.split()[1]) - t0, 1) for l in lines[1:] if len(l.split()) == 2}
+
+
+def cells_of(raw):
+    m = kv(os.path.join(raw, "machine.txt"))
     cap, reps = float(m["cap"]), int(m["reps"])
-    t0 = float(open(os.path.join(RAW, "t0.txt")).readline())
-    tunnels = [l.split() for l in open(os.path.join(RAW, "tunnels.txt")) if l.strip()]
-    usable = dict(l.split() for l in open(os.path.join(RAW, "usable.txt")) if l.strip())
+    t0 = float(open(os.path.join(raw, "t0.txt")).readline())
+    tunnels = [l.split() for l in open(os.path.join(raw, "tunnels.txt")) if l.strip()]
+    usable = dict(l.split() for l in open(os.path.join(raw, "usable.txt")) if l.strip())
 
     # restarts between the fault and usable-again (or the cap), from the container's journal
     starts = {}
-    for line in open(os.path.join(RAW, "journal.json"), errors="replace"):
+    for line in open(os.path.join(raw, "journal.json"), errors="replace"):
         try:
             j = json.loads(line)
         except ValueError:
@@ -79,8 +86,8 @@ def main():
         c["times"].append(t)
         c["capped"] += u == "cap"
         c["restarts"].append(n)
-    fl0 = {tuple(l.split()[:2]): int(l.split()[2]) for l in open(os.path.join(RAW, "fault_logins0.txt")) if l.strip()}
-    fl1 = {tuple(l.split()[:2]): int(l.split()[2]) for l in open(os.path.join(RAW, "fault_logins1.txt")) if l.strip()}
+    fl0 = {tuple(l.split()[:2]): int(l.split()[2]) for l in open(os.path.join(raw, "fault_logins0.txt")) if l.strip()}
+    fl1 = {tuple(l.split()[:2]): int(l.split()[2]) for l in open(os.path.join(raw, "fault_logins1.txt")) if l.strip()}
     bastion_of = {(t[1], t[2]): t[6] for t in tunnels}
     for c in cells.values():
         k = (bastion_of[(c["setup"], c["fault"])], c["setup"])
@@ -89,6 +96,22 @@ def main():
         c["median_s"] = med(c["times"])
         c["at_cap"] = c["median_s"] >= cap
         c["restarts_median"] = med(c["restarts"])
+
+    return cells, tunnels, t0
+
+
+def main():
+    m = kv(os.path.join(RAW, "machine.txt"))
+    cap, reps = float(m["cap"]), int(m["reps"])
+    cells, tunnels, t0 = cells_of(RAW)
+    res_runs = [{"raw": RAW, "t0": t0, "marks": marks_of(RAW), "machine": m}]
+    # A later run's raw directory (argv[2:]): its cells replace the first run's (same setup and fault).
+    for extra in sys.argv[2:]:
+        c2, _, t02 = cells_of(extra)
+        for c in c2.values():
+            c["run"] = extra
+        cells.update(c2)
+        res_runs.append({"raw": extra, "t0": t02, "marks": marks_of(extra), "machine": kv(os.path.join(extra, "machine.txt"))})
 
     # steady state: CPU per hour of each monitor, bastion logins per hour of each setup's key
     w0, w1, tck = open(os.path.join(RAW, "steady_window.txt")).read().split()
@@ -130,7 +153,7 @@ def main():
                 r["bastion_daemon_cpu_s_per_hour"] = med(per.get(("rtdr", True), []))
         monitors[s] = r
 
-    res = {"machine": m, "cap_s": cap, "reps": reps, "cells": sorted(cells.values(), key=lambda c: (c["fault"], c["setup"])),
+    res = {"machine": m, "runs": res_runs, "cap_s": cap, "reps": reps, "cells": sorted(cells.values(), key=lambda c: (c["fault"], c["setup"])),
            "monitors": list(monitors.values())}
     # bastion reaper's own count
     bm = os.path.join(RAW, "bastion-daemon.metrics")
@@ -221,6 +244,8 @@ def main():
         print("blackbox ssh_banner %(tunnel)s: %(blackbox_success)d/%(probes)d ok, %(blackbox_wall_ms).2f ms wall, %(blackbox_cpu_per_probe_ms).3f ms CPU/probe; "
               "mux %(mux_ok)d/%(mux_probes)d, %(mux_wall_ms).2f ms wall, %(mux_cpu_per_probe_ms).3f ms CPU/probe" % r +
               ("; CPU ratio %.1f" % r["cpu_ratio_blackbox_over_mux"] if "cpu_ratio_blackbox_over_mux" in r else ""))
+    for r in res_runs:
+        print("run %s: marks after T0 (s): %s" % (r["raw"], " ".join("%s %g" % kv_ for kv_ in sorted(r["marks"].items(), key=lambda x: x[1]))))
     if "reaped_total" in res:
         print("bastion reaper: rtun_bastion_reaped_total = %g" % res["reaped_total"])
 
