@@ -179,8 +179,9 @@ timer_unit '*:0/10' 1min | lab_put /etc/systemd/system/pm-art10m.timer
 timer_unit '*:*:0/10' 1s | lab_put /etc/systemd/system/pm-art10s.timer
 autossh_unit 0 | lab_put /etc/systemd/system/ash0@.service
 autossh_unit port | lab_put /etc/systemd/system/ashm@.service
-# rtun-monitor: one instance per (setup, fault), %i = the fault, watching only its own 5 tunnels.
-rtpat() { echo "reverse-ssh@$1-%i-*.test.service"; }
+# rtun-monitor: one instance per tunnel (%i = FAULT-N), as on a host with one tunnel: with 2+ tunnels all
+# faulted at once, heal.all_down_guard would (rightly, for a host) suspect its network and restart none.
+rtpat() { echo "reverse-ssh@$1-%i.test.service"; }
 for s in rt1m rt10s; do
         { oneshot_unit "/lab/rtun-monitor check --monitor.units=$(rtpat "$s")"; echo 'StateDirectory=%p-%i'; } |
                 lab_put "/etc/systemd/system/pm-$s@.service"
@@ -344,9 +345,8 @@ mon=()
 for s in $SETUPS; do
         case $s in
         art10m | art10s) mon+=("pm-$s.timer") ;;
-        rt1m | rt10s) for f in $FAULTS; do mon+=("pm-$s@$f.timer"); done ;;
-        rtd) for f in $FAULTS; do mon+=("pm-rtd@$f.service"); done ;;
-        rtdr) [[ " $FAULTS " == *" hodef "* ]] && mon+=("pm-rtdr@hodef.service") ;;
+        rt1m | rt10s) for id in $(awk -v s="$s" '$2 == s { print $3 "-" substr($1, length($1)) }' "$RAW/tunnels.txt"); do mon+=("pm-$s@$id.timer"); done ;;
+        rtd | rtdr) for id in $(awk -v s="$s" '$2 == s { print $3 "-" substr($1, length($1)) }' "$RAW/tunnels.txt"); do mon+=("pm-$s@$id.service"); done ;;
         esac
 done
 ((${#mon[@]})) && { lab_exec systemctl start "${mon[@]}" || die "monitors: ${mon[*]}"; }
@@ -377,10 +377,10 @@ steady_procs() {
                         done <"$RAW/tunnels.txt"
                         ;;
                 rtd | rtdr)
-                        for f in $FAULTS; do
-                                [[ $s == rtdr && $f != hodef ]] && continue
-                                echo "$s $s-$f $(hpids "--monitor.units=reverse-ssh@$s-$f-*" rtun-monitor | head -n 1)"
-                        done
+                        while read -r id s2 f alias unit rport b; do
+                                [[ $s2 == "$s" ]] || continue
+                                echo "$s $id $(hpids "--monitor.units=reverse-ssh@$alias.service" rtun-monitor | head -n 1)"
+                        done <"$RAW/tunnels.txt"
                         ;;
                 esac
         done
@@ -388,7 +388,10 @@ steady_procs() {
 }
 sleep 20 # the daemons' first rounds, the timers' first runs
 say "steady state: ${STEADY} s"
+PS_SNAP=$LAB/peers/ps.txt
+ps -e -o pid=,comm=,args= >"$PS_SNAP"
 steady_procs >"$RAW/steady_procs.txt"
+unset PS_SNAP
 : >"$RAW/steady.txt"
 while read -r s label pid; do echo "$s $label $pid $(proc_cpu "$pid")"; done <"$RAW/steady_procs.txt" >"$RAW/steady_cpu0.txt"
 for s in $SETUPS; do echo "$s $(logins "$s")"; done >"$RAW/logins0.txt"
@@ -409,18 +412,23 @@ cp -r "$LAB/cpu" "$RAW/cpu-steady"
 PS_SNAP=$LAB/peers/ps.txt
 ps -e -o pid=,comm=,args= >"$PS_SNAP"
 ss -Htnp state established >"$LAB/peers/ss-est.txt"
-ss -Htlnp >"$LAB/peers/ss-listen.txt"
+ss -Htlne >"$LAB/peers/ss-listen.txt"
+declare -A BPORT
+for b in "${!BCONF[@]}"; do BPORT[$b]=$(lab_bastion_port "$b"); done
 while read -r id s f alias unit rport b; do
         spid=$(hpids "localhost:$rport:localhost" ssh | head -n 1)
-        bport=$(lab_bastion_port "$b")
+        bport=${BPORT[$b]}
         # the ssh's own end of its connection to the bastion: local address, peer 127.0.0.1:BPORT
         cport=$(awk -v p="pid=$spid," -v d="127.0.0.1:$bport" 'index($0, p) && $4 == d { n = split($3, a, ":"); print a[n]; exit }' "$LAB/peers/ss-est.txt")
-        lpid=$(awk -v l="127.0.0.1:$rport" '$4 == l { if (match($0, /pid=[0-9]+/)) print substr($0, RSTART + 4, RLENGTH - 4); exit }' "$LAB/peers/ss-listen.txt")
+        # the listener's socket inode (ss -e): another session that binds the port has another one
+        lpid=$(awk -v l="127.0.0.1:$rport" '$4 == l { if (match($0, /ino:[0-9]+/)) print substr($0, RSTART + 4, RLENGTH - 4); exit }' "$LAB/peers/ss-listen.txt")
         echo "$id ${spid:-none} ${cport:-none} ${lpid:-none}" >>"$RAW/before.txt"
 done <"$RAW/tunnels.txt"
 unset PS_SNAP
 grep -q ' none' "$RAW/before.txt" && { grep ' none' "$RAW/before.txt" >&2; die "some tunnel is not up before the faults"; }
-field() { awk -v i="$1" -v k="$2" '$1 == i { print $k }' "$RAW/before.txt"; }
+declare -A BEFORE
+while read -r id a b2 c; do BEFORE[$id]="$a $b2 $c"; done <"$RAW/before.txt"
+field() { local v; read -r -a v <<<"${BEFORE[$1]}"; echo "${v[$2 - 2]}"; }
 stop_pids=() ho_rules=() wait_list=$LAB/peers/wait.txt
 : >"$wait_list"
 while read -r id s f alias unit rport b; do
@@ -490,8 +498,7 @@ fault_logins >"$RAW/fault_logins1.txt"
 # Restarts: the container's journal since the faults (systemd's "Started" per unit, autossh's "starting ssh").
 lab_exec journalctl --no-pager -o json --since "@$journal_mark" \
         --output-fields=MESSAGE,_SYSTEMD_UNIT,UNIT,_COMM,__REALTIME_TIMESTAMP >"$RAW/journal.json" 2>/dev/null
-for f in $FAULTS; do lab_exec journalctl --no-pager -o short-unix -u "pm-rtd@$f.service" >"$RAW/rtd-$f.journal" 2>/dev/null; done
-lab_exec journalctl --no-pager -o short-unix -u "pm-rtdr@hodef.service" >"$RAW/rtdr-hodef.journal" 2>/dev/null
+lab_exec journalctl --no-pager -o short-unix -u 'pm-rt*' >"$RAW/rt-monitors.journal" 2>/dev/null
 cp "$LAB"/bastions/b-hodefr/sshd.log "$RAW/b-hodefr.sshd.log" 2>/dev/null
 cp -r "$LAB/cpu" "$RAW/cpu-all"
 curl -s --max-time 5 "http://127.0.0.1:${BDPORT:-1}/metrics" >"$RAW/bastion-daemon.metrics" 2>/dev/null

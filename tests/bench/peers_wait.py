@@ -2,8 +2,9 @@
 """peers_wait.py T0 CAP LIST OUT: after a fault at epoch T0, the time until each forward answers the
 target's SSH banner through the bastion again (tests/bench/peers.sh, docs/benchmarks.md section 7).
 
-LIST: one line per tunnel, "ID PORT OLDPID FROM": PORT the bastion listener, OLDPID the sshd session
-that held it before the fault, FROM the earliest second (after T0) at which a banner may count.
+LIST: one line per tunnel, "ID PORT OLDINO FROM": PORT the bastion listener, OLDINO the inode of the
+listening socket before the fault (`ss -e`; `ss -p` walks every process's fds and stalled for 100 s on
+this loaded machine), FROM the earliest second (after T0) at which a banner may count.
 The listener is looked at with `ss` (no connection) until another session holds it: a connection to a
 stale listener counts as activity of that session and postpones its ClientAlive timeout (lab.sh,
 lab_listener_pid), so probing it would change the fault being measured. A faulted session that carries
@@ -27,14 +28,17 @@ def banner(port, limit=2.0):
 
 
 def listeners():
-    out = subprocess.run(["ss", "-Htlnp"], capture_output=True, text=True).stdout
+    try:
+        out = subprocess.run(["ss", "-Htlne"], capture_output=True, text=True, timeout=10).stdout
+    except subprocess.TimeoutExpired:
+        return {}
     held = {}
     for line in out.splitlines():
         f = line.split()
-        if len(f) < 4:
+        if len(f) < 4 or not f[3].startswith("127.0.0.1:"):
             continue
         port = f[3].rsplit(":", 1)[-1]
-        m = re.search(r"pid=(\d+)", line)
+        m = re.search(r"ino:(\d+)", line)
         if port.isdigit() and m:
             held.setdefault(int(port), m.group(1))
     return held
@@ -68,6 +72,7 @@ def main():
         left[i] = (int(port), old, float(frm))
     done = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=16)
+    log = open(out + ".loop", "w")  # one line per round: its start (s after T0), duration, candidates
     while left and time.time() - t0 < cap:
         tick = time.time()
         held = listeners()
@@ -77,6 +82,8 @@ def main():
             if ok:
                 done[i] = time.time() - t0
                 del left[i]
+        log.write("%.1f %.1f %d\n" % (tick - t0, time.time() - tick, len(cand)))
+        log.flush()
         time.sleep(max(0.0, 1.0 - (time.time() - tick)))
     with open(out, "w") as f:
         for i, t in sorted(done.items()):
