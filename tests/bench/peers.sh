@@ -296,7 +296,12 @@ for b in "${!BCONF[@]}"; do
                 echo "restrict,port-forwarding$l $(lab_host_key "pb-$s")" >>"$ak"
         done
         chmod 0644 "$ak"
-        lab_bastion_start_conf "$b" "${BCONF[$b]}" || die "bastion $b"
+        # lab.sh gives a new sshd 10 s to answer a banner: at load 30 that is not always enough.
+        for try in 1 2 3; do
+                lab_bastion_start_conf "$b" "${BCONF[$b]}" && break
+                lab_bastion_stop "$b"
+                ((try < 3)) || die "bastion $b"
+        done
         cp "${BCONF[$b]}" "$RAW/$b.sshd_config"
 done
 lab__write_ssh_config || die "ssh_config"

@@ -138,17 +138,17 @@ def main():
             runs = [x for u in units for x in runs_cpu("cpu-all", u, tck)]
             r["cpu_per_run_s"] = med(runs)
             r["runs"] = len(runs)
-            # one instance (5 tunnels; the article's script: all its tunnels) run every PERIOD
+            # one instance (one tunnel; the article's script: all of its template's tunnels) run every PERIOD
             r["cpu_s_per_hour"] = med(runs) * 3600 / PERIOD[s]
             r["how"] = "median CPU of %d runs x %d runs/h" % (len(runs), 3600 // PERIOD[s])
         elif s.startswith("ash"):
-            # one autossh per tunnel: the 5 of a cell together, median over the cells
+            # one autossh per tunnel: the median process
             v = per.get((s, False), [])
-            r["cpu_s_per_hour"] = med(v) * reps
-            r["how"] = "autossh processes over %.0f s of steady state, x %d tunnels" % (win, reps)
+            r["cpu_s_per_hour"] = med(v)
+            r["how"] = "median autossh process over %.0f s of steady state" % win
         else:
             r["cpu_s_per_hour"] = med(per.get((s, False), []))
-            r["how"] = "daemon over %.0f s of steady state, median of its instances" % win
+            r["how"] = "median daemon (one per tunnel) over %.0f s of steady state" % win
             if s == "rtdr":
                 r["bastion_daemon_cpu_s_per_hour"] = med(per.get(("rtdr", True), []))
         monitors[s] = r
