@@ -607,23 +607,23 @@ lab_put() {
 lab__write_ssh_config() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local d name alias unit rport b
-        local -A port=() # bastion -> port, read once (hundreds of aliases: no fork per alias)
+        local -A bport=() # bastion -> port, read once (hundreds of aliases: no fork per alias)
         for d in "$LAB"/bastions/*/; do
-                [[ -f $d/port ]] && read -r port["$(basename "$d")"] <"$d/port"
+                [[ -f $d/port ]] && read -r bport["$(basename "$d")"] <"$d/port"
         done
         {
                 echo "# written by lab.sh: every lab bastion, on the host's loopback"
-                for name in "${!port[@]}"; do
-                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "${port[$name]}"
+                for name in "${!bport[@]}"; do
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "${bport[$name]}"
                         printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
                 done
                 [[ -f $LAB/run/aliases ]] && while read -r alias b; do
-                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "${port[$b]}"
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "${bport[$b]}"
                         printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
                         [[ -f $LAB/run/alias-$alias.conf ]] && cat "$LAB/run/alias-$alias.conf"
                 done <"$LAB/run/aliases"
                 [[ -f $LAB/run/many ]] && while read -r alias unit rport b; do
-                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "${port[$b]}"
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "${bport[$b]}"
                         printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
                 done <"$LAB/run/many"
         } | lab_put /etc/ssh/ssh_config
