@@ -25,7 +25,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 ASAN_BUILD := $(BUILD)/asan
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all check unit unit-asan integration lint deps deb-deps deb demo install bench soak fuzz fuzz-build fuzz-smoke clean
+.PHONY: all check unit unit-asan integration lint deps deb-deps deb demo install bench bench-peers soak fuzz fuzz-build fuzz-smoke clean
 all: $(BUILD)/rtun-monitor
 
 $(BUILD)/obj/%.o: %.c
@@ -79,6 +79,7 @@ demo: deps
 	bash tests/lab/demo.sh
 
 bench: deps
+	@bash tests/lab/install-deps.sh bench
 	$(MAKE) --no-print-directory all
 	bash tests/bench/run.sh
 
@@ -89,6 +90,13 @@ SOAK_VALGRIND ?= 0
 soak: deps
 	$(MAKE) --no-print-directory all
 	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_VALGRIND=$(SOAK_VALGRIND) bash tests/soak/run.sh
+
+# Only section 7 of `make bench`: rtun-monitor side by side with the article's setup and autossh under the
+# same faults, node_exporter's systemd collector, blackbox_exporter's ssh_banner (tests/bench/peers.sh).
+bench-peers: deps
+	@bash tests/lab/install-deps.sh bench
+	$(MAKE) --no-print-directory all
+	bash tests/bench/peers.sh
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c), one for each place hostile bytes enter, linked against the whole
 # library built with clang's sanitizers. `make fuzz` runs each for FUZZ_SECONDS (default 60); `make check`

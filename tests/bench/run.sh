@@ -3,7 +3,8 @@
 # bastion sshds, 200 tunnels). Raw samples go to build/bench/raw/, results to build/bench/NAME.json and
 # NAME.png; tests/bench/report.py prints the summary table. Performance is measured here, never asserted.
 # BENCH_RUNS (default 7, at least 5) repeats of each timed command; medians are reported.
-# BENCH_ONLY="1 2 3 4 5 6" picks benchmarks (the lab comes up with 200 tunnels unless only 5 is picked).
+# BENCH_ONLY="1 2 3 4 5 6 7" picks benchmarks (the lab comes up with 200 tunnels unless only 5 or 7 are
+# picked). 7 is tests/bench/peers.sh (`make bench-peers`): the peers side by side, in a lab of its own.
 # BENCH_BASELINE=REV also measures the code of REV (git archive, built in build/bench/baseline) for the main
 # figures of 1-5, each right after the current code's, on the same lab: a peer for "did a change make it
 # slower" on a machine whose absolute figures move with the load (its own state directories in the lab).
@@ -12,7 +13,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$SRC/build/bench
 RAW=$OUT/raw
 RUNS=${BENCH_RUNS:-7}
-ONLY=${BENCH_ONLY:-1 2 3 4 5 6}
+ONLY=${BENCH_ONLY:-1 2 3 4 5 6 7}
 BASE=${BENCH_BASELINE:-}
 ((RUNS >= 5)) || { echo "BENCH_RUNS must be at least 5" >&2; exit 2; }
 cd "$SRC" || exit 1
@@ -105,7 +106,19 @@ for r in res:
           (r["pattern"], r["way"], r["median_ms"], r["max_ms_median"], r["heap_growth_mb_median"]))
 PY
         mark end-5
-        [[ $ONLY == 5 ]] && exit 0
+fi
+# 7 runs its own lab (after 1-6's is gone, so the two never load the machine at once): only 5 and 7 need
+# no 200-tunnel lab.
+peers() {
+        want 7 || return 0
+        mark begin-7
+        say "7: the peers side by side (tests/bench/peers.sh), node_exporter, blackbox_exporter"
+        bash tests/bench/peers.sh || say "warning: tests/bench/peers.sh failed"
+        mark end-7
+}
+if [[ -z $(tr -d ' 57' <<<"$ONLY") ]]; then
+        peers
+        exit 0
 fi
 
 # --- the lab: target sshd (MaxStartups raised: every probe of every tunnel reaches this one sshd),
@@ -501,6 +514,7 @@ EOF
 fi
 
 lab_cleanup
+peers
 mark begin-others-after
 sleep 5
 mark end-others-after

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests and the lab need, only those missing.
 # `install-deps.sh deb`: only what `make deb` needs (debian/control's Build-Depends, dpkg-dev, lintian).
+# `install-deps.sh bench`: everything, plus the peers `make bench` measures against.
 set -euo pipefail
 deb=(build-essential pkg-config dpkg-dev fakeroot debhelper lintian libsystemd-dev libcurl4-openssl-dev libmicrohttpd-dev
      libcmocka-dev libinih-dev libjansson-dev zlib1g-dev nettle-dev libyaml-dev libgnutls28-dev libcrypt-dev)
@@ -9,7 +10,9 @@ pkgs=("${deb[@]}" clang libclang-rt-14-dev systemd systemd-container dbus openss
 case ${1:-all} in
 all) ;;
 deb) pkgs=("${deb[@]}") ;;
-*) echo "usage: $0 [all|deb]" >&2; exit 2 ;;
+# The peers of make bench's part 7 (make bench-peers), which make check never needs.
+bench) pkgs+=(autossh prometheus-node-exporter prometheus-blackbox-exporter) ;;
+*) echo "usage: $0 [all|deb|bench]" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${pkgs[@]}"; do

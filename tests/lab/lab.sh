@@ -611,21 +611,23 @@ lab_put() {
 lab__write_ssh_config() {
         local -; set +e +u +o pipefail # errors are handled here, whatever the caller set
         local d name alias unit rport b
+        local -A bport=() # bastion -> port, read once (hundreds of aliases: no fork per alias)
+        for d in "$LAB"/bastions/*/; do
+                [[ -f $d/port ]] && read -r bport["$(basename "$d")"] <"$d/port"
+        done
         {
                 echo "# written by lab.sh: every lab bastion, on the host's loopback"
-                for d in "$LAB"/bastions/*/; do
-                        [[ -f $d/port ]] || continue
-                        name=$(basename "$d")
-                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "$(cat "$d/port")"
+                for name in "${!bport[@]}"; do
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$name" "${bport[$name]}"
                         printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
                 done
                 [[ -f $LAB/run/aliases ]] && while read -r alias b; do
-                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "$(cat "$LAB/bastions/$b/port")"
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "${bport[$b]}"
                         printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
-                        cat "$LAB/run/alias-$alias.conf" 2>/dev/null
+                        [[ -f $LAB/run/alias-$alias.conf ]] && cat "$LAB/run/alias-$alias.conf"
                 done <"$LAB/run/aliases"
                 [[ -f $LAB/run/many ]] && while read -r alias unit rport b; do
-                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "$(cat "$LAB/bastions/$b/port")"
+                        printf 'Host %s\n    HostName 127.0.0.1\n    Port %s\n' "$alias" "${bport[$b]}"
                         printf '    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n'
                 done <"$LAB/run/many"
         } | lab_put /etc/ssh/ssh_config
