@@ -323,18 +323,15 @@ unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
  * nothing about it, a prohibited channel or a refused forward (listen_busy) proves the bastion answered,
  * and FAILED (systemd gave up or our budget ran out), STARTING, UP and UNKNOWN are not "down" at all. Any of
  * those breaks "all down". */
-/* A stopped ssh process (SIGSTOP, a frozen cgroup) is a local fault the restart fixes, never a network sign. */
 static bool verdict_suggests_network_down(const verdict *v) {
         return v->state == TUNNEL_DOWN &&
                 v->reason != PROBE_UNIT_DOWN &&
                 v->reason != PROBE_PROHIBITED &&
-                v->reason != PROBE_LISTEN_BUSY &&
-                v->reason != PROBE_PROCESS_STOPPED;
+                v->reason != PROBE_LISTEN_BUSY;
 }
 
 verdict decide_guard_view(verdict last, bool looked, probe_status last_status) {
-        if (looked && last_status != PROBE_OK && last_status != PROBE_PROHIBITED && last_status != PROBE_LISTEN_BUSY &&
-            last_status != PROBE_PROCESS_STOPPED)
+        if (looked && last_status != PROBE_OK && last_status != PROBE_PROHIBITED && last_status != PROBE_LISTEN_BUSY)
                 last.state = TUNNEL_DOWN;
         return last;
 }

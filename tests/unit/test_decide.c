@@ -623,7 +623,6 @@ static void test_listen_busy_not_network(void **state) {
         assert_int_equal(v[0].action, HEAL_RESTART);
         verdict up = { .state = TUNNEL_UP };
         assert_int_equal(decide_guard_view(up, true, PROBE_LISTEN_BUSY).state, TUNNEL_UP);
-        assert_int_equal(decide_guard_view(up, true, PROBE_PROCESS_STOPPED).state, TUNNEL_UP);
         assert_int_equal(decide_guard_view(up, true, PROBE_TIMEOUT).state, TUNNEL_DOWN);
 }
 
@@ -960,12 +959,6 @@ static void test_all_down(void **state) {
                   { DOWN_RESTART, vd(TUNNEL_DOWN, PROBE_UNIT_DOWN, HEAL_NONE) }, false },
                 { "one prohibited", true, 2,
                   { DOWN_RESTART, vd(TUNNEL_DOWN, PROBE_PROHIBITED, HEAL_NONE) }, false },
-                /* F11: every ssh stopped at once is not the network going away */
-                { "all stopped", true, 3,
-                  { vd(TUNNEL_DOWN, PROBE_PROCESS_STOPPED, HEAL_RESTART), vd(TUNNEL_DOWN, PROBE_PROCESS_STOPPED, HEAL_RESTART),
-                    vd(TUNNEL_DOWN, PROBE_PROCESS_STOPPED, HEAL_RESTART) }, false },
-                { "one stopped", true, 2,
-                  { DOWN_RESTART, vd(TUNNEL_DOWN, PROBE_PROCESS_STOPPED, HEAL_RESTART) }, false },
         };
 
         for (size_t t = 0; t < ELEMENTSOF(table); t++) {
