@@ -49,12 +49,14 @@ import json, sys
 for p in json.load(open(sys.argv[1]))["panels"]:
     for t in p.get("targets", []):
         if t.get("expr"):
-            print(p["title"] + "\t" + t.get("legendFormat", "") + "\t" + t["expr"])
+            print(p["title"] + "\x1f" + t.get("legendFormat", "") + "\x1f" + t["expr"])
 EOF
 ) || t_die "read docs/grafana-dashboard.json"
 n=0
-while IFS=$'\t' read -r title legend expr; do
+# \x1f, not a tab: IFS folds runs of whitespace, so an empty legend would shift the fields.
+while IFS=$'\x1f' read -r title legend expr; do
         q=${expr//\$instance/$INSTANCE}
+        q=${q//\$__rate_interval/5m} # Grafana's: at least 4 scrape intervals
         out=$(curl -s --max-time 10 --data-urlencode "query=$q" "$LAB_PROM_URL/api/v1/query")
         status=$(jq -r '.status' <<<"$out" 2>/dev/null)
         count=$(jq -r '.data.result | length' <<<"$out" 2>/dev/null)
