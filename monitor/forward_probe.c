@@ -152,19 +152,7 @@ static void start_part(monitor *m, tunnel *t, size_t i, probe_kind kind, const c
                         goto fail;
                 c->has_expect = true;
         }
-        c->ssh = (ssh_target) {
-                .hostname = s->hostname,
-                .port = s->port,
-                .user = s->user,
-                .identity_files = s->identity_files,
-                .control_path = s->control_path,
-                .proxy_jump = s->proxy_jump,
-                .proxy_command = s->proxy_command,
-                .host_key_alias = s->host_key_alias,
-                .user_known_hosts_file = s->user_known_hosts_file,
-                .global_known_hosts_file = s->global_known_hosts_file,
-                .strict_host_key_checking = s->strict_host_key_checking,
-        };
+        c->ssh = ssh_resolved_target(s);
         c->addr = (forward_address) { .listen_host = host, .listen_port = port };
         c->req = (probe_request) {
                 .unit = t->name,

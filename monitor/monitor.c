@@ -339,19 +339,7 @@ void monitor_probe_deferred(monitor *m, tunnel *t) {
 static void probe_ctx_target(probe_ctx *c, const tunnel *t) {
         const ssh_resolved *s = &t->ssh;
 
-        c->ssh = (ssh_target) {
-                .hostname = s->hostname,
-                .port = s->port,
-                .user = s->user,
-                .identity_files = s->identity_files,
-                .control_path = s->control_path,
-                .proxy_jump = s->proxy_jump,
-                .proxy_command = s->proxy_command,
-                .host_key_alias = s->host_key_alias,
-                .user_known_hosts_file = s->user_known_hosts_file,
-                .global_known_hosts_file = s->global_known_hosts_file,
-                .strict_host_key_checking = s->strict_host_key_checking,
-        };
+        c->ssh = ssh_resolved_target(s);
         if (t->forward)
                 c->forward = (forward_address) { .listen_host = t->forward->listen_host,
                                                  .listen_port = t->forward->listen_port };

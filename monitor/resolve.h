@@ -5,6 +5,7 @@
 
 #include "base/macro.h"
 #include "base/spawn.h"
+#include "../probes/ssh_target.h"
 
 /* Forwards of one kind kept from one command line: more is a mistake (or hostile ssh_config). */
 #define SSH_FORWARDS_MAX 64
@@ -46,6 +47,23 @@ typedef struct ssh_resolved {
 } ssh_resolved;
 
 void ssh_resolved_done(ssh_resolved *r);
+
+/* What a probe needs to reach the bastion as the tunnel does: borrowed pointers into r. */
+static inline ssh_target ssh_resolved_target(const ssh_resolved *r) {
+        return (ssh_target) {
+                .hostname = r->hostname,
+                .port = r->port,
+                .user = r->user,
+                .identity_files = r->identity_files,
+                .control_path = r->control_path,
+                .proxy_jump = r->proxy_jump,
+                .proxy_command = r->proxy_command,
+                .host_key_alias = r->host_key_alias,
+                .user_known_hosts_file = r->user_known_hosts_file,
+                .global_known_hosts_file = r->global_known_hosts_file,
+                .strict_host_key_checking = r->strict_host_key_checking,
+        };
+}
 
 /* Pure parser of `ssh -G` output (resolve_parse.c). -EINVAL on malformed input, with a message in err
  * (may be NULL). */
