@@ -344,6 +344,11 @@ static int top_pair(parse_ctx *p, const yaml_node_t *kn, const char *k, const ya
 static int check_tls(parse_ctx *p, const yaml_node_t *root) {
         web_config *c = p->c;
         c->tls = c->tls || c->cert_file || c->key_file || c->client_ca_file;
+        /* Go would accept the file and then fail every handshake once TLS is on; say so now, on or not. */
+        if (c->min_version > c->max_version)
+                return set_err(p->err, p->errlen, -EINVAL, "%s:%u: min_version %s is above max_version %s", p->file,
+                               c->tls_line, web_tls_version_to_string(c->min_version),
+                               web_tls_version_to_string(c->max_version));
         if (!c->tls)
                 return 0;
         if (!c->cert_file)
@@ -356,11 +361,6 @@ static int check_tls(parse_ctx *p, const yaml_node_t *root) {
                 return set_err(p->err, p->errlen, -EINVAL,
                                "%s:%u: client_ca_file is set without a client_auth_type (RequireAndVerifyClientCert)",
                                p->file, c->client_ca_line);
-        /* Go would accept the file and then fail every handshake; say so now. */
-        if (c->min_version > c->max_version)
-                return set_err(p->err, p->errlen, -EINVAL, "%s:%u: min_version %s is above max_version %s", p->file,
-                               c->tls_line, web_tls_version_to_string(c->min_version),
-                               web_tls_version_to_string(c->max_version));
         int r = join_dir(p, &c->cert_file);
         if (r >= 0)
                 r = join_dir(p, &c->key_file);
