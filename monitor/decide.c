@@ -212,6 +212,22 @@ static verdict decide_listen_busy(tunnel_health *h, const observation *o, const 
         return v;
 }
 
+/* ssh refused the bastion's host key in this run: whoever answers is not the bastion it knew, or the bastion
+ * got a new key. A restart, ours or systemd's reset, would only meet the same key again: an operator decides,
+ * so no action at all, and no hysteresis (ssh's own word). */
+static verdict decide_host_key(tunnel_health *h, const observation *o) {
+        if (h->consecutive_failures < UINT_MAX)
+                h->consecutive_failures++;
+        h->last_failure = PROBE_HOST_KEY_CHANGED;
+        return (verdict) {
+                .state = o->active_state == UNIT_FAILED ? TUNNEL_FAILED : TUNNEL_DOWN,
+                .action = HEAL_NONE,
+                .reason = PROBE_HOST_KEY_CHANGED,
+                .why = o->active_state == UNIT_INACTIVE ? "stopped by administrator, left alone" :
+                        "the bastion's host key changed: not restarted; accept the new key if it is legitimate",
+        };
+}
+
 verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, usec_t now) {
         verdict v = {
                 .action = HEAL_NONE,
@@ -245,6 +261,8 @@ verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, use
                 gate(&v, h, p, now);
                 return finish(v, h);
         }
+        if (o->status == PROBE_HOST_KEY_CHANGED)
+                return finish(decide_host_key(h, o), h);
 
         switch (o->active_state) {
 
@@ -294,6 +312,10 @@ verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, use
         return finish(v, h);
 }
 
+bool probe_status_proves_answer(probe_status s) {
+        return s == PROBE_PROHIBITED || s == PROBE_LISTEN_BUSY || s == PROBE_HOST_KEY_CHANGED;
+}
+
 unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
         usec_t cap = backoff_cap(p), wait;
 
@@ -320,18 +342,18 @@ unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
 }
 
 /* Only a tunnel whose path failed hints at the network: an administrator-stopped unit (unit_down) says
- * nothing about it, a prohibited channel or a refused forward (listen_busy) proves the bastion answered,
+ * nothing about it, a prohibited channel, a refused forward (listen_busy) or a refused host key
+ * (host_key_changed) proves the bastion (or someone in its place) answered,
  * and FAILED (systemd gave up or our budget ran out), STARTING, UP and UNKNOWN are not "down" at all. Any of
  * those breaks "all down". */
 static bool verdict_suggests_network_down(const verdict *v) {
         return v->state == TUNNEL_DOWN &&
                 v->reason != PROBE_UNIT_DOWN &&
-                v->reason != PROBE_PROHIBITED &&
-                v->reason != PROBE_LISTEN_BUSY;
+                !probe_status_proves_answer(v->reason);
 }
 
 verdict decide_guard_view(verdict last, bool looked, probe_status last_status) {
-        if (looked && last_status != PROBE_OK && last_status != PROBE_PROHIBITED && last_status != PROBE_LISTEN_BUSY)
+        if (looked && last_status != PROBE_OK && !probe_status_proves_answer(last_status))
                 last.state = TUNNEL_DOWN;
         return last;
 }

@@ -22,12 +22,19 @@ unsigned forward_decide(forward_health *h, probe_status status, bool tunnel_up, 
                 *h = (forward_health) { .state = FORWARD_UP };
                 return ev;
         }
+        /* Down with its tunnel, but on the tunnel's count: once the tunnel is back, only the forward's own
+         * failures (monitor.failures of them) announce it. */
+        if (!tunnel_up) {
+                h->state = FORWARD_DOWN;
+                h->consecutive_failures = 0;
+                return 0;
+        }
         if (h->consecutive_failures < UINT32_MAX)
                 h->consecutive_failures++;
         if (h->consecutive_failures < MAX(failures, 1u))
                 return 0; /* one failure is not an outage: the state stays what it was */
         h->state = FORWARD_DOWN;
-        if (!announce || !tunnel_up || h->announced_down)
+        if (!announce || h->announced_down)
                 return 0;
         h->announced_down = true;
         return EVENT_FORWARD_DOWN;

@@ -29,8 +29,10 @@ typedef struct forward_health {
 } forward_health;
 
 /* One probe result into the forward's health: EVENT_FORWARD_DOWN once it has failed `failures` times in a
- * row while its tunnel is up (a tunnel that is down has said so itself), EVENT_FORWARD_UP when one that was
- * announced answers again. announce false (the tunnel's own forward): the state only, never an event. */
+ * row of its own while its tunnel is up, EVENT_FORWARD_UP when one that was announced answers again. A failure
+ * while the tunnel is not up (or not probed because of it: tunnel_up false) is the tunnel's: the forward is
+ * down with it, silently (the tunnel said so itself), and its own count starts again. announce false (the
+ * tunnel's own forward): the state only, never an event. */
 unsigned forward_decide(forward_health *h, probe_status status, bool tunnel_up, unsigned failures, bool announce);
 
 /* The parts of one forward's probe (forward_probe.c): -L has two, the destination from the bastion's side

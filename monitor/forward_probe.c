@@ -244,6 +244,7 @@ void forwards_record(monitor *m, tunnel *t, const probe_result *r) {
                 forward_watch *w = &t->forwards[i];
                 /* The tunnel's own forward is what its probe saw; the others theirs, or (not probed: the unit,
                  * its process or the tunnel's own forward failed) what kept them from being probed. */
+                bool probed = w->primary || w->pending;
                 if (w->primary || !w->pending) {
                         w->last = *r;
                         if (!w->primary && r->status != PROBE_OK) {
@@ -260,7 +261,8 @@ void forwards_record(monitor *m, tunnel *t, const probe_result *r) {
                         snprintf(w->reason, sizeof w->reason, "%s%s%s", probe_status_to_string(w->last.status),
                                  *w->last.detail ? ": " : "", w->last.detail);
                 }
-                unsigned ev = forward_decide(&w->health, w->last.status, tunnel_up, t->settings->failures, !w->primary);
+                unsigned ev = forward_decide(&w->health, w->last.status, tunnel_up && probed, t->settings->failures,
+                                             !w->primary);
                 if (w->health.state == FORWARD_UP)
                         w->reason[0] = 0;
                 if (ev)

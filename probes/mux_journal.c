@@ -34,10 +34,11 @@ static const char *const answer_word[] = {
         [MUX_OPEN_FAILURE_PROHIBITED] = "prohibited",
         [MUX_OPEN_FAILURE_REFUSED] = "refused",
         [MUX_OPEN_FAILURE_LISTEN_BUSY] = "listen_busy",
+        [MUX_OPEN_FAILURE_HOST_KEY] = "host_key",
 };
 
 size_t mux_journal_answer_format(mux_open_failure f, const char *reason, char *buf, size_t size) {
-        if (f != MUX_OPEN_FAILURE_PROHIBITED && f != MUX_OPEN_FAILURE_REFUSED && f != MUX_OPEN_FAILURE_LISTEN_BUSY)
+        if (f <= MUX_OPEN_FAILURE_UNKNOWN || f > MUX_OPEN_FAILURE_HOST_KEY)
                 return 0;
         int n = snprintf(buf, size, "%s %.*s\n", answer_word[f], MUX_JOURNAL_REASON_MAX - 1, strempty(reason));
         return n > 0 && (size_t) n < size ? (size_t) n : 0;
@@ -49,7 +50,7 @@ mux_open_failure mux_journal_answer_parse(const char *buf, size_t n, char *reaso
         /* One whole line: a child killed while writing leaves no answer, not half of one. */
         if (!buf || n == 0 || buf[n - 1] != '\n' || memchr(buf, '\n', n) != buf + n - 1 || memchr(buf, 0, n))
                 return MUX_OPEN_FAILURE_UNKNOWN;
-        for (mux_open_failure f = MUX_OPEN_FAILURE_PROHIBITED; f <= MUX_OPEN_FAILURE_LISTEN_BUSY; f++) {
+        for (mux_open_failure f = MUX_OPEN_FAILURE_PROHIBITED; f <= MUX_OPEN_FAILURE_HOST_KEY; f++) {
                 size_t w = strlen(answer_word[f]);
                 if (n > w + 1 && memcmp(buf, answer_word[f], w) == 0 && buf[w] == ' ') {
                         if (size > 0)
@@ -60,21 +61,30 @@ mux_open_failure mux_journal_answer_parse(const char *buf, size_t n, char *reaso
         return MUX_OPEN_FAILURE_UNKNOWN;
 }
 
-/* A line of the unit's journal, classified: UNKNOWN to look on. */
-typedef mux_open_failure (*line_classify_t)(const char *line, char *reason, size_t size);
+/* What a scan found so far. A find may want a few older lines for its details (more > 0). */
+typedef struct scan {
+        mux_open_failure found;
+        char *reason;
+        size_t size;
+        unsigned more;         /* older entries still worth reading after the find */
+        bool key_changed;      /* host key: "has changed" seen (else ssh did not know the key at all) */
+        char key_fix[160];     /* host key: ssh's own "ssh-keygen -f ... -R ..." */
+} scan;
 
-/* The unit's entries, newest first, back to since, at most max: the first line classify knows. */
-static mux_open_failure journal_scan(const char *unit, usec_t since, unsigned max, line_classify_t classify,
-                                     char *reason, size_t size) {
+/* A line of the unit's journal, newest first: true when the scan has its answer. */
+typedef bool (*line_classify_t)(const char *line, scan *s);
+
+/* The unit's entries, newest first, back to since, at most max, each handed to classify. */
+static void journal_scan(const char *unit, usec_t since, unsigned max, line_classify_t classify, scan *s) {
         _cleanup_(sd_journal_closep) sd_journal *j = NULL;
         char match[512];
 
         if (isempty_str(unit) || snprintf(match, sizeof match, "_SYSTEMD_UNIT=%s", unit) >= (int) sizeof match)
-                return MUX_OPEN_FAILURE_UNKNOWN;
+                return;
         /* No journal to read is no reason found: the probe says "reason not in journal". */
         if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0 ||
             sd_journal_add_match(j, match, 0) < 0 || sd_journal_seek_tail(j) < 0)
-                return MUX_OPEN_FAILURE_UNKNOWN;
+                return;
 
         for (unsigned i = 0; i < max && sd_journal_previous(j) > 0; i++) {
                 const void *data;
@@ -88,41 +98,91 @@ static mux_open_failure journal_scan(const char *unit, usec_t since, unsigned ma
 
                 char line[256];
                 snprintf(line, sizeof line, "%.*s", (int) MIN(len - 8, sizeof line - 1), (const char *) data + 8);
-                mux_open_failure f = classify(line, reason, size);
-                if (f != MUX_OPEN_FAILURE_UNKNOWN)
-                        return f;
+                if (classify(line, s))
+                        return;
         }
-        return MUX_OPEN_FAILURE_UNKNOWN;
 }
 
-static mux_open_failure classify_open(const char *line, char *reason, size_t size) {
+static bool classify_open(const char *line, scan *s) {
         const char *why;
-        mux_open_failure f = mux_open_failure_from_log(line, &why);
-        if (f != MUX_OPEN_FAILURE_UNKNOWN)
-                snprintf(reason, size, "%s", why);
-        return f;
+        s->found = mux_open_failure_from_log(line, &why);
+        if (s->found == MUX_OPEN_FAILURE_UNKNOWN)
+                return false;
+        snprintf(s->reason, s->size, "%s", why);
+        return true;
 }
 
-static mux_open_failure classify_forward(const char *line, char *reason, size_t size) {
+/* After "Host key verification failed.", ssh's older lines say whether the key changed and how to fix it. */
+#define HOST_KEY_DETAIL_ENTRIES 8
+
+static bool classify_forward(const char *line, scan *s) {
+        const char *fix;
+
+        if (s->found == MUX_OPEN_FAILURE_HOST_KEY) {
+                switch (mux_host_key_line_from_log(line, &fix)) {
+                case MUX_HOST_KEY_LINE_CHANGED:
+                        s->key_changed = true;
+                        break;
+                case MUX_HOST_KEY_LINE_REMOVE:
+                        snprintf(s->key_fix, sizeof s->key_fix, "%s", fix);
+                        return true;
+                default:
+                        break;
+                }
+                return --s->more == 0;
+        }
+
+        if (mux_host_key_line_from_log(line, NULL) == MUX_HOST_KEY_LINE_FAILED) {
+                s->found = MUX_OPEN_FAILURE_HOST_KEY;
+                s->more = HOST_KEY_DETAIL_ENTRIES;
+                return false;
+        }
+
         int port = mux_forward_failure_from_log(line);
         if (port < 0)
-                return MUX_OPEN_FAILURE_UNKNOWN;
+                return false;
         if (port > 0)
-                snprintf(reason, size, "port %d", port);
+                snprintf(s->reason, s->size, "port %d", port);
         else
-                snprintf(reason, size, "its port");
-        return MUX_OPEN_FAILURE_LISTEN_BUSY;
+                snprintf(s->reason, s->size, "its port");
+        s->found = MUX_OPEN_FAILURE_LISTEN_BUSY;
+        return true;
 }
 
 mux_open_failure mux_journal_search(const char *unit, usec_t since, char *reason, size_t size) {
+        scan s = { .reason = reason, .size = size };
         /* Only lines logged since this probe began can be about its channel. */
-        return journal_scan(unit, since, JOURNAL_ENTRIES, classify_open, reason, size);
+        journal_scan(unit, since, JOURNAL_ENTRIES, classify_open, &s);
+        return s.found;
+}
+
+static mux_open_failure forward_scan_done(const scan *s) {
+        if (s->found == MUX_OPEN_FAILURE_HOST_KEY)
+                mux_host_key_reason(s->key_changed, s->key_fix, s->reason, s->size);
+        return s->found;
 }
 
 mux_open_failure mux_journal_search_forward(const char *unit, usec_t since, char *reason, size_t size) {
+        scan s = { .reason = reason, .size = size };
+        if (size > 0)
+                reason[0] = 0;
         if (since == 0)
                 return MUX_OPEN_FAILURE_UNKNOWN; /* a start we do not know: any old run's line could be it */
-        return journal_scan(unit, since, MUX_JOURNAL_FORWARD_ENTRIES, classify_forward, reason, size);
+        journal_scan(unit, since, MUX_JOURNAL_FORWARD_ENTRIES, classify_forward, &s);
+        return forward_scan_done(&s);
+}
+
+mux_open_failure mux_forward_lines_classify(const char *const *lines, size_t n, char *reason, size_t size) {
+        scan s = { .reason = reason, .size = size };
+        if (size > 0)
+                reason[0] = 0;
+        for (size_t i = 0; i < n && !classify_forward(lines[i], &s); i++)
+                ;
+        return forward_scan_done(&s);
+}
+
+void mux_host_key_reason(bool changed, const char *fix, char *reason, size_t size) {
+        snprintf(reason, size, "%s%s%s", changed ? "changed" : "not known", isempty_str(fix) ? "" : "; ", strempty(fix));
 }
 
 /* a + b, and a - b, that stay within [0, USEC_INFINITY]. */

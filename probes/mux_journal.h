@@ -17,10 +17,15 @@ typedef mux_open_failure (*mux_journal_search_t)(const char *unit, usec_t since,
 /* The real one: the unit's entries in the local system journal, newest first, back to since. */
 mux_open_failure mux_journal_search(const char *unit, usec_t since, char *reason, size_t size);
 /* The tunnel's own forward refused since the unit's process started at since: LISTEN_BUSY with reason
- * "port N" (ssh's "remote port forwarding failed for listen port N"), else UNKNOWN. Newest first, back to
+ * "port N" (ssh's "remote port forwarding failed for listen port N"); or the bastion's host key refused
+ * ("Host key verification failed."): HOST_KEY with reason as mux_host_key_reason; else UNKNOWN. Newest first, back to
  * since, at most MUX_JOURNAL_FORWARD_ENTRIES entries (the line comes at the start of a run). */
 #define MUX_JOURNAL_FORWARD_ENTRIES 500
 mux_open_failure mux_journal_search_forward(const char *unit, usec_t since, char *reason, size_t size);
+/* mux_journal_search_forward's reading of a run's lines, newest first as the journal gives them. Pure. */
+mux_open_failure mux_forward_lines_classify(const char *const *lines, size_t n, char *reason, size_t size);
+/* HOST_KEY's reason: "changed" or "not known", then "; " and ssh's fix ('ssh-keygen -f "F" -R "H"') if it gave one. */
+void mux_host_key_reason(bool changed, const char *fix, char *reason, size_t size);
 
 typedef struct mux_journal_query {
         const char *unit;
@@ -44,8 +49,7 @@ int mux_journal_start(sd_event *e, const mux_journal_query *q, mux_journal_done_
 mux_journal *mux_journal_free(mux_journal *j);
 
 /* The child's answer on the pipe, one line: "prohibited REASON\n", "refused REASON\n" or "listen_busy
- * REASON\n"; nothing for
- * unknown. Pure. format returns the length, or 0 for UNKNOWN (nothing to write); parse gives UNKNOWN for
+ * REASON\n" or "host_key REASON\n"; nothing for unknown. Pure. format returns the length, or 0 for UNKNOWN (nothing to write); parse gives UNKNOWN for
  * anything but one whole line of that form. */
 size_t mux_journal_answer_format(mux_open_failure f, const char *reason, char *buf, size_t size);
 mux_open_failure mux_journal_answer_parse(const char *buf, size_t n, char *reason, size_t size);

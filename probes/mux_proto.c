@@ -247,3 +247,23 @@ int mux_forward_failure_from_log(const char *message) {
                         return 0;
         return *p == 0 || *p == '\r' || *p == '\n' ? (int) port : 0;
 }
+
+mux_host_key_line mux_host_key_line_from_log(const char *message, const char **fix) {
+        if (fix)
+                *fix = NULL;
+        if (!message)
+                return MUX_HOST_KEY_LINE_NONE;
+        /* The journal keeps ssh's indentation; a line cut at the journal's read size still starts right. */
+        message += strspn(message, " \t");
+        if (strncmp(message, "Host key verification failed.", 29) == 0)
+                return MUX_HOST_KEY_LINE_FAILED;
+        if ((strncmp(message, "Host key for ", 13) == 0 && strstr(message, " has changed and you have requested strict")) ||
+            strstr(message, "WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!"))
+                return MUX_HOST_KEY_LINE_CHANGED;
+        if (strncmp(message, "ssh-keygen -f \"", 15) == 0 && strstr(message, "\" -R \"")) {
+                if (fix)
+                        *fix = message;
+                return MUX_HOST_KEY_LINE_REMOVE;
+        }
+        return MUX_HOST_KEY_LINE_NONE;
+}

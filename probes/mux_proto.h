@@ -59,6 +59,7 @@ typedef enum mux_open_failure {
         MUX_OPEN_FAILURE_PROHIBITED,  /* "administratively prohibited": the key lacks permitopen */
         MUX_OPEN_FAILURE_REFUSED,     /* "connect failed" and the rest: nothing listens on the bastion */
         MUX_OPEN_FAILURE_LISTEN_BUSY, /* the bastion refused the forward's listen: it still holds the port */
+        MUX_OPEN_FAILURE_HOST_KEY,    /* ssh refused the bastion's host key ("Host key verification failed") */
 } mux_open_failure;
 
 /* Classifies one log message; *reason (may be NULL) points at the text after "open failed: ". */
@@ -69,3 +70,14 @@ mux_open_failure mux_open_failure_from_log(const char *message, const char **rea
  * runs on without the forward). Returns N (1..65535), 0 for a line without a usable port ("listen path",
  * cut), -1 for any other line. */
 int mux_forward_failure_from_log(const char *message);
+
+/* ssh's lines when the bastion's host key does not match the pinned one (sshconnect.c, check_host_key),
+ * newest first as the journal is read: "Host key verification failed.", "Host key for H has changed and you
+ * have requested strict checking.", then its fix '  ssh-keygen -f "FILE" -R "H"'. */
+typedef enum mux_host_key_line {
+        MUX_HOST_KEY_LINE_NONE,
+        MUX_HOST_KEY_LINE_FAILED,  /* ssh gave up on the bastion's key (changed, or unknown under strict checking) */
+        MUX_HOST_KEY_LINE_CHANGED, /* the key differs from the known one ("has changed", "IDENTIFICATION HAS CHANGED") */
+        MUX_HOST_KEY_LINE_REMOVE,  /* ssh's own fix; *fix points at "ssh-keygen ..." */
+} mux_host_key_line;
+mux_host_key_line mux_host_key_line_from_log(const char *message, const char **fix);

@@ -158,21 +158,39 @@ static void deliver(probe *p) {
         probe_free(p);
 }
 
+/* The probe's own words after the journal's: what the bastion's side says comes first. */
+static void detail_prepend(probe_result *r, const char *fmt, ...) _printf_(2, 3);
+static void detail_prepend(probe_result *r, const char *fmt, ...) {
+        char was[sizeof r->detail];
+        va_list ap;
+
+        snprintf(was, sizeof was, "%s", r->detail);
+        va_start(ap, fmt);
+        int n = vsnprintf(r->detail, sizeof r->detail, fmt, ap);
+        va_end(ap);
+        if (*was && n > 0 && (size_t) n < sizeof r->detail)
+                (void) snprintf(r->detail + n, sizeof r->detail - (size_t) n, "; %.*s",
+                                (int) (sizeof r->detail - (size_t) n), was);
+}
+
 static void on_busy_lookup(mux_journal *j, mux_open_failure f, const char *reason, void *userdata) {
         probe *p = userdata;
 
         p->busy_lookup = mux_journal_free(j);
         if (f == MUX_OPEN_FAILURE_LISTEN_BUSY) {
-                char was[sizeof p->result.detail];
-                snprintf(was, sizeof was, "%s", p->result.detail);
                 p->result.status = PROBE_LISTEN_BUSY;
-                /* The bastion's side of it, then what the probe itself saw. */
-                int n = snprintf(p->result.detail, sizeof p->result.detail,
-                                 "the bastion still holds %s from a dead session (ssh: remote port forwarding failed)",
-                                 reason);
-                if (*was && n > 0 && (size_t) n < sizeof p->result.detail)
-                        (void) snprintf(p->result.detail + n, sizeof p->result.detail - (size_t) n, "; %.*s",
-                                        (int) (sizeof p->result.detail - (size_t) n), was);
+                detail_prepend(&p->result, "the bastion still holds %s from a dead session (ssh: remote port forwarding failed)",
+                               reason);
+        } else if (f == MUX_OPEN_FAILURE_HOST_KEY) {
+                /* reason: "changed" or "not known", then ssh's own ssh-keygen line when it gave one. */
+                const char *fix = strchr(reason, ';');
+                bool changed = strncmp(reason, "changed", 7) == 0;
+                p->result.status = PROBE_HOST_KEY_CHANGED;
+                detail_prepend(&p->result, "ssh refuses the bastion's host key (%s); if the new key is legitimate: %s, then "
+                               "systemctl restart %s",
+                               changed ? "it changed" : "not in known_hosts",
+                               fix ? fix + 2 : changed ? "remove the old one with ssh-keygen -R" : "add it to the unit's known_hosts",
+                               p->request->unit);
         }
         deliver(p);
 }

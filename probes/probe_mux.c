@@ -208,6 +208,7 @@ static void mux_on_journal(mux_journal *j, mux_open_failure f, const char *reaso
                 return;
         case MUX_OPEN_FAILURE_UNKNOWN:
         case MUX_OPEN_FAILURE_LISTEN_BUSY: /* not what this lookup asks (the probe's own look, probe.c) */
+        case MUX_OPEN_FAILURE_HOST_KEY:
                 break;
         }
         mux_finish(m, PROBE_REFUSED, "channel open refused by bastion (reason not in journal)");

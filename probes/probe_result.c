@@ -21,6 +21,7 @@ static const char *const probe_status_table[_PROBE_STATUS_MAX] = {
         [PROBE_UNIT_DOWN] = "unit_down",
         [PROBE_ERROR] = "error",
         [PROBE_LISTEN_BUSY] = "listen_busy",
+        [PROBE_HOST_KEY_CHANGED] = "host_key_changed",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(probe_kind, probe_kind);

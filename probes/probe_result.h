@@ -29,6 +29,8 @@ typedef enum probe_status {
         PROBE_ERROR,           /* the probe itself could not run (not ssh, no forward, spawn failed, ...) */
         PROBE_LISTEN_BUSY,     /* the unit's ssh logged "remote port forwarding failed" since its start: the
                                 * bastion still holds the forward's port from a dead session */
+        PROBE_HOST_KEY_CHANGED, /* the unit's ssh logged "Host key verification failed" since its start: the
+                                 * bastion's key is not the pinned one; a restart cannot help, an operator can */
         _PROBE_STATUS_MAX,
         _PROBE_STATUS_INVALID = -1,
 } probe_status;

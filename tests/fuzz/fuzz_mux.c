@@ -39,6 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int port = mux_forward_failure_from_log(line);
         if (port < -1 || port > 65535)
                 abort();
+        const char *fix;
+        mux_host_key_line k = mux_host_key_line_from_log(line, &fix);
+        if ((k == MUX_HOST_KEY_LINE_REMOVE) != (fix != NULL) || (fix && (fix < line || fix > line + size)))
+                abort();
         free(line);
         return 0;
 }

@@ -4,7 +4,9 @@
 # The HTTP server stopped: that forward down and alerted, the tunnel up, no restart; back: forward_up. The
 # bastion-side service stopped: the -L forward down. The -D answers through SOCKS (socks_probe). Then
 # `rtun-monitor audit`: clean on the shipped unit (exit 0), a seeded duplicate -L port and a unit without
-# ExitOnForwardFailure found (exit 1); check logs the audit's errors once, not at every run.
+# ExitOnForwardFailure found (exit 1); check logs the audit's errors once, not at every run. The ssh stopped:
+# every forward down with it, one restart. The bastion's host key changed under the pinned tunnel:
+# host_key_changed, no restart (not even of a failed unit), and the fix it names works.
 . "$(dirname "$0")/lib.sh"
 
 lab_init || t_die "lab_init"
@@ -130,6 +132,42 @@ t_until 15 'got | grep -qx "forward_down localhost:$LPORT"' && t_pass "forward_d
 t_eq "-D still up" "$(fwup localhost:$DPORT dynamic)" 1
 t_eq "tunnel still up after the -L went" "$(metric "rtun_tunnel_up{name=\"$U\"")" 1
 t_eq "still the same ssh process" "$(lab_unit_mainpid fw.test)" "$PID0"
+
+# ---- 5b. the tunnel's ssh stopped (SIGSTOP: systemd still says running): every forward down with it, one
+# restart (reason stopped), every forward up again. The counters say it whatever the scrape timing.
+http_start bservice "$SPORT" || t_fail "bastion-side service restart"
+t_until 30 '[[ $(fwup localhost:$PA remote) == 1 && $(fwup localhost:$PH remote) == 1 && $(fwup localhost:$LPORT local) == 1 && $(fwup localhost:$DPORT dynamic) == 1 ]]' ||
+        t_die "precondition: every forward up before the stop"
+# A forward's failed probes, every reason (the probe in flight as ssh stopped times out, the next is process_stopped).
+ffail() { curl -s -m 3 "http://127.0.0.1:$MPORT/metrics" | grep -F "rtun_forward_probe_failures_total{name=\"$U\",bastion=\"127.0.0.1:$(lab_bastion_port bastion-a.test)\",forward=\"$1\",direction=\"$2\"," | awk '{ n += $2 } END { print n + 0 }'; }
+rst() { metric "rtun_restarts_total{name=\"$U\",reason=\"$1\"}"; }
+S0=$(rst stopped) P0=$(rst probe) F0=$(rst failed) DOWN0=$(got | grep -c '^down ')
+FD0=$(got | grep -cE "^forward_down localhost:($PA|$PH|$DPORT)$")
+SF0=() && for f in "localhost:$PA remote" "localhost:$PH remote" "localhost:$LPORT local" "localhost:$DPORT dynamic"; do
+        SF0+=("$(ffail $f)")
+done
+lab_fault_stop fw.test || t_die "SIGSTOP the tunnel's ssh"
+t_until 60 '[[ $(rst stopped) == $((S0 + 1)) ]]' && t_pass "ssh stopped: restarted (reason stopped) in ${WAITED}s" ||
+        t_fail "ssh stopped: no restart (stopped $(rst stopped), was $S0)"
+i=0
+for f in "localhost:$PA remote" "localhost:$PH remote" "localhost:$LPORT local" "localhost:$DPORT dynamic"; do
+        n=$(ffail $f)
+        t_expect "ssh stopped: forward ${f% *} ${f#* } judged down with it (failures ${SF0[i]} -> $n, monitor.failures 2)" \
+                test "${n:-0}" -ge $((${SF0[i]:-0} + 2))
+        i=$((i + 1))
+done
+t_until 60 '[[ $(fwup localhost:$PA remote) == 1 && $(fwup localhost:$PH remote) == 1 && $(fwup localhost:$LPORT local) == 1 && $(fwup localhost:$DPORT dynamic) == 1 ]]' &&
+        t_pass "after the restart every forward up again in ${WAITED}s" || t_fail "forwards not all up after the restart"
+sleep 3
+t_eq "one restart only (stopped)" "$(rst stopped)" $((S0 + 1))
+t_eq "no probe restart on top" "$(rst probe)" "$P0"
+t_eq "no reset-and-start" "$(rst failed)" "$F0"
+t_eq "one down alert for the tunnel" "$(got | grep -c '^down ')" $((DOWN0 + 1))
+t_eq "no forward_down alert while the tunnel itself was down" "$(got | grep -cE "^forward_down localhost:($PA|$PH|$DPORT)$")" "$FD0"
+lab_fault_cont fw.test
+PID0=$(lab_unit_mainpid fw.test)
+http_stop bservice
+t_until 30 '[[ $(fwup localhost:$LPORT local) == 0 ]]' || t_fail "precondition for 6: the -L down again"
 lab_exec systemctl stop rtun-monitord.service
 
 # ---- 6. check (its own state file): a forward down is announced once across runs, forward_up when back.
@@ -181,6 +219,65 @@ t_monitor check --config /lab/fw.conf
 t_nomatch "check again: not logged again" "$OUT" "audit: reverse-ssh@bad.test.service: error: local_port_shared"
 t_monitor audit --config /lab/fw.conf --dry-run
 t_eq "audit --dry-run: usage, exit 2" "$RC" 2
+
+# ---- 8. the bastion's host key changes under the running tunnel. The shipped unit pins it (accept-new, a
+# known_hosts per instance): ssh refuses the new key at every start. rtun-monitor says host_key_changed with
+# ssh's own fix, restarts nothing, and does not reset the unit once systemd gives up on it (start limit);
+# the fix it names, then a restart, brings the tunnel back on the new key.
+lab_exec systemctl stop reverse-ssh@bad.test.service # unpinned, it would take the port meanwhile
+KH=/var/lib/reverse-ssh/fw.test/known_hosts
+t_eq "precondition: the unit pinned the bastion's key" "$(lab_exec ssh-keygen -lf "$KH" 2>/dev/null | awk '{ print $2 }')" \
+        "$(ssh-keygen -lf "$LAB/bastions/bastion-a.test/hostkey.pub" | awk '{ print $2 }')"
+lab_exec systemctl start rtun-monitord.service || t_die "daemon start (8)"
+t_until 30 '[[ $(metric "rtun_tunnel_up{name=\"$U\"") == 1 ]]' || t_die "precondition: tunnel up under the daemon (8)"
+S0=$(rst stopped) P0=$(rst probe) F0=$(rst failed) DOWN0=$(got | grep -c '^down ')
+hk() { metric "rtun_probe_failures_total{name=\"$U\",bastion=\"127.0.0.1:$(lab_bastion_port bastion-a.test)\",forward=\"localhost:$PA\",reason=\"host_key_changed\"}"; }
+REC0=$(got | grep -c '^recovered ')
+BD=$LAB/bastions/bastion-a.test
+ssh-keygen -q -t ed25519 -N '' -C rtunlab-newkey -f "$BD/newkey" || t_die "new host key"
+# The new key in place at once: the bastion is away for as short a time as it can be.
+lab_bastion_stop bastion-a.test || t_die "bastion stop"
+mv -f "$BD/newkey" "$BD/hostkey" && mv -f "$BD/newkey.pub" "$BD/hostkey.pub" || t_die "swap host key"
+lab_bastion_start bastion-a.test || t_die "bastion start with a new key"
+t_until 90 '[[ $(hk) -ge 1 ]]' && t_pass "new bastion key: reason host_key_changed in ${WAITED}s" ||
+        t_fail "no host_key_changed (failures: $(curl -s -m 3 http://127.0.0.1:$MPORT/metrics | grep "failures_total{name=\"$U\"" | grep -v ' 0$'))"
+lab_journal fw.test | grep -q "REMOTE HOST IDENTIFICATION HAS CHANGED" && t_pass "the unit's ssh refused the key (journal)" ||
+        t_fail "the unit's journal has no refused key"
+t_until 30 '[[ $(got | grep -c "^down ") -gt $DOWN0 ]]' && t_pass "down alerted" || t_fail "no down alert"
+DREASON=$(jq -r 'select((.body | fromjson | .event) == "down") | .body | fromjson | .reason' "$LAB/recv.log" | tail -n 1)
+t_match "the down alert names host_key_changed" "$DREASON" "host_key_changed"
+t_match "... and ssh's own fix for it" "$DREASON" "ssh-keygen -f \"$KH\" -R "
+# systemd retries every RestartSec; rtun-monitor adds nothing on top.
+sleep 8
+t_eq "while systemd retries: no restart by rtun-monitor (probe)" "$(rst probe)" "$P0"
+t_eq "... (stopped)" "$(rst stopped)" "$S0"
+# systemd gives up on it (a start limit): the unit is failed, and still nothing of ours happens.
+printf '[Unit]\nStartLimitIntervalSec=1h\nStartLimitBurst=1\n' | lab_put /etc/systemd/system/reverse-ssh@fw.test.service.d/60-limit.conf &&
+        lab_exec systemctl daemon-reload || t_die "start limit drop-in"
+t_until 60 '[[ $(lab_unit_state fw.test) == failed ]]' && t_pass "systemd gave up on the unit in ${WAITED}s" ||
+        t_fail "unit not failed ($(lab_unit_state fw.test))"
+sleep 10
+t_eq "unit failed: not reset and started by rtun-monitor" "$(rst failed)" "$F0"
+t_eq "unit failed: still failed (nobody restarted it)" "$(lab_unit_state fw.test)" failed
+t_eq "no restart at all (probe)" "$(rst probe)" "$P0"
+t_monitor status --config /lab/fw.conf --json
+REASON=$(jq -r --arg u "$U" '.tunnels[] | select(.name == $u) | .reason' <<<"$OUT")
+t_eq "status: state failed" "$(jq -r --arg u "$U" '.tunnels[] | select(.name == $u) | .state' <<<"$OUT")" failed
+t_match "status: reason host_key_changed, with how to accept the key" "$REASON" "^host_key_changed: .*if the new key is legitimate: ssh-keygen -f \"$KH\" -R \"[^\"]*\", then systemctl restart $U"
+# The operator checks the new key, then runs the reason's fix.
+FIX=$(grep -o 'ssh-keygen -f "[^"]*" -R "[^"]*"' <<<"$REASON" | head -1)
+lab_exec sh -c "$FIX" >/dev/null 2>&1 && t_pass "the reason's fix runs: $FIX" || t_fail "the fix failed: $FIX"
+lab_exec rm -f /etc/systemd/system/reverse-ssh@fw.test.service.d/60-limit.conf
+lab_exec systemctl daemon-reload
+lab_exec systemctl reset-failed "$U"
+lab_exec systemctl restart "$U" || t_fail "operator's restart"
+t_until 60 '[[ $(metric "rtun_tunnel_up{name=\"$U\"") == 1 ]]' && t_pass "key accepted: tunnel up in ${WAITED}s" ||
+        t_fail "tunnel not up after the fix"
+t_until 15 '[[ $(got | grep -c "^recovered ") -gt $REC0 ]]' && t_pass "recovered alerted" || t_fail "no recovered alert"
+t_eq "the new key pinned" "$(lab_exec ssh-keygen -lf "$KH" 2>/dev/null | awk '{ print $2 }')" \
+        "$(ssh-keygen -lf "$LAB/bastions/bastion-a.test/hostkey.pub" | awk '{ print $2 }')"
+t_eq "through it all, no restart by rtun-monitor" "$(rst probe)/$(rst stopped)/$(rst failed)" "$P0/$S0/$F0"
+lab_exec systemctl stop rtun-monitord.service
 
 t_summary
 ((T_FAIL == 0))

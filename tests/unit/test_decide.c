@@ -626,6 +626,52 @@ static void test_listen_busy_not_network(void **state) {
         assert_int_equal(decide_guard_view(up, true, PROBE_TIMEOUT).state, TUNNEL_DOWN);
 }
 
+/* ssh refused the bastion's key: never a restart of ours, never systemd's reset, whatever the unit's state
+ * and however long it lasts; DOWN (FAILED once systemd gave up) at once, announced once. */
+static void test_host_key_changed_never_restarts(void **state) {
+        heal_policy p = policy();
+        static const unit_active_state states[] = { UNIT_ACTIVE, UNIT_ACTIVATING, UNIT_FAILED, UNIT_DEACTIVATING };
+
+        for (size_t i = 0; i < ELEMENTSOF(states); i++) {
+                tunnel_health h = health_up(T0);
+                observation o = obs(states[i], PROBE_HOST_KEY_CHANGED);
+                o.unit_started_at = T0 - 60 * SEC;
+                for (unsigned k = 0; k < 200; k++) {
+                        verdict v = decide(&h, &o, &p, T0 + k * 30 * SEC);
+                        assert_int_equal(v.action, HEAL_NONE);
+                        assert_null(v.restart_reason);
+                        assert_int_equal(v.reason, PROBE_HOST_KEY_CHANGED);
+                        assert_int_equal(v.state, states[i] == UNIT_FAILED ? TUNNEL_FAILED : TUNNEL_DOWN);
+                        assert_int_equal(v.events, k == 0 ? EVENT_DOWN : 0);
+                }
+                assert_int_equal(h.n_restarts, 0);
+                assert_int_equal(h.last_failure, PROBE_HOST_KEY_CHANGED);
+        }
+
+        /* The key accepted and the unit restarted by the operator: up again, recovered once. */
+        tunnel_health h = health_up(T0);
+        observation o = obs(UNIT_FAILED, PROBE_HOST_KEY_CHANGED);
+        decide(&h, &o, &p, T0);
+        o = active(PROBE_OK);
+        verdict v = decide(&h, &o, &p, T0 + 60 * SEC);
+        assert_int_equal(v.state, TUNNEL_UP);
+        assert_int_equal(v.events, EVENT_RECOVERED);
+
+        /* Someone answered: never "the local network is down", so the other tunnel's restart stands. */
+        guard_state g = {};
+        verdict both[2] = {
+                { .state = TUNNEL_DOWN, .reason = PROBE_TIMEOUT, .action = HEAL_RESTART },
+                { .state = TUNNEL_DOWN, .reason = PROBE_HOST_KEY_CHANGED },
+        };
+        assert_int_equal(decide_all_down(&g, both, 2, true), 0);
+        assert_int_equal(both[0].action, HEAL_RESTART);
+        verdict up = { .state = TUNNEL_UP };
+        assert_int_equal(decide_guard_view(up, true, PROBE_HOST_KEY_CHANGED).state, TUNNEL_UP);
+        assert_true(probe_status_proves_answer(PROBE_HOST_KEY_CHANGED));
+        assert_false(probe_status_proves_answer(PROBE_TIMEOUT));
+        assert_string_equal(probe_status_to_string(PROBE_HOST_KEY_CHANGED), "host_key_changed");
+}
+
 static void test_backoff_reset_on_success(void **state) {
         heal_policy p = policy();
         tunnel_health h = health_up(T0);
@@ -1138,6 +1184,7 @@ int main(void) {
                 cmocka_unit_test(test_our_restart_opens_fresh_grace),
                 cmocka_unit_test(test_admin_stopped),
                 cmocka_unit_test(test_failed_unit),
+                cmocka_unit_test(test_host_key_changed_never_restarts),
                 cmocka_unit_test(test_heal_disabled),
                 cmocka_unit_test(test_restart_reasons),
                 cmocka_unit_test(test_prohibited_never_restarts),

@@ -174,6 +174,60 @@ static void test_real_journal(void **state) {
         assert_int_equal(mux_journal_search("", 0, reason, sizeof reason), MUX_OPEN_FAILURE_UNKNOWN);
 }
 
+/* A changed bastion key as ssh logs it, newest first (the journal's order), one entry per line. */
+static const char *const changed_key_run[] = {
+        "Host key verification failed.",
+        "Host key for [127.0.0.1]:22999 has changed and you have requested strict checking.",
+        "  ssh-keygen -f \"/var/lib/reverse-ssh/b.test/known_hosts\" -R \"[127.0.0.1]:22999\"",
+        "  remove with:",
+        "Offending ED25519 key in /var/lib/reverse-ssh/b.test/known_hosts:1",
+        "Add correct host key in /var/lib/reverse-ssh/b.test/known_hosts to get rid of this message.",
+        "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @",
+};
+
+static void test_forward_lines(void **state) {
+        char reason[MUX_JOURNAL_REASON_MAX];
+
+        assert_int_equal(mux_forward_lines_classify(changed_key_run, ELEMENTSOF(changed_key_run), reason, sizeof reason),
+                         MUX_OPEN_FAILURE_HOST_KEY);
+        assert_string_equal(reason, "changed; ssh-keygen -f \"/var/lib/reverse-ssh/b.test/known_hosts\" -R \"[127.0.0.1]:22999\"");
+
+        /* Unknown key under StrictHostKeyChecking=yes: no "changed", no fix line. */
+        static const char *const unknown[] = {
+                "Host key verification failed.",
+                "No ED25519 host key is known for [127.0.0.1]:22999 and you have requested strict checking.",
+        };
+        assert_int_equal(mux_forward_lines_classify(unknown, ELEMENTSOF(unknown), reason, sizeof reason),
+                         MUX_OPEN_FAILURE_HOST_KEY);
+        assert_string_equal(reason, "not known");
+
+        /* The fix line is looked for only a few entries back: one far older is another run's business. */
+        const char *far[16] = { "Host key verification failed." };
+        for (size_t i = 1; i < ELEMENTSOF(far) - 1; i++)
+                far[i] = "debug line";
+        far[ELEMENTSOF(far) - 1] = "  ssh-keygen -f \"/x\" -R \"h\"";
+        assert_int_equal(mux_forward_lines_classify(far, ELEMENTSOF(far), reason, sizeof reason), MUX_OPEN_FAILURE_HOST_KEY);
+        assert_string_equal(reason, "not known");
+
+        /* The refused forward is still what it was; the newest line of a run decides. */
+        static const char *const busy[] = { "Error: remote port forwarding failed for listen port 21022", "x" };
+        assert_int_equal(mux_forward_lines_classify(busy, ELEMENTSOF(busy), reason, sizeof reason), MUX_OPEN_FAILURE_LISTEN_BUSY);
+        assert_string_equal(reason, "port 21022");
+        static const char *const quiet[] = { "Authenticated to 127.0.0.1", "Warning: Permanently added x" };
+        assert_int_equal(mux_forward_lines_classify(quiet, ELEMENTSOF(quiet), reason, sizeof reason), MUX_OPEN_FAILURE_UNKNOWN);
+        assert_string_equal(reason, "");
+        assert_int_equal(mux_forward_lines_classify(NULL, 0, reason, sizeof reason), MUX_OPEN_FAILURE_UNKNOWN);
+
+        /* Through the child's answer line and back. */
+        char buf[256];
+        mux_forward_lines_classify(changed_key_run, ELEMENTSOF(changed_key_run), reason, sizeof reason);
+        size_t n = mux_journal_answer_format(MUX_OPEN_FAILURE_HOST_KEY, reason, buf, sizeof buf);
+        assert_true(n > 0);
+        char back[MUX_JOURNAL_REASON_MAX];
+        assert_int_equal(mux_journal_answer_parse(buf, n, back, sizeof back), MUX_OPEN_FAILURE_HOST_KEY);
+        assert_string_equal(back, reason);
+}
+
 static void test_answer(void **state) {
         char buf[256], reason[MUX_JOURNAL_REASON_MAX];
         size_t n;
@@ -240,6 +294,7 @@ int main(void) {
                 cmocka_unit_test(test_lookups),
                 cmocka_unit_test(test_cancel),
                 cmocka_unit_test(test_real_journal),
+                cmocka_unit_test(test_forward_lines),
                 cmocka_unit_test(test_answer),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

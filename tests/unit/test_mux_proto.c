@@ -297,6 +297,30 @@ static void test_forward_failure_from_log(void **state) {
                 assert_int_equal(mux_forward_failure_from_log(t[i].line), t[i].want);
 }
 
+static void test_host_key_line_from_log(void **state) {
+        const char *fix;
+        /* Debian 12's ssh 9.2, a changed key under StrictHostKeyChecking=accept-new, one line each. */
+        assert_int_equal(mux_host_key_line_from_log("Host key verification failed.", &fix), MUX_HOST_KEY_LINE_FAILED);
+        assert_null(fix);
+        assert_int_equal(mux_host_key_line_from_log("Host key for [127.0.0.1]:22999 has changed and you have requested "
+                                                    "strict checking.", NULL), MUX_HOST_KEY_LINE_CHANGED);
+        assert_int_equal(mux_host_key_line_from_log("@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @", NULL),
+                         MUX_HOST_KEY_LINE_CHANGED);
+        assert_int_equal(mux_host_key_line_from_log("  ssh-keygen -f \"/tmp/hk/kh\" -R \"[127.0.0.1]:22999\"", &fix),
+                         MUX_HOST_KEY_LINE_REMOVE);
+        assert_string_equal(fix, "ssh-keygen -f \"/tmp/hk/kh\" -R \"[127.0.0.1]:22999\"");
+        static const char *const none[] = {
+                "  remove with:", "Offending ED25519 key in /tmp/hk/kh:1", "Host key verification failed",
+                "host key verification failed.", "Host key for x has changed", "ssh-keygen -f /tmp/kh -R h",
+                "Error: remote port forwarding failed for listen port 21022", "", "   ",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(none); i++) {
+                assert_int_equal(mux_host_key_line_from_log(none[i], &fix), MUX_HOST_KEY_LINE_NONE);
+                assert_null(fix);
+        }
+        assert_int_equal(mux_host_key_line_from_log(NULL, &fix), MUX_HOST_KEY_LINE_NONE);
+}
+
 static void test_type_names(void **state) {
         assert_string_equal(mux_type_to_string(MUX_S_SESSION_OPENED), "SESSION_OPENED");
         assert_string_equal(mux_type_to_string(MUX_MSG_HELLO), "HELLO");
@@ -313,6 +337,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_random),
                 cmocka_unit_test(test_open_failure_from_log),
                 cmocka_unit_test(test_forward_failure_from_log),
+                cmocka_unit_test(test_host_key_line_from_log),
                 cmocka_unit_test(test_type_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
