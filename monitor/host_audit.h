@@ -42,6 +42,10 @@ typedef enum host_audit_check {
         _HOST_AUDIT_CHECK_INVALID = -1,
 } host_audit_check;
 
+/* st_mode of an identity file the resolution names, as the unit's user sees it (as: NULL is root);
+ * (mode_t) -1 when that user cannot see a regular file there. */
+mode_t host_audit_identity_mode(const run_identity *as, const char *path);
+
 const char *host_audit_check_to_string(host_audit_check c);
 host_audit_check host_audit_check_from_string(const char *s);
 audit_severity host_audit_check_severity(host_audit_check c);

@@ -1,5 +1,6 @@
 /* `rtun-monitor audit`: every tunnel unit discovered and resolved as `status` does (the same discovery and
  * `ssh -G` as the unit's user on the loop), its identity files looked at, then host_audit() over them. */
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -18,18 +19,27 @@ static bool any_resolving(const monitor *m) {
         return false;
 }
 
-/* "~/x" is the unit's user's home, as ssh expands it; paths with ssh's %-tokens are left alone. */
-static mode_t identity_mode(const tunnel *t, const char *path) {
+/* "~/x" is the unit's user's home, as ssh expands it; paths with ssh's %-tokens are left alone. Looked at
+ * with that user's file-system identity: the path is the user's to name, root's reach is not theirs. */
+mode_t host_audit_identity_mode(const run_identity *as, const char *path) {
         _cleanup_(freep) char *p = NULL;
         struct stat st;
         if (strchr(path, '%'))
                 return (mode_t) -1;
         if (strncmp(path, "~/", 2) == 0) {
-                if (asprintf(&p, "%s/%s", t->as.home[0] ? t->as.home : "/root", path + 2) < 0)
+                if (asprintf(&p, "%s/%s", as && as->home[0] ? as->home : "/root", path + 2) < 0)
                         return (mode_t) -1;
         } else if (!(p = strdup(path)))
                 return (mode_t) -1;
-        if (stat(p, &st) < 0 || !S_ISREG(st.st_mode))
+        bool sw = run_identity_differs(as) && geteuid() == 0;
+        uid_t old_uid = sw ? (uid_t) setfsuid(as->uid) : 0;
+        gid_t old_gid = sw ? (gid_t) setfsgid(as->gid) : 0;
+        int k = stat(p, &st);
+        if (sw) {
+                (void) setfsgid(old_gid);
+                (void) setfsuid(old_uid);
+        }
+        if (k < 0 || !S_ISREG(st.st_mode))
                 return (mode_t) -1;
         return st.st_mode;
 }
@@ -81,7 +91,7 @@ void monitor_audit_log(monitor *m) {
                         break;
                 }
                 for (size_t j = 0; j < k; j++)
-                        modes[n][j] = identity_mode(t, t->ssh.identity_files[j]);
+                        modes[n][j] = host_audit_identity_mode(&t->as, t->ssh.identity_files[j]);
                 u[n] = (host_audit_unit) { .unit = t->name, .restart = t->unit.restart, .ssh = &t->ssh,
                                            .identity_modes = modes[n] };
                 n++;
@@ -155,7 +165,7 @@ int host_audit_command(const config *cfg, bool json) {
                 if (!(modes[i] = calloc(n + 1, sizeof(mode_t))))
                         goto oom;
                 for (size_t k = 0; k < n; k++)
-                        modes[i][k] = identity_mode(t, s->identity_files[k]);
+                        modes[i][k] = host_audit_identity_mode(&t->as, s->identity_files[k]);
                 u[i] = (host_audit_unit) {
                         .unit = t->name,
                         .restart = t->unit.restart,
