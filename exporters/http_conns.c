@@ -1,6 +1,7 @@
 /* The HTTP server's connection table (see http_conns.h). */
 #include <netinet/in.h>
 
+#include "../monitor/base/hostport.h"
 #include "../monitor/base/log.h"
 #include "http_conns.h"
 
@@ -40,23 +41,9 @@ static void conn_touch(http_conns *t, http_conn *c, usec_t now) {
         conn_append(t, c);
 }
 
-static void peer_key(const struct sockaddr *sa, uint8_t key[static 17]) {
-        memset(key, 0, 17);
-        if (!sa)
-                return;
-        key[0] = (uint8_t) sa->sa_family;
-        if (sa->sa_family == AF_INET)
-                memcpy(key + 1, &((const struct sockaddr_in *) sa)->sin_addr, 4);
-        else if (sa->sa_family == AF_INET6) {
-                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
-                /* One host usually owns a whole /64; an IPv4-mapped address is one IPv4 host. */
-                memcpy(key + 1, a, IN6_IS_ADDR_V4MAPPED(a) ? 16 : 8);
-        }
-}
-
 static http_peer *peer_ref(http_conns *t, const struct sockaddr *sa) {
         uint8_t key[17];
-        peer_key(sa, key);
+        sockaddr_key(sa, true, key);
         for (http_peer *p = t->peers; p; p = p->next)
                 if (memcmp(p->key, key, sizeof(key)) == 0) {
                         p->refs++;

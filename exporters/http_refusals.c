@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 
+#include "../monitor/base/hostport.h"
 #include "http_refusals.h"
 
 static const char *const http_refusal_table[_HTTP_REFUSAL_MAX] = {
@@ -16,23 +17,12 @@ const char *http_refusal_to_string(http_refusal r) {
         return (size_t) r < ELEMENTSOF(http_refusal_table) ? http_refusal_table[r] : NULL;
 }
 
-static void source_key(const struct sockaddr *sa, uint8_t key[static 17]) {
-        memset(key, 0, 17);
-        if (!sa)
-                return;
-        key[0] = (uint8_t) sa->sa_family;
-        if (sa->sa_family == AF_INET)
-                memcpy(key + 1, &((const struct sockaddr_in *) sa)->sin_addr, 4);
-        else if (sa->sa_family == AF_INET6)
-                memcpy(key + 1, &((const struct sockaddr_in6 *) sa)->sin6_addr, 16);
-}
-
 bool http_refusals_note(http_refusals *t, http_refusal why, const struct sockaddr *sa, usec_t now) {
         uint8_t key[17];
         size_t i, quietest = 0;
 
         t->count[why]++;
-        source_key(sa, key);
+        sockaddr_key(sa, false, key);
         for (i = 0; i < t->n_sources; i++) {
                 if (memcmp(t->sources[i].key, key, sizeof key) == 0)
                         break;

@@ -2,6 +2,7 @@
  * with backoff), systemd's signals about units, and discovery on the loop. */
 #include <time.h>
 
+#include "base/bus_names.h"
 #include "base/log.h"
 #include "daemon_bus.h"
 
@@ -166,14 +167,13 @@ int daemon_bus_connect(daemon_bus *b) {
         static const char *const changes[] = { "UnitNew", "UnitRemoved", "Reloading" };
         /* Units appearing, vanishing, daemon-reload: re-discover soon instead of waiting for the round. */
         for (size_t i = 0; i < ELEMENTSOF(changes); i++) {
-                r = sd_bus_match_signal_async(bus, &b->unit_signals[i], "org.freedesktop.systemd1",
-                                              "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager",
-                                              changes[i], on_units_changed, NULL, b);
+                r = sd_bus_match_signal_async(bus, &b->unit_signals[i], SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH,
+                                              SYSTEMD_MANAGER_INTERFACE, changes[i], on_units_changed, NULL, b);
                 if (r < 0)
                         return log_error_errno(r, "Failed to watch systemd's %s signal: %m", changes[i]);
         }
-        r = sd_bus_match_signal_async(bus, &b->unit_signals[4], "org.freedesktop.systemd1", NULL,
-                                      "org.freedesktop.DBus.Properties", "PropertiesChanged", on_properties_changed,
+        r = sd_bus_match_signal_async(bus, &b->unit_signals[4], SYSTEMD_BUS_NAME, NULL,
+                                      DBUS_PROPERTIES_INTERFACE, "PropertiesChanged", on_properties_changed,
                                       NULL, b);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch unit property changes: %m");

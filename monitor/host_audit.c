@@ -38,21 +38,13 @@ audit_severity host_audit_check_severity(host_audit_check c) {
 }
 
 _printf_(4, 5) static int add(host_audit_findings *out, const char *unit, host_audit_check check, const char *fmt, ...) {
-        if (out->n == out->allocated) {
-                size_t a = out->allocated ? out->allocated * 2 : 16;
-                host_audit_finding *m = reallocarray(out->items, a, sizeof *m);
-                if (!m)
-                        return -ENOMEM;
-                out->items = m;
-                out->allocated = a;
-        }
+        if (greedy_realloc((void **) &out->items, &out->allocated, out->n + 1, sizeof *out->items) < 0)
+                return -ENOMEM;
         host_audit_finding f = { .check = check, .severity = host_audit_check_severity(check) };
         va_list ap;
         va_start(ap, fmt);
-        int r = vasprintf(&f.message, fmt, ap);
+        f.message = vstrdupf(fmt, ap);
         va_end(ap);
-        if (r < 0)
-                f.message = NULL;
         f.unit = strdup(strempty(unit));
         if (!f.message || !f.unit) {
                 free(f.message);

@@ -6,6 +6,7 @@
 #include "../probes/proc_stat.h"
 #include "../probes/tcpinfo.h"
 #include "heal.h"
+#include "base/bus_names.h"
 #include "base/log.h"
 #include "monitor.h"
 
@@ -108,8 +109,8 @@ int monitor_connect_bus(monitor *m) {
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
         }
         /* Subscribe() makes systemd send JobRemoved and unit signals to us. */
-        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                               "org.freedesktop.systemd1.Manager", "Subscribe", &error, NULL, NULL);
+        r = sd_bus_call_method(bus, SYSTEMD_BUS_NAME, SYSTEMD_BUS_PATH, SYSTEMD_MANAGER_INTERFACE, "Subscribe", &error,
+                               NULL, NULL);
         if (r < 0) {
                 sd_bus_flush_close_unref(bus);
                 return log_error_errno(r, "Failed to talk to systemd over the system bus: %s",

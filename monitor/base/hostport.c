@@ -5,6 +5,19 @@
 
 #include "hostport.h"
 
+void sockaddr_key(const struct sockaddr *sa, bool v6_prefix64, uint8_t key[static 17]) {
+        memset(key, 0, 17);
+        if (!sa)
+                return;
+        key[0] = (uint8_t) sa->sa_family;
+        if (sa->sa_family == AF_INET)
+                memcpy(key + 1, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+        else if (sa->sa_family == AF_INET6) {
+                const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+                memcpy(key + 1, a, v6_prefix64 && !IN6_IS_ADDR_V4MAPPED(a) ? 8 : 16);
+        }
+}
+
 int parse_port(const char *s, bool allow_zero, uint16_t *ret) {
         unsigned long v = 0;
         if (!*s || strspn(s, "0123456789") != strlen(s))

@@ -34,3 +34,8 @@ int parse_port(const char *s, bool allow_zero, uint16_t *ret);
 int hostport_parse(const char *s, unsigned flags, hostport *ret, const char **ret_why);
 /* The other way: "HOST:PORT", "[HOST]:PORT" when host holds a ':' (IPv6), into buf; NULL host is "". */
 char *hostport_format(const char *host, uint16_t port, char *buf, size_t size);
+
+/* A client address as 17 comparable bytes: the family, then the IPv4 address, or the IPv6 address (only its
+ * /64 with v6_prefix64: one host usually owns a whole /64; an IPv4-mapped address stays one IPv4 host). A
+ * NULL address is all zeros. The HTTP server's per-client tables key on it. */
+void sockaddr_key(const struct sockaddr *sa, bool v6_prefix64, uint8_t key[static 17]);

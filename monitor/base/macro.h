@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +54,11 @@ int strv_push(char ***l, const char *s); /* copies s; -ENOMEM */
 bool strv_contains(char *const *l, const char *s);
 /* *p becomes a copy of s (NULL: no string), the old value freed; on -ENOMEM *p is left as it was. */
 int free_and_strdup(char **p, const char *s);
+/* Grows *array (elements of size bytes, *allocated of them) to hold at least need, doubling from 16, as
+ * systemd's GREEDY_REALLOC: the one growth rule of the append-only lists. 0 or -ENOMEM (array unchanged). */
+int greedy_realloc(void **array, size_t *allocated, size_t need, size_t size);
+/* vasprintf that gives the string or NULL (out of memory), for "x.message = vstrdupf(fmt, ap)". */
+char *vstrdupf(const char *fmt, va_list ap) _printf_(1, 0);
 
 /* Writes the message into err (may be NULL) and returns r: "return set_err(err, n, -EINVAL, ...)". */
 int set_err(char *err, size_t errlen, int r, const char *fmt, ...) _printf_(4, 5);

@@ -55,6 +55,28 @@ int free_and_strdup(char **p, const char *s) {
         return 0;
 }
 
+int greedy_realloc(void **array, size_t *allocated, size_t need, size_t size) {
+        if (need <= *allocated)
+                return 0;
+        size_t a = *allocated ? *allocated : 16;
+        while (a < need) {
+                if (a > SIZE_MAX / 2)
+                        return -ENOMEM;
+                a *= 2;
+        }
+        void *m = reallocarray(*array, a, size);
+        if (!m)
+                return -ENOMEM;
+        *array = m;
+        *allocated = a;
+        return 0;
+}
+
+char *vstrdupf(const char *fmt, va_list ap) {
+        char *s;
+        return vasprintf(&s, fmt, ap) < 0 ? NULL : s;
+}
+
 usec_t now_usec(int clock_id) {
         struct timespec ts;
         clock_gettime(clock_id, &ts);

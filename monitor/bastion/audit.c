@@ -70,21 +70,13 @@ audit_severity audit_check_severity(audit_check c) {
 
 int audit_add(audit_findings *out, const char *file, unsigned line, const char *host, audit_check check,
               audit_severity severity, const char *fmt, ...) {
-        if (out->n == out->allocated) {
-                size_t a = out->allocated ? out->allocated * 2 : 16;
-                audit_finding *m = reallocarray(out->items, a, sizeof(audit_finding));
-                if (!m)
-                        return -ENOMEM;
-                out->items = m;
-                out->allocated = a;
-        }
+        if (greedy_realloc((void **) &out->items, &out->allocated, out->n + 1, sizeof(audit_finding)) < 0)
+                return -ENOMEM;
         audit_finding f = { .line = line, .check = check, .severity = severity };
         va_list ap;
         va_start(ap, fmt);
-        int r = vasprintf(&f.message, fmt, ap);
+        f.message = vstrdupf(fmt, ap);
         va_end(ap);
-        if (r < 0)
-                f.message = NULL;
         f.file = file ? strdup(file) : NULL;
         f.host = host ? strdup(host) : NULL;
         if (!f.message || (file && !f.file) || (host && !f.host)) {

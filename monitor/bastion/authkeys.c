@@ -41,33 +41,20 @@ void authkeys_done(authkeys *keys) {
         *keys = (authkeys) {};
 }
 
-static int grow(void **array, size_t *allocated, size_t n, size_t size) {
-        if (n < *allocated)
-                return 0;
-        size_t a = *allocated ? *allocated * 2 : 16;
-        void *m = reallocarray(*array, a, size);
-        if (!m)
-                return -ENOMEM;
-        *array = m;
-        *allocated = a;
-        return 0;
-}
-
 static int add_problem(authkeys *keys, const char *file, unsigned line, const char *fmt, ...) _printf_(4, 5);
 static int add_problem(authkeys *keys, const char *file, unsigned line, const char *fmt, ...) {
         if (keys->n_problems >= AUTHKEYS_PROBLEMS_MAX) {
                 keys->n_problems_dropped++;
                 return 0;
         }
-        if (grow((void **) &keys->problems, &keys->problems_allocated, keys->n_problems, sizeof(authkey_problem)) < 0)
+        if (greedy_realloc((void **) &keys->problems, &keys->problems_allocated, keys->n_problems + 1,
+                           sizeof(authkey_problem)) < 0)
                 return -ENOMEM;
         authkey_problem p = { .file = strdup(file), .line = line };
         va_list ap;
         va_start(ap, fmt);
-        int r = vasprintf(&p.message, fmt, ap);
+        p.message = vstrdupf(fmt, ap);
         va_end(ap);
-        if (r < 0)
-                p.message = NULL;
         if (!p.file || !p.message) {
                 free(p.file);
                 free(p.message);
@@ -170,7 +157,7 @@ static const char *no_key_message(char *buf, size_t size, const char *line, cons
 }
 
 static int add_line(authkeys *keys, authkey_line *k) {
-        if (grow((void **) &keys->lines, &keys->lines_allocated, keys->n_lines, sizeof(authkey_line)) < 0)
+        if (greedy_realloc((void **) &keys->lines, &keys->lines_allocated, keys->n_lines + 1, sizeof(authkey_line)) < 0)
                 return -ENOMEM;
         keys->lines[keys->n_lines++] = *k;
         *k = (authkey_line) {};

@@ -59,6 +59,53 @@ static void test_article_line_real_key(void **state) {
         done(&k);
 }
 
+/* The article's two other lines (-L ports; SOCKS), verbatim and then with a real key. */
+static void test_article_other_lines(void **state) {
+        authkeys k;
+        static const char *const lports = "command=\"/sbin/nologin\",no-pty,no-agent-forwarding,no-X11-forwarding,"
+                                          "permitlisten=\"localhost:21022\",permitlisten=\"localhost:21080\","
+                                          "permitlisten=\"localhost:21443\",permitopen=\"localhost:4505\","
+                                          "permitopen=\"localhost:4506\" ";
+        static const char *const socks = "restrict,port-forwarding,command=\"/sbin/nologin\","
+                                         "permitopen=\"internal-service.local:8080\",permitopen=\"db.local:5432\" ";
+        char line[1024];
+
+        snprintf(line, sizeof line, "%sssh-ed25519 AAAAC3Nza... host-name", lports);
+        assert_string_equal(parse_bad(&k, line), "key is not valid base64");
+        done(&k);
+        snprintf(line, sizeof line, "%sssh-ed25519 AAAAC3Nza... host-name", socks);
+        assert_string_equal(parse_bad(&k, line), "key is not valid base64");
+        done(&k);
+
+        snprintf(line, sizeof line, "%s%s host-name", lports, ED1);
+        const authkey_line *l = parse_one(&k, line);
+        assert_false(l->restricted);
+        assert_true(l->port_forwarding); /* not turned off by the no-* options it lists */
+        assert_false(l->pty || l->agent_forwarding || l->x11_forwarding);
+        assert_true(l->user_rc);
+        assert_string_equal(l->command, "/sbin/nologin");
+        assert_int_equal(l->n_permitlisten, 3);
+        assert_int_equal(l->permitlisten[0].port, 21022);
+        assert_int_equal(l->permitlisten[1].port, 21080);
+        assert_int_equal(l->permitlisten[2].port, 21443);
+        assert_int_equal(l->n_permitopen, 2);
+        assert_string_equal(l->permitopen[1].host, "localhost");
+        assert_int_equal(l->permitopen[1].port, 4506);
+        assert_string_equal(l->comment, "host-name");
+        done(&k);
+
+        snprintf(line, sizeof line, "%s%s host-name", socks, ED1);
+        l = parse_one(&k, line);
+        assert_true(l->restricted && l->port_forwarding);
+        assert_int_equal(l->n_permitlisten, 0);
+        assert_int_equal(l->n_permitopen, 2);
+        assert_string_equal(l->permitopen[0].host, "internal-service.local");
+        assert_int_equal(l->permitopen[0].port, 8080);
+        assert_string_equal(l->permitopen[1].host, "db.local");
+        assert_int_equal(l->permitopen[1].port, 5432);
+        done(&k);
+}
+
 static void test_plain_keys_and_comments(void **state) {
         authkeys k;
         parse_text(&k, "# the fleet\n"
@@ -623,6 +670,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_article_line_verbatim),
                 cmocka_unit_test(test_article_line_real_key),
+                cmocka_unit_test(test_article_other_lines),
                 cmocka_unit_test(test_plain_keys_and_comments),
                 cmocka_unit_test(test_quoted_commas_and_escaped_quotes),
                 cmocka_unit_test(test_several_permitlisten),

@@ -110,11 +110,43 @@ static void test_escape_helpers(void **state) {
         assert_int_equal(escape_control_len("\n\x7f"), 6);
 }
 
+static char *fmt_one(const char *fmt, ...) _printf_(1, 2);
+static char *fmt_one(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *s = vstrdupf(fmt, ap);
+        va_end(ap);
+        return s;
+}
+
+/* base/util.c's growth rule of the findings lists and their message formatter. */
+static void test_greedy_realloc(void **state) {
+        _cleanup_(freep) int *a = NULL;
+        size_t allocated = 0;
+        assert_int_equal(greedy_realloc((void **) &a, &allocated, 1, sizeof *a), 0);
+        assert_int_equal(allocated, 16);
+        a[15] = 7;
+        assert_int_equal(greedy_realloc((void **) &a, &allocated, 16, sizeof *a), 0); /* fits: unchanged */
+        assert_int_equal(allocated, 16);
+        assert_int_equal(greedy_realloc((void **) &a, &allocated, 17, sizeof *a), 0);
+        assert_int_equal(allocated, 32);
+        assert_int_equal(a[15], 7);
+        assert_int_equal(greedy_realloc((void **) &a, &allocated, 200, sizeof *a), 0);
+        assert_int_equal(allocated, 256);
+        assert_int_equal(greedy_realloc((void **) &a, &allocated, SIZE_MAX, sizeof *a), -ENOMEM);
+        assert_int_equal(allocated, 256);
+        assert_int_equal(a[15], 7);
+
+        _cleanup_(freep) char *s = fmt_one("%s:%u", "keys", 3u);
+        assert_string_equal(s, "keys:3");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_status_table_escaped),
                 cmocka_unit_test(test_log_line_escaped),
                 cmocka_unit_test(test_escape_helpers),
+                cmocka_unit_test(test_greedy_realloc),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

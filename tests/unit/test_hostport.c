@@ -158,12 +158,46 @@ static void test_format(void **state) {
         assert_string_equal(hostport_format("localhost", 21022, small, sizeof small), "localho"); /* cut, terminated */
 }
 
+/* The per-client key of the HTTP tables: IPv4 whole, IPv6 whole or by /64, a mapped IPv4 whole either way. */
+static void test_sockaddr_key(void **state) {
+        struct sockaddr_in a4 = { .sin_family = AF_INET };
+        struct sockaddr_in6 a = { .sin6_family = AF_INET6 }, b = a, m = a;
+        uint8_t ka[17], kb[17], want[17] = { 0 };
+        inet_pton(AF_INET, "192.0.2.7", &a4.sin_addr);
+        sockaddr_key((struct sockaddr *) &a4, true, ka);
+        want[0] = AF_INET;
+        memcpy(want + 1, &a4.sin_addr, 4);
+        assert_memory_equal(ka, want, 17);
+
+        inet_pton(AF_INET6, "2001:db8:1:2::1", &a.sin6_addr);
+        inet_pton(AF_INET6, "2001:db8:1:2::99", &b.sin6_addr);
+        sockaddr_key((struct sockaddr *) &a, true, ka);
+        sockaddr_key((struct sockaddr *) &b, true, kb);
+        assert_memory_equal(ka, kb, 17); /* same /64 */
+        assert_int_equal(ka[0], AF_INET6);
+        assert_int_equal(ka[16], 0);
+        sockaddr_key((struct sockaddr *) &a, false, ka);
+        sockaddr_key((struct sockaddr *) &b, false, kb);
+        assert_memory_not_equal(ka, kb, 17); /* whole address */
+
+        inet_pton(AF_INET6, "::ffff:192.0.2.7", &m.sin6_addr);
+        inet_pton(AF_INET6, "::ffff:192.0.2.8", &b.sin6_addr);
+        sockaddr_key((struct sockaddr *) &m, true, ka);
+        sockaddr_key((struct sockaddr *) &b, true, kb);
+        assert_memory_not_equal(ka, kb, 17); /* a mapped IPv4 is one host, not a /64 */
+
+        memset(want, 0, sizeof want);
+        sockaddr_key(NULL, true, ka);
+        assert_memory_equal(ka, want, 17);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_port),
                 cmocka_unit_test(test_good),
                 cmocka_unit_test(test_bad),
                 cmocka_unit_test(test_format),
+                cmocka_unit_test(test_sockaddr_key),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
