@@ -88,11 +88,6 @@ static void plain_u64(render *r, uint64_t v) {
         expo_put_char(&r->out, '\n');
 }
 
-static tunnel_state shown_state(const tunnel *t) {
-        tunnel_state s = t->probed ? t->last_verdict.state : TUNNEL_UNKNOWN;
-        return s >= 0 && s < _TUNNEL_STATE_MAX ? s : TUNNEL_UNKNOWN;
-}
-
 static int compare_tunnels(const void *a, const void *b) {
         const tunnel *x = *(const tunnel *const *) a, *y = *(const tunnel *const *) b;
         return strcmp(strempty(x->name), strempty(y->name));
@@ -145,12 +140,12 @@ static void render_states(render *r) {
         family(r, "rtun_tunnel_up", "gauge", "1 if the last verdict says the forward works end to end.");
         for (size_t i = 0; i < n; i++) {
                 series(r, i, L_ALL);
-                end_u64(r, shown_state(r->tunnels[i]) == TUNNEL_UP);
+                end_u64(r, tunnel_shown_state(r->tunnels[i]) == TUNNEL_UP);
         }
 
         family(r, "rtun_tunnel_state", "gauge", "1 for the current state of the tunnel as rtun-monitor sees it.");
         for (size_t i = 0; i < n; i++) {
-                tunnel_state cur = shown_state(r->tunnels[i]);
+                tunnel_state cur = tunnel_shown_state(r->tunnels[i]);
                 for (tunnel_state s = 0; s < _TUNNEL_STATE_MAX; s++) {
                         series(r, i, L_BASTION);
                         expo_put_label(&r->out, false, "state", tunnel_state_to_string(s));

@@ -233,20 +233,14 @@ verdict decide(tunnel_health *h, const observation *o, const heal_policy *p, use
                 .action = HEAL_NONE,
         };
 
-        if (!o->probeable) {
-                v.state = TUNNEL_UNKNOWN;
-                v.reason = PROBE_ERROR;
-                v.why = "not a probeable ssh tunnel";
-                h->state = TUNNEL_UNKNOWN;
-                return v;
-        }
-
-        /* Our own failure says nothing of the tunnel: neither a failure to count nor a success. */
-        if (o->ours) {
-                v.state = TUNNEL_UNKNOWN;
-                v.reason = PROBE_ERROR;
-                v.why = "the monitor could not look: see the reason";
-                return v;
+        /* Not a tunnel we can probe; or our own failure, which says nothing of the tunnel: neither a failure to
+         * count nor a success. */
+        if (!o->probeable || o->ours) {
+                if (!o->probeable)
+                        h->state = TUNNEL_UNKNOWN;
+                return (verdict) { .state = TUNNEL_UNKNOWN, .action = HEAL_NONE, .reason = PROBE_ERROR,
+                                   .why = !o->probeable ? "not a probeable ssh tunnel" :
+                                                          "the monitor could not look: see the reason" };
         }
 
         restarts_prune(h, p, now);

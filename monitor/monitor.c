@@ -223,6 +223,8 @@ static void probe_complete(monitor *m, tunnel *t, const probe_result *r) {
                 m->probes_running--;
         tunnel_record(m, t, r);
         forwards_record(m, t, r);
+        /* A restart seen while this probe ran: the new process gets its own `ssh -G` before its next probe. */
+        tunnel_resolve_recheck(m, t);
         if (m->on_probed)
                 m->on_probed(m, t, m->userdata);
 }

@@ -31,6 +31,7 @@ typedef struct tunnel {
         struct monitor *monitor;       /* the monitor it belongs to (callbacks on the loop get the tunnel) */
         struct ssh_resolve_job *resolving; /* `ssh -G` running on the loop */
         bool resolve_wanted;           /* needs `ssh -G`, waits for one of the RESOLVE_PARALLEL slots */
+        bool resolve_recheck;          /* discovery came while it was probed: look at its resolution once done */
         bool probe_deferred;           /* a probe was asked for while it resolved: runs once it has */
         run_identity as;               /* the unit's User=, as the resolution was made: its ssh and probes run as it */
         const ssh_forward *forward;    /* points into ssh.forwards */
@@ -215,12 +216,16 @@ tunnel *tunnel_free(tunnel *t);
  * probe asked for meanwhile waits for it (monitor_probe). */
 void tunnels_resolve(monitor *m);
 bool tunnel_resolving(const tunnel *t);
+/* The state to show (status, metrics): unknown before the first probe and while a resolution runs. */
+tunnel_state tunnel_shown_state(const tunnel *t);
 /* The cache rule: a resolution made from resolved_argv for the process started at resolved_start still
  * describes a unit now running argv in the process started at started_at (main_pid <= 0: not running). */
 bool resolution_current(char *const *resolved_argv, usec_t resolved_start, char *const *argv, pid_t main_pid,
                         usec_t started_at);
 /* Stops t's resolution, if any (its unit went away, or changed under it). */
 void tunnel_resolve_cancel(monitor *m, tunnel *t);
+/* Its probe is done: the resolution check a discovery skipped meanwhile (a new process) runs now. */
+void tunnel_resolve_recheck(monitor *m, tunnel *t);
 /* Starts the probe monitor_probe() deferred while t resolved (probes_running already counts it). */
 void monitor_probe_deferred(monitor *m, tunnel *t);
 size_t monitor_count_down(const monitor *m);

@@ -4,12 +4,14 @@
 #include "status_print.h"
 
 static const char *state_of(const tunnel *t) {
-        return tunnel_state_to_string(t->probed ? t->last_verdict.state : TUNNEL_UNKNOWN);
+        return tunnel_state_to_string(tunnel_shown_state(t));
 }
 
 static const char *reason_of(const tunnel *t) {
         if (t->would_restart)
                 return "would restart (dry run)";
+        if (t->probed && tunnel_resolving(t))
+                return "resolving: ssh -G for the unit's new process";
         return t->last_verdict.state == TUNNEL_UP ? "" : t->reason_text;
 }
 

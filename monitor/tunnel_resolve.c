@@ -108,8 +108,10 @@ static void resolve_begin(monitor *m, tunnel *t) {
         _cleanup_(strv_freep) char **argv = NULL;
         char err[256] = "";
 
-        if (tunnel_probing(t))
-                return; /* its requests point into t->ssh: looked at again next time */
+        if (tunnel_probing(t)) {
+                t->resolve_recheck = true; /* its requests point into t->ssh: looked at once the probe is in */
+                return;
+        }
         if (!streq_ptr(t->unit.load_state, "loaded")) {
                 snprintf(err, sizeof err, "unit not loaded (%s%s%s)", strna(t->unit.load_state),
                          t->unit.load_error ? ": " : "", strempty(t->unit.load_error));
@@ -219,6 +221,20 @@ void tunnel_resolve_cancel(monitor *m, tunnel *t) {
 
 bool tunnel_resolving(const tunnel *t) {
         return t->resolving || t->resolve_wanted;
+}
+
+tunnel_state tunnel_shown_state(const tunnel *t) {
+        /* Not probed yet, or `ssh -G` runs for a new process: nothing is known yet of what runs now. */
+        tunnel_state s = t->probed && !tunnel_resolving(t) ? t->last_verdict.state : TUNNEL_UNKNOWN;
+        return s >= 0 && s < _TUNNEL_STATE_MAX ? s : TUNNEL_UNKNOWN;
+}
+
+void tunnel_resolve_recheck(monitor *m, tunnel *t) {
+        if (!t->resolve_recheck || tunnel_probing(t))
+                return;
+        t->resolve_recheck = false;
+        resolve_begin(m, t);
+        resolve_pump(m);
 }
 
 void tunnels_resolve(monitor *m) {

@@ -367,6 +367,44 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+/* /metrics and /sd, with bastion.web_config's TLS and users. */
+static int setup_http(bastion_daemon *d) {
+        web_config_loaded *web = NULL;
+        int r;
+
+        if (d->cfg->bastion.web_config) {
+                char err[1024];
+                r = web_config_load(d->cfg->bastion.web_config, &web, err, sizeof err);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0) {
+                        log_error("%s", err);
+                        return -EINVAL; /* changed since the configuration was read: still bad usage */
+                }
+        }
+        r = http_server_start_web(d->event, d->cfg->bastion.listen, web, routes, ELEMENTSOF(routes), d, &d->http);
+        if (r < 0)
+                return log_error_errno(r, "Cannot serve on %s: %m", d->cfg->bastion.listen);
+        return 0;
+}
+
+/* The round's timer now; the key file's reload and the claimed ports' recheck off until wanted. */
+static int setup_timers(bastion_daemon *d) {
+        int r = sd_event_add_time_relative(d->event, &d->reload, CLOCK_MONOTONIC, RELOAD_DELAY, 0, on_reload, d);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(d->reload, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time_relative(d->event, &d->timer, CLOCK_MONOTONIC, 0, 0, on_timer, d);
+        if (r >= 0)
+                r = sd_event_add_time_relative(d->event, &d->claim_timer, CLOCK_MONOTONIC, CLAIM_RECHECK, 0,
+                                               on_claim_timer, d);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(d->claim_timer, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the timers: %m");
+        return 0;
+}
+
 static int setup(bastion_daemon *d) {
         int r;
         fleet_sources src = bastion_sources(d->cfg);
@@ -411,34 +449,12 @@ static int setup(bastion_daemon *d) {
         r = sd_event_set_watchdog(d->event, true);
         if (r < 0)
                 log_warning_errno(r, "Cannot enable the watchdog: %m");
-        web_config_loaded *web = NULL;
-        if (d->cfg->bastion.web_config) {
-                char err[1024];
-                r = web_config_load(d->cfg->bastion.web_config, &web, err, sizeof err);
-                if (r == -ENOMEM)
-                        return log_oom();
-                if (r < 0) {
-                        log_error("%s", err);
-                        return -EINVAL; /* changed since the configuration was read: still bad usage */
-                }
-        }
-        r = http_server_start_web(d->event, d->cfg->bastion.listen, web, routes, ELEMENTSOF(routes), d, &d->http);
+        r = setup_http(d);
         if (r < 0)
-                return log_error_errno(r, "Cannot serve on %s: %m", d->cfg->bastion.listen);
-        r = sd_event_add_time_relative(d->event, &d->reload, CLOCK_MONOTONIC, RELOAD_DELAY, 0, on_reload, d);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(d->reload, SD_EVENT_OFF);
-        if (r >= 0)
-                r = sd_event_add_time_relative(d->event, &d->timer, CLOCK_MONOTONIC, 0, 0, on_timer, d);
+                return r;
+        r = setup_timers(d);
         if (r < 0)
-                return log_error_errno(r, "Cannot set up the timers: %m");
-        if (r >= 0)
-                r = sd_event_add_time_relative(d->event, &d->claim_timer, CLOCK_MONOTONIC, CLAIM_RECHECK, 0,
-                                               on_claim_timer, d);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(d->claim_timer, SD_EVENT_OFF);
-        if (r < 0)
-                return log_error_errno(r, "Cannot set up the timers: %m");
+                return r;
         if (!streq(d->cfg->bastion.sshd_log, SSHD_LOG_NONE)) {
                 r = sshd_log_open(d->event, d->cfg->bastion.sshd_log, on_refused_bind, d, &d->sshd_log);
                 if (r < 0) /* the fast path only: the rounds still reap */

@@ -33,20 +33,35 @@ pb0=$(mval "rtun_probes_total{name=\"$UB\"")
 # The restart gives a a new process: the daemon resolves it again, and that `ssh -G` takes SLEEP s.
 lab_exec systemctl restart --no-block $UA
 restarted=$(now)
-worst=0 n=0 failed=0
+worst=0 n=0 failed=0 slow=0 times=() states=() first_up=
+st_of() { curl -s --max-time 2 "$URL/metrics" | awk -v p="rtun_tunnel_state{name=\"$1\"" \
+        'index($0, p) == 1 && $NF == 1 { sub(/.*state="/, ""); sub(/".*/, ""); print; exit }'; }
 while le "$(since "$restarted")" 5; do
         t=$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{time_total}' "$URL/metrics")
         n=$((n + 1))
         [[ ${t%% *} == 200 ]] || failed=$((failed + 1))
         le "${t#* }" "$worst" || worst=${t#* }
+        le "${t#* }" 0.1 || slow=$((slow + 1))
+        times+=("${t#* }")
+        st=$(st_of $UA)
+        states+=("$(since "$restarted"):$st")
+        # Up again after it was not: the scrapes before the restart took effect still show the old process.
+        [[ $st != up ]] && left=1
+        [[ $st == up && -n ${left:-} && -z $first_up ]] && first_up=$(since "$restarted")
         sleep 0.1
 done
 pb1=$(mval "rtun_probes_total{name=\"$UB\"")
-echo "during the resolution: $n scrapes, $failed failed, slowest ${worst} s; b probed $((pb1 - pb0)) times"
+median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+echo "during the resolution: $n scrapes, $failed failed, median ${median} s, slowest ${worst} s, $slow over 100 ms; b probed $((pb1 - pb0)) times"
+echo "a's state as scraped (s since its restart:state): ${states[*]}"
 t_eq "loop: every scrape answered (200)" "$failed" 0
-# A generous functional bound for a loaded machine; the old code answered after the whole sleep.
+# The issue's 100 ms is the typical scrape (median); every scrape within a generous functional bound for a
+# loaded machine. The old code answered after the whole sleep (3 s).
+t_expect "loop: scrapes answered at once (median $median s < 0.1 s)" le "$median" 0.1
 t_expect "loop: no scrape waited for ssh -G (slowest $worst s < 1 s)" le "$worst" 1
 t_expect "loop: the other tunnel kept being probed ($((pb1 - pb0)) probes in 5 s)" test $((pb1 - pb0)) -ge 3
+t_match "resolving: a shown unknown while its ssh -G runs" "${states[*]}" ":unknown"
+t_nomatch "resolving: a never judged down on its old resolution" "${states[*]}" ":(down|failed)"
 t_eq "watchdog: did not fire (same MainPID)" "$(dshow MainPID)" "$m0"
 t_eq "watchdog: NRestarts unchanged" "$(dshow NRestarts)" "$n0"
 t_nomatch "watchdog: no timeout in the journal" "$(lab_exec journalctl --no-pager -o cat -u $D)" "[Ww]atchdog timeout"
@@ -54,9 +69,9 @@ t_nomatch "watchdog: no timeout in the journal" "$(lab_exec journalctl --no-page
 # Once ssh -G answers, a is probed on what it resolved to: up, and not before the sleep was over.
 t_until 30 'test "$(up_of $UA)" = 1'
 t_eq "resolved: a up once ssh -G returned" "$(up_of $UA)" 1
-up_after=$(since "$restarted")
-echo "a up again $up_after s after its restart (ssh -G sleeps $SLEEP s)"
-t_expect "resolved: a's verdict waited for its resolution ($up_after s >= $SLEEP s)" le "$SLEEP" "$up_after"
+[[ -n $first_up ]] || first_up=$(since "$restarted")
+echo "a shown up again $first_up s after its restart (ssh -G sleeps $SLEEP s)"
+t_expect "resolved: a's verdict waited for its resolution (first up $first_up s >= $SLEEP s)" le "$SLEEP" "$first_up"
 t_match "resolved: b still up" "$(up_of $UB)" "^1$"
 
 lab_exec systemctl stop $D
