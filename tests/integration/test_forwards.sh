@@ -211,6 +211,28 @@ t_eq "audit --json: exit 1" "$RC" 1
 t_eq "audit --json: checks of the seeded unit" \
         "$(jq -r '[.findings[] | select(.unit == "reverse-ssh@bad.test.service") | .check] | sort | join(",")' <<<"$OUT" 2>&1)" \
         "host_key_unpinned,local_port_shared,no_exit_on_forward_failure,remote_port_shared"
+# The other pitfalls, each unit with its own (started: audit reads the units systemd has loaded). pit2: the
+# identity file missing, no ServerAliveInterval, no ControlPath, Restart=on-failure; pit3: a key others may read.
+P2=$(lab_port_alloc) && P3=$(lab_port_alloc) || t_die "ports (pitfalls)"
+cp "$LAB/keys/client" "$LAB/keys/client-open" && chmod 0644 "$LAB/keys/client-open" || t_die "an exposed key"
+printf '[Service]\nExecStart=/usr/bin/ssh -N -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/run/pit2.kh -o ExitOnForwardFailure=yes -i /lab/keys/nonexistent -R localhost:%s:localhost:22 reverse-ssh@bastion-a.test\nRestart=on-failure\n' \
+        "$P2" | lab_put /etc/systemd/system/reverse-ssh@pit2.test.service &&
+        printf '[Service]\nExecStart=/usr/bin/ssh -N -o ServerAliveInterval=30 -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/run/pit3.kh -o ExitOnForwardFailure=yes -o ControlMaster=yes -o ControlPath=/run/pit3.ctl -i /lab/keys/client-open -R localhost:%s:localhost:22 reverse-ssh@bastion-a.test\nRestart=always\n' \
+        "$P3" | lab_put /etc/systemd/system/reverse-ssh@pit3.test.service && lab_exec systemctl daemon-reload &&
+        lab_exec systemctl start reverse-ssh@pit2.test.service reverse-ssh@pit3.test.service || t_die "pitfall units"
+t_monitor audit --config /lab/fw.conf
+t_eq "audit (pitfalls): exit 1" "$RC" 1
+t_match "audit: a missing identity file" "$OUT" "reverse-ssh@pit2.test.service: error: identity_inaccessible: identity file /lab/keys/nonexistent"
+t_match "audit: no ServerAliveInterval" "$OUT" "reverse-ssh@pit2.test.service: warning: no_server_alive"
+t_match "audit: no ControlPath" "$OUT" "reverse-ssh@pit2.test.service: warning: no_control_path"
+t_match "audit: Restart= not always" "$OUT" "reverse-ssh@pit2.test.service: warning: restart_not_always"
+t_match "audit: a key others may read" "$OUT" "reverse-ssh@pit3.test.service: error: identity_exposed: identity file /lab/keys/client-open has mode 0644"
+t_monitor audit --config /lab/fw.conf --json
+t_eq "audit --json (pitfalls): each unit's checks" \
+        "$(jq -r '[.findings[] | select(.unit | test("pit")) | "\(.unit | sub("reverse-ssh@"; "") | sub(".service"; "")):\(.check)"] | sort | join(",")' <<<"$OUT" 2>&1)" \
+        "pit2.test:identity_inaccessible,pit2.test:no_control_path,pit2.test:no_server_alive,pit2.test:restart_not_always,pit3.test:identity_exposed"
+t_eq "audit --json: still no no_* finding of the shipped unit" \
+        "$(jq '[.findings[] | select(.unit == "reverse-ssh@fw.test.service" and (.check | startswith("no_")))] | length' <<<"$OUT")" 0
 # check logs the audit's errors, each once per change (its state file), not every run.
 t_monitor check --config /lab/fw.conf
 t_match "check: logs the audit's errors" "$OUT" "audit: reverse-ssh@bad.test.service: error: local_port_shared"
@@ -224,15 +246,17 @@ t_eq "audit --dry-run: usage, exit 2" "$RC" 2
 # known_hosts per instance): ssh refuses the new key at every start. rtun-monitor says host_key_changed with
 # ssh's own fix, restarts nothing, and does not reset the unit once systemd gives up on it (start limit);
 # the fix it names, then a restart, brings the tunnel back on the new key.
-lab_exec systemctl stop reverse-ssh@bad.test.service # unpinned, it would take the port meanwhile
+# Unpinned, bad.test would take the port meanwhile; the pitfall units would add their own alerts.
+lab_exec systemctl stop reverse-ssh@bad.test.service reverse-ssh@pit2.test.service reverse-ssh@pit3.test.service
 KH=/var/lib/reverse-ssh/fw.test/known_hosts
 t_eq "precondition: the unit pinned the bastion's key" "$(lab_exec ssh-keygen -lf "$KH" 2>/dev/null | awk '{ print $2 }')" \
         "$(ssh-keygen -lf "$LAB/bastions/bastion-a.test/hostkey.pub" | awk '{ print $2 }')"
 lab_exec systemctl start rtun-monitord.service || t_die "daemon start (8)"
 t_until 30 '[[ $(metric "rtun_tunnel_up{name=\"$U\"") == 1 ]]' || t_die "precondition: tunnel up under the daemon (8)"
-S0=$(rst stopped) P0=$(rst probe) F0=$(rst failed) DOWN0=$(got | grep -c '^down ')
+gotu() { jq -r --arg u "$U" '.body | fromjson | select(.name == $u) | .event' "$LAB/recv.log" 2>/dev/null; }
+S0=$(rst stopped) P0=$(rst probe) F0=$(rst failed) DOWN0=$(gotu | grep -c '^down$')
 hk() { metric "rtun_probe_failures_total{name=\"$U\",bastion=\"127.0.0.1:$(lab_bastion_port bastion-a.test)\",forward=\"localhost:$PA\",reason=\"host_key_changed\"}"; }
-REC0=$(got | grep -c '^recovered ')
+REC0=$(gotu | grep -c '^recovered$')
 BD=$LAB/bastions/bastion-a.test
 ssh-keygen -q -t ed25519 -N '' -C rtunlab-newkey -f "$BD/newkey" || t_die "new host key"
 # The new key in place at once: the bastion is away for as short a time as it can be.
@@ -243,8 +267,8 @@ t_until 90 '[[ $(hk) -ge 1 ]]' && t_pass "new bastion key: reason host_key_chang
         t_fail "no host_key_changed (failures: $(curl -s -m 3 http://127.0.0.1:$MPORT/metrics | grep "failures_total{name=\"$U\"" | grep -v ' 0$'))"
 lab_journal fw.test | grep -q "REMOTE HOST IDENTIFICATION HAS CHANGED" && t_pass "the unit's ssh refused the key (journal)" ||
         t_fail "the unit's journal has no refused key"
-t_until 30 '[[ $(got | grep -c "^down ") -gt $DOWN0 ]]' && t_pass "down alerted" || t_fail "no down alert"
-DREASON=$(jq -r 'select((.body | fromjson | .event) == "down") | .body | fromjson | .reason' "$LAB/recv.log" | tail -n 1)
+t_until 30 '[[ $(gotu | grep -c "^down$") -gt $DOWN0 ]]' && t_pass "down alerted" || t_fail "no down alert"
+DREASON=$(jq -r --arg u "$U" '.body | fromjson | select(.event == "down" and .name == $u) | .reason' "$LAB/recv.log" | tail -n 1)
 t_match "the down alert names host_key_changed" "$DREASON" "host_key_changed"
 t_match "... and ssh's own fix for it" "$DREASON" "ssh-keygen -f \"$KH\" -R "
 # systemd retries every RestartSec; rtun-monitor adds nothing on top.
@@ -273,7 +297,7 @@ lab_exec systemctl reset-failed "$U"
 lab_exec systemctl restart "$U" || t_fail "operator's restart"
 t_until 60 '[[ $(metric "rtun_tunnel_up{name=\"$U\"") == 1 ]]' && t_pass "key accepted: tunnel up in ${WAITED}s" ||
         t_fail "tunnel not up after the fix"
-t_until 15 '[[ $(got | grep -c "^recovered ") -gt $REC0 ]]' && t_pass "recovered alerted" || t_fail "no recovered alert"
+t_until 15 '[[ $(gotu | grep -c "^recovered$") -gt $REC0 ]]' && t_pass "recovered alerted" || t_fail "no recovered alert"
 t_eq "the new key pinned" "$(lab_exec ssh-keygen -lf "$KH" 2>/dev/null | awk '{ print $2 }')" \
         "$(ssh-keygen -lf "$LAB/bastions/bastion-a.test/hostkey.pub" | awk '{ print $2 }')"
 t_eq "through it all, no restart by rtun-monitor" "$(rst probe)/$(rst stopped)/$(rst failed)" "$P0/$S0/$F0"
