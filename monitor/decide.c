@@ -107,6 +107,7 @@ static verdict decide_success(tunnel_health *h, usec_t now) {
         h->last_failure = PROBE_OK;
         h->last_success = now;
         h->failing_since = 0;
+        h->starved_since = 0;
         h->gave_up = false;
         h->backoff = 0;
         if (h->announced_down) {
@@ -140,6 +141,20 @@ static verdict decide_active_failure(tunnel_health *h, const observation *o, con
                 v.state = TUNNEL_STARTING;
                 v.why = "grace";
                 return v;
+        }
+
+        /* The bastion acknowledged every byte and the host had no CPU to spare: the answer is late, the path is
+         * not shown dead. Not counted (no restart adds handshakes to a starved host), for a bounded time. */
+        if (o->starved) {
+                if (h->starved_since == 0 || h->starved_since > now)
+                        h->starved_since = now;
+                if (now < usec_add(h->starved_since, DECIDE_STARVED_HOLD_MAX)) {
+                        v.state = h->state;
+                        if (v.state == TUNNEL_UP)
+                                v.reason = PROBE_OK;
+                        v.why = "timed out on a host starved of CPU, its connection acknowledged: not counted";
+                        return v;
+                }
         }
 
         if (h->consecutive_failures < UINT_MAX)

@@ -32,7 +32,13 @@ typedef struct tunnel_health {
         bool announced_down;           /* EVENT_DOWN was raised and EVENT_RECOVERED not yet */
         bool gave_up;                  /* EVENT_GAVE_UP was raised; cleared on recovery or when budget returns */
         bool down_silenced;            /* not decide()'s: its DOWN was folded into a network_down alert */
+        usec_t starved_since;          /* first timeout not counted because the host was starved (o->starved);
+                                        * 0: none since the last success */
 } tunnel_health;
+
+/* How long timeouts on a starved host go uncounted, from the first: a tunnel really dead during a long
+ * overload is healed this much later, never never. */
+#define DECIDE_STARVED_HOLD_MAX (120 * USEC_PER_SEC)
 
 void tunnel_health_init(tunnel_health *h);
 
@@ -44,6 +50,8 @@ typedef struct observation {
         bool start_limit_hit;        /* the unit's Result is "start-limit-hit" */
         usec_t unit_started_at;      /* realtime of ExecMainStartTimestamp; 0 unknown */
         probe_status status;         /* unit, process and end-to-end probe folded into one: PROBE_OK, ... */
+        bool starved;                /* a timeout while the host was starved of CPU and the tunnel's connection
+                                      * had all its data acknowledged: the answer waited for a CPU, not the path */
 } observation;
 
 typedef enum heal_action {

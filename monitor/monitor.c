@@ -170,8 +170,11 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         /* The passive view of ssh's own connection the probe brought: exported, and it explains a failure. */
         char why[128] = "";
         t->tcp = r->tcp;
-        if (t->tcp.valid && r->status != PROBE_OK && tcpinfo_explain(&t->tcp, "bastion", why, sizeof why) <= 0 &&
-            t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
+        if (probe_result_starved(r))
+                snprintf(why, sizeof why, "the host was starved of CPU for %.0f %% of the probe, its connection "
+                         "acknowledged: not counted", r->cpu_stall * 100);
+        else if (t->tcp.valid && r->status != PROBE_OK && tcpinfo_explain(&t->tcp, "bastion", why, sizeof why) <= 0 &&
+                 t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
                 snprintf(why, sizeof why, "last ACK from bastion %.0f s ago", t->tcp.last_ack_age_seconds);
 
         if (r->status == PROBE_OK)
@@ -195,6 +198,7 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
                 .start_limit_hit = streq_ptr(t->unit.result, "start-limit-hit"),
                 .unit_started_at = t->unit.started_at,
                 .status = r->status,
+                .starved = probe_result_starved(r),
         };
         verdict v = decide(&t->health, &o, &p, now);
         t->last_verdict = v;
@@ -476,7 +480,8 @@ void monitor_guard(monitor *m) {
                 return;
         for (size_t i = 0; i < m->n_tunnels; i++) {
                 const tunnel *t = m->tunnels[i];
-                v[i] = decide_guard_view(t->last_verdict, t->probed && t->resolved && !t->last_probe.ours,
+                v[i] = decide_guard_view(t->last_verdict, t->probed && t->resolved && !t->last_probe.ours &&
+                                                 !probe_result_starved(&t->last_probe),
                                          t->last_probe.status);
         }
         unsigned events = decide_all_down(&m->guard, v, m->n_tunnels, m->cfg->heal.all_down_guard);

@@ -91,12 +91,13 @@ json_t *health_to_json(const tunnel_health *h) {
                 return NULL;
         for (unsigned i = 0; i < h->n_restarts && i < RESTART_HISTORY_MAX; i++)
                 json_array_append_new(restarts, json_integer((json_int_t) h->restarts[i]));
-        return json_pack("{s:s, s:I, s:s, s:I, s:I, s:o, s:I, s:I, s:b, s:b, s:b}",
+        return json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:o, s:I, s:I, s:b, s:b, s:b}",
                          "state", tunnel_state_to_string(h->state),
                          "consecutive_failures", (json_int_t) h->consecutive_failures,
                          "last_failure", probe_status_to_string(h->last_failure),
                          "last_success", (json_int_t) h->last_success,
                          "failing_since", (json_int_t) h->failing_since,
+                         "starved_since", (json_int_t) h->starved_since,
                          "restarts", restarts,
                          "backoff", (json_int_t) h->backoff,
                          "next_restart_at", (json_int_t) h->next_restart_at,
@@ -132,6 +133,10 @@ int health_from_json(json_t *o, tunnel_health *ret) {
         if (json_object_get(o, "failing_since") && get_u64(o, "failing_since", &fs) < 0)
                 return -EINVAL;
         h.failing_since = fs;
+        uint64_t ss = 0;
+        if (json_object_get(o, "starved_since") && get_u64(o, "starved_since", &ss) < 0)
+                return -EINVAL;
+        h.starved_since = ss;
         h.state = tunnel_state_from_string(json_string_value(json_object_get(o, "state")));
         h.last_failure = probe_status_from_string(json_string_value(json_object_get(o, "last_failure")));
         if (h.state < 0 || h.last_failure < 0)

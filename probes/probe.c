@@ -8,6 +8,7 @@
 #include "../monitor/base/log.h"
 #include "mux_journal.h"
 #include "probe.h"
+#include "psi.h"
 
 #define PROBE_DEFAULT_TIMEOUT (5 * USEC_PER_SEC)
 /* sd-event's default timer accuracy is 250ms: far too coarse for a deadline of a few seconds. */
@@ -24,6 +25,8 @@ struct probe {
         bool kind_released; /* ops->cancel ran */
 
         usec_t started;     /* CLOCK_MONOTONIC */
+        uint64_t psi_started; /* the host's CPU stall total as it began (psi.h); psi_known: it could be read */
+        bool psi_known;
         usec_t timeout;
         sd_event_source *deadline;
         sd_event_source *deliver; /* allocated up front (off), so finishing never fails */
@@ -115,6 +118,9 @@ static void probe_vfinish(probe *p, probe_status status, const char *fmt, va_lis
         p->result.status = status;
         p->result.kind = p->request->known ? PROBE_KIND_NONE : p->request->kind;
         p->result.duration = now_usec(CLOCK_MONOTONIC) - p->started;
+        uint64_t psi_now;
+        p->result.cpu_stall = p->psi_known && psi_cpu_some_total(&psi_now) >= 0 ?
+                psi_share(p->psi_started, psi_now, p->result.duration) : -1;
         p->result.detail[0] = 0;
         if (fmt)
                 (void) vsnprintf(p->result.detail, sizeof p->result.detail, fmt, ap);
@@ -251,6 +257,7 @@ int probe_start(sd_event *e, const probe_request *req, probe_done_t done, void *
                 .started = now_usec(CLOCK_MONOTONIC),
                 .timeout = req->timeout > 0 ? req->timeout : PROBE_DEFAULT_TIMEOUT,
         };
+        p->psi_known = psi_cpu_some_total(&p->psi_started) >= 0;
         p->state = calloc(1, MAX(ops->size, (size_t) 1));
         if (!p->state) {
                 probe_free(TAKE_PTR(p));

@@ -26,3 +26,7 @@ static const char *const probe_status_table[_PROBE_STATUS_MAX] = {
 
 DEFINE_STRING_TABLE_LOOKUP(probe_kind, probe_kind);
 DEFINE_STRING_TABLE_LOOKUP(probe_status, probe_status);
+
+bool probe_result_starved(const probe_result *r) {
+        return r->status == PROBE_TIMEOUT && r->cpu_stall >= PROBE_STARVED_SHARE && r->tcp.valid && r->tcp.unacked == 0;
+}

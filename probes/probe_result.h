@@ -39,10 +39,16 @@ typedef struct probe_result {
         probe_status status;
         probe_kind kind;   /* which probe ran (never AUTO) */
         usec_t duration;   /* wall time of the probe */
+        double cpu_stall;  /* share (0..1) of that time some task of the host waited for a CPU (PSI); < 0 unknown */
         char detail[256];  /* human text, e.g. "channel open refused: administratively prohibited" */
         bool ours;         /* the probe could not look (our own lack of permission): says nothing of the tunnel */
         tcp_view tcp;      /* the tunnel's ssh connection to its bastion as the probe ended (valid: found) */
 } probe_result;
+
+/* A timeout on a starved host whose tunnel connection had every byte acknowledged: the path answered at TCP level
+ * and the answer waited for a CPU (some task waited for one at least PROBE_STARVED_SHARE of the probe's time). */
+#define PROBE_STARVED_SHARE 0.5
+bool probe_result_starved(const probe_result *r);
 
 const char *probe_kind_to_string(probe_kind k);
 probe_kind probe_kind_from_string(const char *s);

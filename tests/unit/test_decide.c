@@ -154,6 +154,63 @@ static void test_hysteresis(void **state) {
         }
 }
 
+/* Timeouts on a starved host with an acknowledged connection: not counted, no restart, for at most
+ * DECIDE_STARVED_HOLD_MAX from the first; then counted as any; a success opens a new hold. */
+static void test_starved_timeouts_held(void **state) {
+        heal_policy p = policy();
+        tunnel_health h = health_up(T0);
+        observation o = active(PROBE_TIMEOUT);
+        o.starved = true;
+        verdict v;
+
+        usec_t t = T0;
+        for (; t < T0 + DECIDE_STARVED_HOLD_MAX; t += 10 * SEC) {
+                v = decide(&h, &o, &p, t);
+                assert_int_equal(v.state, TUNNEL_UP);
+                assert_int_equal(v.reason, PROBE_OK);
+                assert_int_equal(v.action, HEAL_NONE);
+                assert_int_equal(v.events, 0);
+                assert_int_equal(h.consecutive_failures, 0);
+        }
+        assert_int_equal(h.starved_since, T0);
+        /* The hold is spent: counted, down after monitor.failures, restarted. */
+        v = decide(&h, &o, &p, t);
+        assert_int_equal(v.state, TUNNEL_UP);
+        assert_int_equal(h.consecutive_failures, 1);
+        v = decide(&h, &o, &p, t + 10 * SEC);
+        assert_int_equal(v.state, TUNNEL_DOWN);
+        assert_int_equal(v.action, HEAL_RESTART);
+        assert_int_equal(v.events, EVENT_DOWN);
+
+        /* A success ends the hold; the next starvation gets a whole one. */
+        o.status = PROBE_OK;
+        o.starved = false;
+        decide(&h, &o, &p, t + 20 * SEC);
+        assert_int_equal(h.starved_since, 0);
+        o.status = PROBE_TIMEOUT;
+        o.starved = true;
+        v = decide(&h, &o, &p, t + 30 * SEC);
+        assert_int_equal(v.state, TUNNEL_UP);
+        assert_int_equal(h.consecutive_failures, 0);
+
+        /* Not starved, or not a timeout kind of failure: counted at once, as ever. */
+        h = health_up(T0);
+        o = active(PROBE_TIMEOUT);
+        decide(&h, &o, &p, T0);
+        v = decide(&h, &o, &p, T0 + SEC);
+        assert_int_equal(v.action, HEAL_RESTART);
+
+        /* A held timeout keeps a DOWN tunnel down (its restart waits), and keeps its history. */
+        h = health_up(T0);
+        h.state = TUNNEL_DOWN;
+        h.consecutive_failures = 5;
+        o.starved = true;
+        v = decide(&h, &o, &p, T0);
+        assert_int_equal(v.state, TUNNEL_DOWN);
+        assert_int_equal(v.action, HEAL_NONE);
+        assert_int_equal(h.consecutive_failures, 5);
+}
+
 static void test_success_resets_count(void **state) {
         heal_policy p = policy();
         tunnel_health h = health_up(T0);
@@ -1185,6 +1242,7 @@ int main(void) {
                 cmocka_unit_test(test_admin_stopped),
                 cmocka_unit_test(test_failed_unit),
                 cmocka_unit_test(test_host_key_changed_never_restarts),
+                cmocka_unit_test(test_starved_timeouts_held),
                 cmocka_unit_test(test_heal_disabled),
                 cmocka_unit_test(test_restart_reasons),
                 cmocka_unit_test(test_prohibited_never_restarts),

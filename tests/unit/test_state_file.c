@@ -16,6 +16,7 @@ static void test_health_round_trip(void **state) {
         h.last_failure = PROBE_TIMEOUT;
         h.last_success = 1700000000000000;
         h.failing_since = 1700000000500000;
+        h.starved_since = 1700000000700000;
         h.restarts[0] = 1700000001000000;
         h.n_restarts = 1;
         h.backoff = 20000000;
@@ -28,6 +29,7 @@ static void test_health_round_trip(void **state) {
         assert_int_equal(back.consecutive_failures, 3);
         assert_int_equal(back.last_failure, PROBE_TIMEOUT);
         assert_int_equal(back.failing_since, h.failing_since);
+        assert_int_equal(back.starved_since, h.starved_since);
         assert_int_equal(back.n_restarts, 1);
         assert_int_equal(back.restarts[0], h.restarts[0]);
         assert_true(back.announced_down);
