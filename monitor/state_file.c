@@ -170,8 +170,8 @@ int health_from_json(json_t *o, tunnel_health *ret) {
 json_t *resolution_to_json(const tunnel *t) {
         _cleanup_(freep) char *text = NULL;
 
-        if (!t->resolved || !t->resolved_for_argv || t->resolved_for_start == 0 ||
-            ssh_resolved_format(&t->ssh, &text) < 0)
+        /* Kept also when made while no process ran (started_at 0): it serves until the unit starts (F12). */
+        if (!t->resolved || !t->resolved_for_argv || ssh_resolved_format(&t->ssh, &text) < 0)
                 return NULL;
         json_t *argv = json_array();
         for (char **a = t->resolved_for_argv; argv && *a; a++)
@@ -198,7 +198,7 @@ int resolution_from_json(json_t *o, const char *name, resolve_seed *ret) {
         size_t i;
 
         if (!json_is_object(o) || !json_is_array(argv) || json_array_size(argv) == 0 || !text ||
-            get_u64(o, "started_at", &s.started_at) < 0 || s.started_at == 0)
+            get_u64(o, "started_at", &s.started_at) < 0)
                 return -EINVAL;
         json_array_foreach(argv, i, v) {
                 if (!json_is_string(v))

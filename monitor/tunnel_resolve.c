@@ -82,9 +82,9 @@ static bool resolve_from_seed(tunnel *t, char ***argv, const resolve_seed *seeds
                 const resolve_seed *s = &seeds[i];
                 if (!streq(s->name, t->name))
                         continue;
-                /* An earlier run's word only for a process it saw: the unit must be running. */
-                if (t->unit.main_pid <= 0 ||
-                    !resolution_current(s->argv, s->started_at, *argv, t->unit.main_pid, t->unit.started_at))
+                /* An earlier run's word, by the rule of a kept one: the same process, or a unit not running now
+                 * (what it has serves until it starts: no `ssh -G` per stopped unit and run, F12). */
+                if (!resolution_current(s->argv, s->started_at, *argv, t->unit.main_pid, t->unit.started_at))
                         return false;
                 ssh_resolved r = {};
                 if (ssh_resolved_parse(s->ssh_g, &r, NULL, 0) < 0) {

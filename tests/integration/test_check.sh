@@ -154,6 +154,27 @@ t_nomatch "narrower run: b not looked at" "$OUT" "$UB"
 t_eq "narrower run: b's state entry kept as it was" "$(jq -S ".tunnels[\"$UB\"]" "$LAB/state/state")" "$(cat "$LAB/b-before.json")"
 t_match "narrower run: and it still has its resolution" "$(jq -r ".tunnels[\"$UB\"].resolution.argv[0]" "$LAB/state/state")" "^/usr/bin/ssh$"
 
+# --- a stopped unit's resolution serves until it starts (F12): kept in the state file with started_at 0, so
+# a later run spends no `ssh -G` on it (here one that would take 3 s); started again, it is resolved anew.
+lab_exec systemctl stop $UB
+t_monitor check --heal.enabled=no
+t_eq "stopped unit: its resolution kept, made while no process ran" \
+        "$(jq -r ".tunnels[\"$UB\"].resolution | \"\(.argv[0]) \(.started_at)\"" "$LAB/state/state" 2>/dev/null)" "/usr/bin/ssh 0"
+lab_exec cp /etc/ssh/ssh_config /etc/ssh/ssh_config.f12
+{ printf 'Match host bastion-b.test exec "sleep 3"\n    ServerAliveCountMax 3\n'; lab_exec cat /etc/ssh/ssh_config.f12; } |
+        lab_put /etc/ssh/ssh_config || t_die "slow ssh_config"
+s=$(now)
+t_monitor status
+F12S=$(since "$s")
+t_match "stopped unit: still listed with its bastion" "$OUT" "$UB +$BB +localhost:$PB +down"
+t_expect "stopped unit: no ssh -G for it (status in $F12S s; its ssh -G would sleep 3 s)" le "$F12S" 2.5
+lab_exec mv -f /etc/ssh/ssh_config.f12 /etc/ssh/ssh_config
+lab_exec systemctl start $UB
+t_match "stopped unit started again" "$(lab_wait_banner "$PB" 20)" "^SSH-"
+t_monitor check
+t_match "started: resolved for its new process" \
+        "$(jq -r ".tunnels[\"$UB\"].resolution.started_at" "$LAB/state/state" 2>/dev/null)" "^[1-9][0-9]*$"
+
 # --- a unit with User=: `ssh -G` runs as that user, so the bastion alias that only that user's
 # ~/.ssh/config knows resolves as it does for the tunnel's own ssh (the ssh probe then needs it).
 PU=$(lab_port_alloc) || t_die "port u"
