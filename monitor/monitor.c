@@ -172,7 +172,7 @@ static void tunnel_record(monitor *m, tunnel *t, const probe_result *r) {
         t->tcp = r->tcp;
         if (probe_result_starved(r))
                 snprintf(why, sizeof why, "the host was starved of CPU for %.0f %% of the probe, its connection "
-                         "acknowledged: not counted", r->cpu_stall * 100);
+                         "all acknowledged", r->cpu_stall * 100);
         else if (t->tcp.valid && r->status != PROBE_OK && tcpinfo_explain(&t->tcp, "bastion", why, sizeof why) <= 0 &&
                  t->tcp.last_ack_age_seconds * USEC_PER_SEC >= (double) t->settings->timeout)
                 snprintf(why, sizeof why, "last ACK from bastion %.0f s ago", t->tcp.last_ack_age_seconds);

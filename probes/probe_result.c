@@ -28,5 +28,6 @@ DEFINE_STRING_TABLE_LOOKUP(probe_kind, probe_kind);
 DEFINE_STRING_TABLE_LOOKUP(probe_status, probe_status);
 
 bool probe_result_starved(const probe_result *r) {
-        return r->status == PROBE_TIMEOUT && r->cpu_stall >= PROBE_STARVED_SHARE && r->tcp.valid && r->tcp.unacked == 0;
+        return r->status == PROBE_TIMEOUT && r->cpu_stall >= PROBE_STARVED_SHARE && r->tcp.valid && r->tcp.unacked == 0 &&
+                r->tcp.queued == 0;
 }

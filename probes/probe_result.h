@@ -45,7 +45,8 @@ typedef struct probe_result {
         tcp_view tcp;      /* the tunnel's ssh connection to its bastion as the probe ended (valid: found) */
 } probe_result;
 
-/* A timeout on a starved host whose tunnel connection had every byte acknowledged: the path answered at TCP level
+/* A timeout on a starved host whose tunnel connection had every byte acknowledged and nothing waiting to be sent
+ * (unacked 0 and queued 0): the path answered at TCP level
  * and the answer waited for a CPU (some task waited for one at least PROBE_STARVED_SHARE of the probe's time). */
 #define PROBE_STARVED_SHARE 0.5
 bool probe_result_starved(const probe_result *r);

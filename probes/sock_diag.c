@@ -65,6 +65,7 @@ static void consider(const struct inet_diag_msg *m, size_t len, const socket_ref
                         best->view.peer_family = m->idiag_family;
                         memcpy(best->view.peer_addr, m->id.idiag_dst, sizeof best->view.peer_addr);
                         best->view.peer_port = ntohs(m->id.idiag_dport);
+                        best->view.queued = m->idiag_wqueue;
                         best->fd = ref->fd;
                         best->inode = m->idiag_inode;
                         best->family = m->idiag_family;

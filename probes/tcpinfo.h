@@ -13,6 +13,8 @@ typedef struct tcp_view {
         bool valid;
         double rtt_seconds;
         uint32_t unacked;
+        uint32_t queued;          /* bytes written and not yet acknowledged, sent or not (idiag_wqueue): a
+                                   * local drop (a firewall's OUTPUT rule) keeps data here with unacked 0 */
         uint64_t retransmits_total;
         double last_ack_age_seconds;
         uint8_t backoff;          /* retransmission timeouts in a row the peer has not answered */

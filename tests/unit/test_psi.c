@@ -49,6 +49,9 @@ static void test_starved_rule(void **state) {
         r.tcp.unacked = 1; /* the bastion has not acknowledged what was sent: the path may be dead */
         assert_false(probe_result_starved(&r));
         r.tcp.unacked = 0;
+        r.tcp.queued = 120; /* written, never sent (dropped on the way out): nothing shows the path alive */
+        assert_false(probe_result_starved(&r));
+        r.tcp.queued = 0;
         r.tcp.valid = false; /* no view of the connection: nothing shows the path alive */
         assert_false(probe_result_starved(&r));
         r.tcp.valid = true;
