@@ -311,7 +311,7 @@ bool probe_status_proves_answer(probe_status s) {
 }
 
 bool probe_status_says_nothing_of_network(probe_status s) {
-        /* A stopped or zombie ssh (SIGSTOP, a frozen cgroup, a debugger) failed here, whatever the network does. */
+        /* A stopped or zombie ssh (SIGSTOP, a frozen cgroup, a debugger) is local, whatever the network does. */
         return s == PROBE_PROCESS_STOPPED || probe_status_proves_answer(s);
 }
 
