@@ -325,6 +325,11 @@ bool probe_status_proves_answer(probe_status s) {
         return s == PROBE_PROHIBITED || s == PROBE_LISTEN_BUSY || s == PROBE_HOST_KEY_CHANGED;
 }
 
+bool probe_status_says_nothing_of_network(probe_status s) {
+        /* A stopped or zombie ssh (SIGSTOP, a frozen cgroup, a debugger) is local, whatever the network does. */
+        return s == PROBE_PROCESS_STOPPED || probe_status_proves_answer(s);
+}
+
 unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
         usec_t cap = backoff_cap(p), wait;
 
@@ -350,19 +355,19 @@ unsigned decide_restarted(tunnel_health *h, const heal_policy *p, usec_t now) {
         return EVENT_RESTARTED;
 }
 
-/* Only a tunnel whose path failed hints at the network: an administrator-stopped unit (unit_down) says
- * nothing about it, a prohibited channel, a refused forward (listen_busy) or a refused host key
- * (host_key_changed) proves the bastion (or someone in its place) answered,
- * and FAILED (systemd gave up or our budget ran out), STARTING, UP and UNKNOWN are not "down" at all. Any of
- * those breaks "all down". */
+/* Only a tunnel whose path failed hints at the network: an administrator-stopped unit (unit_down) or a
+ * stopped ssh process (process_stopped) says nothing about it, a prohibited channel, a refused forward
+ * (listen_busy) or a refused host key (host_key_changed) proves the bastion (or someone in its place)
+ * answered, and FAILED (systemd gave up or our budget ran out), STARTING, UP and UNKNOWN are not "down" at
+ * all. Any of those breaks "all down". */
 static bool verdict_suggests_network_down(const verdict *v) {
         return v->state == TUNNEL_DOWN &&
                 v->reason != PROBE_UNIT_DOWN &&
-                !probe_status_proves_answer(v->reason);
+                !probe_status_says_nothing_of_network(v->reason);
 }
 
 verdict decide_guard_view(verdict last, bool looked, probe_status last_status) {
-        if (looked && last_status != PROBE_OK && !probe_status_proves_answer(last_status))
+        if (looked && last_status != PROBE_OK && !probe_status_says_nothing_of_network(last_status))
                 last.state = TUNNEL_DOWN;
         return last;
 }

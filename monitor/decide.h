@@ -86,11 +86,13 @@ typedef struct guard_state {
 unsigned decide_all_down(guard_state *g, verdict *v, size_t n, bool enabled);
 /* How the guard sees one tunnel: down as soon as its last probe failed (the guard must act before hysteresis
  * has declared every tunnel DOWN, or the first would already be restarted), unless that failure says
- * nothing about the network: one that proves an answer (probe_status_proves_answer), or looked == false (not
- * probed, not resolved, or the failure was ours: we could not look). */
+ * nothing about the network (probe_status_says_nothing_of_network), or looked == false (not probed, not
+ * resolved, or the failure was ours: we could not look). */
 verdict decide_guard_view(verdict last, bool looked, probe_status last_status);
 /* A failure that proves the far end answered (prohibited, listen_busy, host_key_changed): never the network. */
 bool probe_status_proves_answer(probe_status s);
+/* A failure the all-down guard never counts: one that proves an answer, or a local one (process_stopped). */
+bool probe_status_says_nothing_of_network(probe_status s);
 /* Which of a tunnel's events to announce while the guard speaks for all: during a network_down spell its
  * DOWN is folded into network_down (remembered in h->down_silenced); once the network is back, a tunnel
  * probed since and still down gets its own DOWN, and a RECOVERED that network_up already said is dropped. */

@@ -3,9 +3,11 @@
 # loopback). check mode with failing receivers, across runs (state file), a receiver down for a whole run,
 # the daemon with a misbehaving third receiver, bad alert configuration, the all-down guard.
 . "$(dirname "$0")/lib.sh"
-# Both tunnels stay stopped through several check runs (6) or a daemon's spell (7): on a loaded machine that
-# can outlast ClientAlive 2 s x 2, and a bastion that drops a stopped session makes its tunnel really down.
-LAB_CLIENT_ALIVE="10 3"
+# Sections 6 and 7 black-hole both tunnels' connections for several check runs or a daemon's spell, and need
+# the bastions to keep those silent sessions (one dropped makes its tunnel really down and rightly restarted
+# after the spell): ClientAlive 60 s x 3. Nothing else here waits on ClientAlive: sections 1-4 restart a
+# stopped ssh through systemd, which SIGCONTs it after SIGTERM, so its session ends at once.
+export LAB_CLIENT_ALIVE="60 3"
 t_lab_up
 # RTUN_MONITOR_BIN=build/asan/rtun-monitor: run this test with another build (e.g. under ASan).
 if [[ -n ${RTUN_MONITOR_BIN:-} ]]; then cp "$RTUN_MONITOR_BIN" "$LAB/rtun-monitor" || t_die "copy $RTUN_MONITOR_BIN"; fi
@@ -257,18 +259,22 @@ for i in 1 2 3 4; do
         done
 done
 
-# ===== 6: the all-down guard: both tunnels stopped at once
+# ===== 6: the all-down guard: both tunnels' own connections black-holed at once (a real network fault;
+# new connections pass). A half-open probe fails by its timeout: 2 s keeps each check run short.
 P6H=$(lab_port_alloc) && P6S=$(lab_port_alloc) || t_die "ports"
 recv_start h6 "$P6H" "" && recv_start s6 "$P6S" "" || t_die "receivers 6"
 conf c6 "$P6H" "$P6S" "$ALL_EVENTS" "network_down network_up"
-a_check 6 c6 # a baseline state: both up
+a_check 6 c6 --monitor.timeout=2s # a baseline state: both up
 a0=$(mainpid $UA) b0=$(mainpid $UB)
-lab_fault_stop $UA $UB || t_fail "fault stop both"
-a_check 6 c6
+lab_fault_halfopen $UA && lab_fault_halfopen $UB || t_fail "6: fault half-open both"
+# The second call adds its rules to the first's table (nft -f adds to an existing table and chain).
+t_eq "6: both connections black-holed (4 drop rules)" "$(nft list table inet "$LAB_NFT_TABLE" | grep -c ' drop$')" 4
+a_check 6 c6 --monitor.timeout=2s
 t_eq "6: check exits 1 (both down)" "$RC" 1
 t_eq "6: a not restarted" "$(mainpid $UA)" "$a0"
 t_eq "6: b not restarted" "$(mainpid $UB)" "$b0"
 t_match "6: guard logged" "$OUT" "All 2 tunnels are down at once"
+t_match "6: a half-open probe fails by timeout" "$OUT" "$UA: .*timeout"
 t_eq "6: webhook: one network_down" "$(hook_got h6 | grep -c '^network_down -$')" 1
 t_eq "6: slack (events = network_down network_up): only network_down" "$(slack_got s6)" "network_down -"
 t_eq "6: no restarted event" "$(hook_got h6 | grep -c '^restarted')" 0
@@ -277,50 +283,80 @@ echo "    events of the all-down run (webhook): $(hook_got h6 | paste -sd,)"
 t_eq "6: network_down payload" \
         "$(jq -r 'select(.answer == "200") | .body | fromjson | select(.event == "network_down") | "\(.status) \(.host) \(.reason)"' "$LAB/recv-h6.log")" \
         "firing $HOST every tunnel failed its probe at once"
-a_check 6 c6
+a_check 6 c6 --monitor.timeout=2s
 t_eq "6: still down: no new event" "$(n_requests h6)" "$(hook_got h6 | wc -l)"
 n_before=$(n_requests h6)
 t_eq "6: still down: nothing sent" "$(hook_got h6 | grep -c '^network_down')" 1
-lab_fault_cont $UA $UB
-a_check 6 c6
+t_eq "6: still down: a not restarted" "$(mainpid $UA)" "$a0"
+t_eq "6: still down: b not restarted" "$(mainpid $UB)" "$b0"
+lab_fault_clear || t_fail "6: fault clear"
+# TCP resends what the spell held back after its RTO backoff (seconds): until both forward end to end again,
+# a probe would rightly fail.
+t_until 90 '[[ $(lab_banner "$PA" 2 2>/dev/null) == SSH-* && $(lab_banner "$PB" 2 2>/dev/null) == SSH-* ]]' ||
+        t_fail "6: both tunnels forward again within 90 s of the fault's end"
+echo "    both tunnels forward again $WAITED s after the fault's end"
+a_check 6 c6 --monitor.timeout=2s
 t_eq "6: resumed: check exits 0" "$RC" 0
+t_eq "6: resumed: a not restarted" "$(mainpid $UA)" "$a0"
+t_eq "6: resumed: b not restarted" "$(mainpid $UB)" "$b0"
 t_eq "6: resumed: one network_up (webhook)" "$(hook_got h6 | grep -c '^network_up -$')" 1
 t_eq "6: resumed: slack (filtered) got network_down, network_up" "$(slack_got s6 | paste -sd,)" "network_down -,network_up -"
 t_eq "6: resumed: network_up is last" "$(hook_got h6 | tail -n 1)" "network_up -"
 t_eq "6: resumed: no per-tunnel recovered either" "$(hook_got h6 | paste -sd,)" "network_down -,network_up -"
 echo "    events after resuming (webhook): $(hook_got h6 | tail -n +$((n_before + 1)) | paste -sd,)"
-a_check 6 c6
+a_check 6 c6 --monitor.timeout=2s
 t_eq "6: later run: nothing more" "$(hook_got h6 | grep -c network_)" 2
 
-# ===== 7: the all-down guard in the daemon; the webhook keeps the default events (down recovered gave_up)
+# ===== 6b: both ssh stopped (SIGSTOP: a frozen cgroup, a debugger) is local, not the network (F11): each is
+# restarted, reason stopped, and no network_down
+P9H=$(lab_port_alloc) && P9S=$(lab_port_alloc) || t_die "ports"
+recv_start h9 "$P9H" "" && recv_start s9 "$P9S" "" || t_die "receivers 9"
+conf c9 "$P9H" "$P9S"
+a_check 9 c9 # a baseline state: both up
+a0=$(mainpid $UA) b0=$(mainpid $UB)
+lab_fault_stop $UA $UB || t_fail "6b: fault stop both"
+a_check 9 c9
+t_eq "6b: check exits 0 (both healed)" "$RC" 0
+t_expect "6b: a restarted" test "$(mainpid $UA)" != "$a0"
+t_expect "6b: b restarted" test "$(mainpid $UB)" != "$b0"
+t_match "6b: a restarted, reason stopped" "$OUT" "$UA: restarted \(stopped\)"
+t_match "6b: b restarted, reason stopped" "$OUT" "$UB: restarted \(stopped\)"
+t_nomatch "6b: no guard" "$OUT" "tunnels are down at once"
+t_eq "6b: webhook: no network_down" "$(hook_got h9 | grep -c '^network_')" 0
+t_eq "6b: webhook: down, restarted, recovered for each" "$(hook_got h9 | sort | paste -sd,)" \
+        "$(printf '%s\n' "down $UA" "down $UB" "recovered $UA" "recovered $UB" "restarted $UA" "restarted $UB" | sort | paste -sd,)"
+lab_fault_cont $UA $UB # the old processes, if any are left
+
+# ===== 7: the all-down guard in the daemon, both connections black-holed; the webhook keeps the default
+# events (down recovered gave_up). monitor.timeout 3 s: a half-open probe fails by its timeout.
 P7H=$(lab_port_alloc) && P7S=$(lab_port_alloc) && P7M=$(lab_port_alloc) || t_die "ports"
 recv_start h7 "$P7H" "" && recv_start s7 "$P7S" "" || t_die "receivers 7"
 conf c7 "$P7H" "$P7S" - "$ALL_EVENTS"
 lab_exec systemd-run --quiet --unit=rtun-alerts-guard -p Type=notify -E RTUN_MONITOR_LOG_LEVEL=info \
-        /lab/rtun-monitor daemon --config /lab/c7.conf --monitor.interval=1s --metrics.listen=127.0.0.1:$P7M ||
-        t_fail "7: systemd-run"
+        /lab/rtun-monitor daemon --config /lab/c7.conf --monitor.interval=1s --monitor.timeout=3s \
+        --metrics.listen=127.0.0.1:$P7M || t_fail "7: systemd-run"
 sleep 2
 a0=$(mainpid $UA) b0=$(mainpid $UB)
 dropped() { grep -c "Timeout, client not responding" "$LAB/bastions/$1/sshd.log"; }
 declare -A dropped0=([bastion-a.test]=$(dropped bastion-a.test) [bastion-b.test]=$(dropped bastion-b.test))
-lab_fault_stop $UA $UB || t_fail "fault stop both"
-wait_got slack s7 1 15
+lab_fault_halfopen $UA && lab_fault_halfopen $UB || t_fail "7: fault half-open both"
+wait_got slack s7 1 30
 sleep 3 # time enough for a wrong restart
 t_eq "7: a not restarted" "$(mainpid $UA)" "$a0"
 t_eq "7: b not restarted" "$(mainpid $UB)" "$b0"
 t_eq "7: slack: one network_down" "$(slack_got s7 | grep -c '^network_down -$')" 1
-lab_fault_cont $UA $UB # at the same instant: one resumed before the other is rightly restarted
-wait_got slack s7 2 15
+lab_fault_clear || t_fail "7: fault clear" # both at once; TCP then resends after its RTO backoff (seconds)
+wait_got slack s7 2 60
 sleep 2
 t_eq "7: slack: one network_up" "$(slack_got s7 | grep -c '^network_up -$')" 1
 echo "    daemon, all down then resumed (slack): $(slack_got s7 | paste -sd,)"
 t_match "7: slack: network_down, then network_up" "$(slack_got s7 | paste -sd,)" "^network_down -,network_up -"
-# After network_up a tunnel is its own again. One whose stopped session the bastion dropped meanwhile
-# (ClientAlive 2 s x 2: a loaded machine can stretch the spell past it) is really down and is rightly
+# After network_up a tunnel is its own again. One whose silent session the bastion dropped meanwhile
+# (ClientAlive 60 s x 3: only a spell stretched by a very loaded machine) is really down and is rightly
 # restarted; any other event is a wrong one.
 for b in bastion-a.test bastion-b.test; do
         if (($(dropped $b) > ${dropped0[$b]})); then
-                echo "    $b dropped a stopped session during the spell: events for it after network_up are right"
+                echo "    $b dropped a silent session during the spell: events for it after network_up are right"
                 continue
         fi
         n=$(slack_got s7 | tail -n +3 | grep -c "reverse-ssh@$b.service")

@@ -1037,6 +1037,7 @@ static verdict vd(tunnel_state s, probe_status reason, heal_action a) {
 }
 
 #define DOWN_RESTART vd(TUNNEL_DOWN, PROBE_TIMEOUT, HEAL_RESTART)
+#define STOPPED_RESTART vd(TUNNEL_DOWN, PROBE_PROCESS_STOPPED, HEAL_RESTART)
 
 static void test_all_down(void **state) {
         /* not static: the rows are built by vd() */
@@ -1062,6 +1063,9 @@ static void test_all_down(void **state) {
                   { DOWN_RESTART, vd(TUNNEL_DOWN, PROBE_UNIT_DOWN, HEAL_NONE) }, false },
                 { "one prohibited", true, 2,
                   { DOWN_RESTART, vd(TUNNEL_DOWN, PROBE_PROHIBITED, HEAL_NONE) }, false },
+                { "one stopped", true, 2,
+                  { DOWN_RESTART, STOPPED_RESTART }, false },
+                { "all stopped", true, 3, { STOPPED_RESTART, STOPPED_RESTART, STOPPED_RESTART }, false },
         };
 
         for (size_t t = 0; t < ELEMENTSOF(table); t++) {
@@ -1171,6 +1175,7 @@ static void test_guard_view(void **state) {
                 { TUNNEL_UP, true, PROBE_TIMEOUT, TUNNEL_DOWN },      /* below monitor.failures: still counts */
                 { TUNNEL_STARTING, true, PROBE_REFUSED, TUNNEL_DOWN },
                 { TUNNEL_UP, true, PROBE_PROHIBITED, TUNNEL_UP },     /* the bastion answered */
+                { TUNNEL_UP, true, PROBE_PROCESS_STOPPED, TUNNEL_UP }, /* local: says nothing of the network */
                 { TUNNEL_UP, false, PROBE_TIMEOUT, TUNNEL_UP },       /* not probed, not resolved, or ours */
                 { TUNNEL_UNKNOWN, false, PROBE_ERROR, TUNNEL_UNKNOWN },
                 { TUNNEL_UNKNOWN, true, PROBE_OK, TUNNEL_UNKNOWN },
@@ -1194,6 +1199,55 @@ static void test_guard_view(void **state) {
                                                  !ours, ours ? PROBE_ERROR : PROBE_TIMEOUT);
                 assert_int_equal(decide_all_down(&g, v, 2, true), ours ? 0u : (unsigned) EVENT_NETWORK_DOWN);
         }
+}
+
+/* F11: every tunnel's ssh stopped (a frozen cgroup, a debugger) is local, not a network outage. Through decide()
+ * and the guard's view as monitor_guard() runs them: no guard, each restarted with reason "stopped"; and one
+ * stopped beside one timing out is not "all down" either. */
+static void test_stopped_not_network(void **state) {
+        heal_policy p = policy();
+        static const probe_status pairs[][2] = {
+                { PROBE_PROCESS_STOPPED, PROBE_PROCESS_STOPPED },
+                { PROBE_PROCESS_STOPPED, PROBE_TIMEOUT },
+        };
+
+        for (size_t k = 0; k < ELEMENTSOF(pairs); k++) {
+                tunnel_health h[2] = { health_up(T0), health_up(T0) };
+                guard_state g = {};
+                verdict last[2], v[2];
+
+                for (int round = 1; round <= 2; round++) {
+                        for (int i = 0; i < 2; i++) {
+                                observation o = active(pairs[k][i]);
+                                last[i] = decide(&h[i], &o, &p, T0 + round * 10 * SEC);
+                                v[i] = decide_guard_view(last[i], true, pairs[k][i]);
+                        }
+                        assert_int_equal(decide_all_down(&g, v, 2, true), 0);
+                        assert_false(g.network_down);
+                }
+                /* Round 2 reached monitor.failures: each is restarted, nothing held. */
+                for (int i = 0; i < 2; i++) {
+                        assert_int_equal(v[i].state, TUNNEL_DOWN);
+                        assert_int_equal(v[i].action, HEAL_RESTART);
+                        assert_string_equal(v[i].restart_reason,
+                                            pairs[k][i] == PROBE_PROCESS_STOPPED ? "stopped" : "probe");
+                }
+        }
+        assert_true(probe_status_says_nothing_of_network(PROBE_PROCESS_STOPPED));
+        assert_true(probe_status_says_nothing_of_network(PROBE_PROHIBITED));
+        assert_false(probe_status_says_nothing_of_network(PROBE_TIMEOUT));
+        assert_false(probe_status_says_nothing_of_network(PROBE_NO_MASTER));
+        assert_false(probe_status_proves_answer(PROBE_PROCESS_STOPPED)); /* local: it proves no answer */
+
+        /* Two timeouts still are the network: the guard holds both. */
+        tunnel_health h[2] = { health_up(T0), health_up(T0) };
+        guard_state g = {};
+        verdict v[2];
+        for (int i = 0; i < 2; i++) {
+                observation o = active(PROBE_TIMEOUT);
+                v[i] = decide_guard_view(decide(&h[i], &o, &p, T0), true, PROBE_TIMEOUT);
+        }
+        assert_int_equal(decide_all_down(&g, v, 2, true), EVENT_NETWORK_DOWN);
 }
 
 /* A tunnel's events while the guard speaks for all: DOWN folded into network_down, told later if still
@@ -1262,6 +1316,7 @@ int main(void) {
                 cmocka_unit_test(test_all_down),
                 cmocka_unit_test(test_all_down_transitions),
                 cmocka_unit_test(test_all_down_end_to_end),
+                cmocka_unit_test(test_stopped_not_network),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
