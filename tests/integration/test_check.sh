@@ -154,12 +154,13 @@ t_nomatch "narrower run: b not looked at" "$OUT" "$UB"
 t_eq "narrower run: b's state entry kept as it was" "$(jq -S ".tunnels[\"$UB\"]" "$LAB/state/state")" "$(cat "$LAB/b-before.json")"
 t_match "narrower run: and it still has its resolution" "$(jq -r ".tunnels[\"$UB\"].resolution.argv[0]" "$LAB/state/state")" "^/usr/bin/ssh$"
 
-# --- a stopped unit's resolution serves until it starts (F12): kept in the state file with started_at 0, so
-# a later run spends no `ssh -G` on it (here one that would take 3 s); started again, it is resolved anew.
+# --- a stopped unit's resolution serves until it starts (F12): its last one (or one made while it did not
+# run, started_at 0) is kept in the state file, so a later run spends no `ssh -G` on it (here one that would
+# take 3 s; the code before resolved every stopped unit at every run); started again, it is resolved anew.
 lab_exec systemctl stop $UB
 t_monitor check --heal.enabled=no
-t_eq "stopped unit: its resolution kept, made while no process ran" \
-        "$(jq -r ".tunnels[\"$UB\"].resolution | \"\(.argv[0]) \(.started_at)\"" "$LAB/state/state" 2>/dev/null)" "/usr/bin/ssh 0"
+t_eq "stopped unit: its resolution kept in the state file" \
+        "$(jq -r ".tunnels[\"$UB\"].resolution.argv[0]" "$LAB/state/state" 2>/dev/null)" "/usr/bin/ssh"
 lab_exec cp /etc/ssh/ssh_config /etc/ssh/ssh_config.f12
 { printf 'Match host bastion-b.test exec "sleep 3"\n    ServerAliveCountMax 3\n'; lab_exec cat /etc/ssh/ssh_config.f12; } |
         lab_put /etc/ssh/ssh_config || t_die "slow ssh_config"

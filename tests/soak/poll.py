@@ -6,6 +6,7 @@
     TIME up UNIT 0|1          rtun_tunnel_up of a unit changed (first value too)
     TIME dbus 0|1             rtun_dbus_up changed
     TIME tunnels N            rtun_tunnels changed
+    TIME nrestarts UNIT N     rtun_unit_restarts_total of a unit changed (systemd's NRestarts, as the daemon saw it)
     TIME scrape_error TEXT    a scrape failed (timeout, refused, ...)
     TIME scrape_ok            the first scrape that worked after errors
 
@@ -20,6 +21,7 @@ import urllib.request
 URL, OUT = sys.argv[1], sys.argv[2]
 PERIOD = float(sys.argv[3]) if len(sys.argv) > 3 else 0.25
 UP = re.compile(r'^rtun_tunnel_up\{name="([^"]+)"[^}]*\} (\S+)$')
+NR = re.compile(r'^rtun_unit_restarts_total\{name="([^"]+)"[^}]*\} (\S+)$')
 running = True
 
 
@@ -50,6 +52,9 @@ with open(OUT, "a", buffering=1) as out:
             m = UP.match(line)
             if m:
                 now["up " + m.group(1)] = m.group(2)
+            elif NR.match(line):
+                m = NR.match(line)
+                now["nrestarts " + m.group(1)] = m.group(2)
             elif line.startswith("rtun_dbus_up "):
                 now["dbus"] = line.split()[1]
             elif line.startswith("rtun_tunnels "):

@@ -259,8 +259,9 @@ chk_receiver() { # ID UNIT MAINPID0
                 recv_start
         else
                 sleep 2 # the recovered verdict follows the next probe
-                recv_start || result "$id" receiver FAIL "unit=$u" "why=receiver_restart_failed"
+                # Before the start: the daemon's retry may deliver the moment the port answers, before recv_start returns.
                 t1=$(now)
+                recv_start || result "$id" receiver FAIL "unit=$u" "why=receiver_restart_failed"
                 if soak_until 120 'd=" $(delivered $u $t1) "; [[ $d == *" down "* && $d == *" restarted "* && $d == *" recovered "* ]]'; then
                         result "$id" receiver ok "unit=$u" "delivered_s=$WAITED"
                 else
