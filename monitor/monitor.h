@@ -32,6 +32,8 @@ typedef struct tunnel {
         struct ssh_resolve_job *resolving; /* `ssh -G` running on the loop */
         bool resolve_wanted;           /* needs `ssh -G`, waits for one of the RESOLVE_PARALLEL slots */
         bool resolve_recheck;          /* discovery came while it was probed: look at its resolution once done */
+        usec_t resolve_retry_at;       /* CLOCK_MONOTONIC: its `ssh -G` ran out of time (a slow NSS, a loaded host):
+                                        * tried again from then on, the same process or not; 0: no retry due */
         bool probe_deferred;           /* a probe was asked for while it resolved: runs once it has */
         run_identity as;               /* the unit's User=, as the resolution was made: its ssh and probes run as it */
         const ssh_forward *forward;    /* points into ssh.forwards */

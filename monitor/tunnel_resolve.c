@@ -100,6 +100,9 @@ static bool resolve_from_seed(tunnel *t, char ***argv, const resolve_seed *seeds
         return false;
 }
 
+/* A timed-out `ssh -G` is tried again this long after: the next discovery after it does. */
+#define RESOLVE_RETRY (30 * USEC_PER_SEC)
+
 /* Many units at once (a check over 200 tunnels): up to RESOLVE_PARALLEL `ssh -G` run side by side. */
 #define RESOLVE_PARALLEL 32
 
@@ -122,8 +125,11 @@ static void resolve_begin(monitor *m, tunnel *t) {
 
         bool same = !*err && resolution_current(t->resolved_for_argv, t->resolved_for_start, argv, t->unit.main_pid,
                                                 t->unit.started_at);
-        if (same && (t->resolved || t->resolve_error || t->resolving || t->resolve_wanted))
+        /* An error is the process's for good (not an ssh command, no such user), but for a timeout: retried. */
+        bool retry = t->resolve_error && t->resolve_retry_at != 0 && now_usec(CLOCK_MONOTONIC) >= t->resolve_retry_at;
+        if (same && !retry && (t->resolved || t->resolve_error || t->resolving || t->resolve_wanted))
                 return;
+        t->resolve_retry_at = 0;
 
         tunnel_resolve_cancel(m, t); /* asked for a command line or process that is no longer there */
         ssh_resolved_done(&t->ssh);
@@ -165,6 +171,8 @@ static void on_resolved(ssh_resolve_job *j, int r, ssh_resolved *resolved, const
         m->resolves_running--;
         if (r < 0) {
                 set_resolve_error(t, "ssh -G failed: %s", *err ? err : strerror(-r));
+                if (r == -ETIMEDOUT)
+                        t->resolve_retry_at = now_usec(CLOCK_MONOTONIC) + RESOLVE_RETRY;
         } else {
                 t->ssh = *resolved;
                 resolve_apply(t);

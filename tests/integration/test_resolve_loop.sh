@@ -21,7 +21,8 @@ t_until 60 'test "$(up_of $UA)$(up_of $UB)" = 11' ||
         t_fail "precondition: both tunnels up under the daemon within 60 s (got '$(up_of $UA)$(up_of $UB)')"
 # Every ssh that reads the system ssh_config for bastion-a (ssh -G of the daemon, the tunnel's own ssh)
 # now spends SLEEP seconds in `Match exec` first.
-{ printf 'Match host bastion-a.test exec "sleep %s"\n    ServerAliveCountMax 3\n' "$SLEEP"; lab_exec cat /etc/ssh/ssh_config; } \
+lab_exec cat /etc/ssh/ssh_config >"$LAB/ssh_config.orig" || t_die "ssh_config"
+{ printf 'Match host bastion-a.test exec "sleep %s"\n    ServerAliveCountMax 3\n' "$SLEEP"; cat "$LAB/ssh_config.orig"; } \
         >"$LAB/ssh_config.slow" && lab_put /etc/ssh/ssh_config <"$LAB/ssh_config.slow" || t_die "slow ssh_config"
 s=$(now)
 lab_exec ssh -G bastion-a.test >/dev/null
@@ -73,6 +74,19 @@ t_eq "resolved: a up once ssh -G returned" "$(up_of $UA)" 1
 echo "a shown up again $first_up s after its restart (ssh -G sleeps $SLEEP s)"
 t_expect "resolved: a's verdict waited for its resolution (first up $first_up s >= $SLEEP s)" le "$SLEEP" "$first_up"
 t_match "resolved: b still up" "$(up_of $UB)" "^1$"
+
+# An `ssh -G` that outlives its 5 s bound leaves the tunnel unresolved: once ssh -G is quick again the daemon
+# tries again (30 s after the timeout), where the code before waited for the unit's next restart.
+lab_put /etc/ssh/ssh_config <"$LAB/ssh_config.orig" || t_die "ssh_config back"
+{ printf 'Match host bastion-a.test exec "sleep 8"\n    ServerAliveCountMax 3\n'; cat "$LAB/ssh_config.orig"; } |
+        lab_put /etc/ssh/ssh_config || t_die "slower ssh_config"
+lab_exec systemctl restart --no-block $UA
+t_until 40 'lab_exec journalctl --no-pager -o cat -u $D | grep -q "$UA: .*ssh -G did not finish in time"' &&
+        t_pass "timeout: the daemon's ssh -G for a ran out of time after ${WAITED}s" || t_fail "timeout: no resolution timeout for a in the daemon's journal"
+t_eq "timeout: a unknown meanwhile" "$(st_of $UA)" unknown
+lab_put /etc/ssh/ssh_config <"$LAB/ssh_config.orig" || t_die "ssh_config back"
+t_until 90 'test "$(up_of $UA)" = 1' && t_pass "timeout: resolved again and up ${WAITED}s after ssh -G was quick again" ||
+        t_fail "timeout: a never resolved again (state $(st_of $UA))"
 
 lab_exec systemctl stop $D
 t_summary
