@@ -485,9 +485,11 @@ void monitor_guard(monitor *m) {
                                          t->last_probe.status);
         }
         unsigned events = decide_all_down(&m->guard, v, m->n_tunnels, m->cfg->heal.all_down_guard);
-        if (m->guard.network_down)
+        /* The spell lasted until now when it ends here: a probe that began after the guard last looked but
+         * before this moment still ran through it (the guard looks only when a verdict comes in). */
+        if (m->guard.network_down || (events & EVENT_NETWORK_UP))
                 m->all_down_seen_at = now_usec(CLOCK_REALTIME);
-        else
+        if (!m->guard.network_down)
                 for (size_t i = 0; i < m->n_tunnels; i++)
                         (void) decide_hold_after_spell(&v[i], m->tunnels[i]->verdict_began, m->all_down_seen_at);
         for (size_t i = 0; i < m->n_tunnels; i++)
