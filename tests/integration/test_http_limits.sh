@@ -25,17 +25,19 @@ install_dropin() {
 # flood MODE COUNT SECONDS OUT: COUNT connections to the metrics port, each sending half a request, held
 # for SECONDS. idle: then nothing; drip: a header line every 5 s, and each reopened when the server closes
 # it; churn: idle, but reopened at once (a connect flood). OUT gets "opened N closed_by_server N
-# longest_life S" (life: from connect to the server's close).
+# longest_life S" (life: from connect to the server's close). SRC (default 127.0.0.1, the scraper's own
+# address): the flood's source address.
 flood() {
         "$LAB_PY" - "$MP" "$@" <<'PYEOF'
 import selectors, socket, sys, time
 port, mode, count, seconds, out = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+src = sys.argv[6] if len(sys.argv) > 6 else "127.0.0.1"
 sel, conns = selectors.DefaultSelector(), {}
 opened = closed = 0
 longest = 0.0
 def open_one():
     global opened
-    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    s = socket.create_connection(("127.0.0.1", port), timeout=2, source_address=(src, 0))
     s.sendall(b"GET /metrics HTTP/1.1\r\n")
     s.setblocking(False)
     conns[s] = [time.monotonic(), time.monotonic()]  # opened, last drip
@@ -89,8 +91,8 @@ scrape_during() {
 
 # flood_check MODE COUNT SECONDS: floods, scrapes meanwhile, then checks the figures.
 flood_check() {
-        local mode=$1 count=$2 seconds=$3 pid s code t
-        flood "$mode" "$count" "$seconds" "$LAB/flood.$mode" &
+        local mode=$1 count=$2 seconds=$3 src=${4:-127.0.0.1} pid s code t
+        flood "$mode" "$count" "$seconds" "$LAB/flood.$mode" "$src" &
         pid=$!
         lab_on_cleanup "kill $pid 2>/dev/null"
         sleep 1
@@ -128,7 +130,11 @@ j0=$(lab_exec journalctl --no-pager -o cat -u $D | wc -l)
 # then idle ones reopened as fast as they are dropped
 flood_check idle 100 15
 flood_check drip 64 25
-flood_check churn 100 10
+# A connect flood reopens each connection at once, so the flood's are always the youngest: from the
+# scraper's own address, a scrape whose request a loaded machine sends late is then the oldest unserved
+# connection of the busiest address and is evicted (one of 11 in a run beside a CPU hog). The limit's
+# promise is per address: the flood comes from another one (127.0.0.2), as another host's would.
+flood_check churn 100 10 127.0.0.2
 
 t_eq "watchdog: same MainPID through both floods" "$(dshow MainPID)" "$m0"
 t_eq "watchdog: NRestarts unchanged" "$(dshow NRestarts)" "$n0"
