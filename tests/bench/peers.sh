@@ -504,7 +504,11 @@ fault_logins >"$RAW/fault_logins1.txt"
 lab_exec journalctl --no-pager -o json --since "@$journal_mark" \
         --output-fields=MESSAGE,_SYSTEMD_UNIT,UNIT,_COMM,__REALTIME_TIMESTAMP >"$RAW/journal.json" 2>/dev/null
 lab_exec journalctl --no-pager -o short-unix -u 'pm-rt*' >"$RAW/rt-monitors.journal" 2>/dev/null
-cp "$LAB"/bastions/b-hodefr/sshd.log "$RAW/b-hodefr.sshd.log" 2>/dev/null
+# Every bastion's log: when each dead session was ended ("Timeout, client not responding") and each login.
+for d in "$LAB"/bastions/b-*/; do
+        b=$(basename "$d")
+        cp "$d/sshd.log" "$RAW/$b.sshd.log" 2>/dev/null
+done
 cp -r "$LAB/cpu" "$RAW/cpu-all"
 curl -s --max-time 5 "http://127.0.0.1:${BDPORT:-1}/metrics" >"$RAW/bastion-daemon.metrics" 2>/dev/null
 # The stopped ssh processes go on (the container is stopped later): nothing of this lab lingers stopped.

@@ -76,6 +76,15 @@ def cells_of(raw):
         if "starting ssh" in msg and j.get("_SYSTEMD_UNIT"):
             starts.setdefault(("autossh", j["_SYSTEMD_UNIT"]), []).append(ts)
 
+    # restarts the monitor itself asked for (rtun-monitor's "UNIT: restarted (...)" journal lines): the rest
+    # of r is the unit's own Restart= (e.g. ExitOnForwardFailure while the bastion still holds the port)
+    own = {}
+    jp = os.path.join(raw, "rt-monitors.journal")
+    for line in open(jp, errors="replace") if os.path.exists(jp) else []:
+        mo = re.match(r"(\d+\.\d+) \S+ \S+ (\S+\.service): restarted \(", line)
+        if mo:
+            own.setdefault(mo.group(2), []).append(float(mo.group(1)))
+
     cells = {}
     for tid, s, f, alias, unit, rport, b in tunnels:
         u = usable.get(tid, "cap")
@@ -86,6 +95,8 @@ def cells_of(raw):
         c["times"].append(t)
         c["capped"] += u == "cap"
         c["restarts"].append(n)
+        if s.startswith("rt"):
+            c.setdefault("monitor_restarts", []).append(sum(1 for ts in own.get(unit, []) if t0 <= ts <= t0 + t))
     fl0 = {tuple(l.split()[:2]): int(l.split()[2]) for l in open(os.path.join(raw, "fault_logins0.txt")) if l.strip()}
     fl1 = {tuple(l.split()[:2]): int(l.split()[2]) for l in open(os.path.join(raw, "fault_logins1.txt")) if l.strip()}
     bastion_of = {(t[1], t[2]): t[6] for t in tunnels}
@@ -96,6 +107,8 @@ def cells_of(raw):
         c["median_s"] = med(c["times"])
         c["at_cap"] = c["median_s"] >= cap
         c["restarts_median"] = med(c["restarts"])
+        if "monitor_restarts" in c:
+            c["monitor_restarts_total"] = sum(c["monitor_restarts"])
 
     return cells, tunnels, t0
 
@@ -225,7 +238,7 @@ def main():
     # the table: one row per setup, one column per fault: "median s (capped/n) r=restarts"
     faults = [f for f in FAULTS if any(c["fault"] == f for c in cells.values())]
     setups = [s for s in NAMES if any(c["setup"] == s for c in cells.values())]
-    print("Time until the forward answers again, median of %d (s; cap %d s, '>=' = at the cap), restarts per tunnel (r, median), bastion logins of the cell's %d tunnels from the fault to the end of the wait (l)" % (reps, cap, reps))
+    print("Time until the forward answers again, median of %d (s; cap %d s, '>=' = at the cap), restarts per tunnel (r, median; m: of the cell's 5 tunnels together, those the monitor asked for), bastion logins of the cell's %d tunnels from the fault to the end of the wait (l)" % (reps, cap, reps))
     print()
     print("| setup | " + " | ".join(FAULTS[f] for f in faults) + " | CPU s/h | logins/h |")
     print("|---" * (len(faults) + 3) + "|")
@@ -238,7 +251,8 @@ def main():
                 continue
             v = ">= %d" % cap if c["at_cap"] else "%.0f" % c["median_s"]
             capped = " (%d/%d at cap)" % (c["capped"], len(c["times"])) if c["capped"] else ""
-            row.append("%s%s, r %g, l %d" % (v, capped, c["restarts_median"], c["logins_after_fault"]))
+            mine = " (m %d)" % c["monitor_restarts_total"] if "monitor_restarts_total" in c else ""
+            row.append("%s%s, r %g%s, l %d" % (v, capped, c["restarts_median"], mine, c["logins_after_fault"]))
         mo = monitors.get(s, {})
         cpu = mo.get("cpu_s_per_hour", float("nan"))
         extra = ""
