@@ -10,8 +10,8 @@ pkgs=("${deb[@]}" clang libclang-rt-14-dev systemd systemd-container dbus openss
 case ${1:-all} in
 all) ;;
 deb) pkgs=("${deb[@]}") ;;
-# The peers of make bench's part 7 (make bench-peers), which make check never needs.
-bench) pkgs+=(autossh prometheus-node-exporter prometheus-blackbox-exporter) ;;
+# The peers of make bench's part 7 (make bench-peers), and strace for tests/bench/clientalive.sh; make check never needs them.
+bench) pkgs+=(autossh prometheus-node-exporter prometheus-blackbox-exporter strace) ;;
 *) echo "usage: $0 [all|deb|bench]" >&2; exit 2 ;;
 esac
 missing=()

@@ -366,7 +366,7 @@ lab__bastion_name() {
 
 # lab_bastion_start NAME [SSHD_ARG...]: a bastion sshd on 127.0.0.1:PORT (port kept across stop/start);
 # extra arguments go to sshd (e.g. -o MaxStartups=100:30:200).
-# ClientAliveInterval 2 x 2: a bastion frees a dead tunnel's listener within about 6 s (LAB_CLIENT_ALIVE="I N"
+# ClientAliveInterval 2 x 2: a bastion frees a dead tunnel's listener within about 12 s (LAB_CLIENT_ALIVE="I N"
 # for others: a suite whose faults stop tunnels for long wants its bastions to keep them).
 # A bastion started from a config file (lab_bastion_start_conf) starts again from that file.
 lab_bastion_start() {
