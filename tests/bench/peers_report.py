@@ -238,7 +238,7 @@ def main():
     # the table: one row per setup, one column per fault: "median s (capped/n) r=restarts"
     faults = [f for f in FAULTS if any(c["fault"] == f for c in cells.values())]
     setups = [s for s in NAMES if any(c["setup"] == s for c in cells.values())]
-    print("Time until the forward answers again, median of %d (s; cap %d s, '>=' = at the cap), restarts per tunnel (r, median; m: of the cell's 5 tunnels together, those the monitor asked for), bastion logins of the cell's %d tunnels from the fault to the end of the wait (l)" % (reps, cap, reps))
+    print("Time until the forward answers again, median of %d (s; cap %d s, '>=' = at the cap), restarts per tunnel (r, median; m: of the cell's %d tunnels together, those the monitor asked for), bastion logins of the cell's %d tunnels from the fault to the end of the wait (l)" % (reps, cap, reps, reps))
     print()
     print("| setup | " + " | ".join(FAULTS[f] for f in faults) + " | CPU s/h | logins/h |")
     print("|---" * (len(faults) + 3) + "|")
